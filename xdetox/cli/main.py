@@ -1,0 +1,234 @@
+"""``xdetox``: validate, plan, run and inspect experiments; ``xdetox step`` is every image's entrypoint."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="xdetox",
+    help="Cross-lingual LLM detoxification experiments: train in one language, measure in many.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_INVALID = 2  # bad input: spec, manifest, data
+EXIT_FAILED = 1  # a step failed while running
+
+
+def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _load(spec_path: Path):  # type: ignore[no-untyped-def]
+    from xdetox.spec import SpecError, load_spec
+
+    try:
+        return load_spec(spec_path)
+    except SpecError as e:
+        for p in e.problems:
+            err.print(f"[red]✗[/red] {p.render(str(spec_path))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+@app.command()
+def validate(spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")]) -> None:
+    """Check a spec; exit 0 when valid, 2 with every problem named by field path when not."""
+    s = _load(spec)
+    from xdetox.spec import expand_matrix
+
+    n = len(expand_matrix(s))
+    out.print(f"[green]✓[/green] {spec}: valid ({n} setting{'s' if n != 1 else ''})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of an experiment spec."""
+    from xdetox.spec import ExperimentSpec
+
+    sys.stdout.write(json.dumps(ExperimentSpec.model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def plan(
+    spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+    estimate: Annotated[bool, typer.Option("--estimate", help="also estimate GPU-hours and counts")] = False,
+) -> None:
+    """Print the steps of a spec's plan, their dependencies and shard counts."""
+    from xdetox.plan import plan as make_plan
+
+    s = _load(spec)
+    p = make_plan(s)
+    if as_json:
+        sys.stdout.write(p.model_dump_json(indent=2) + "\n")
+        return
+    table = Table(title=f"plan {p.run_id}: {len(p.steps)} steps, {len(p.settings)} settings")
+    for col in ("#", "kind", "key", "label", "shard", "depends on"):
+        table.add_column(col)
+    index = {st.key: i for i, st in enumerate(p.steps)}
+    for i, st in enumerate(p.steps):
+        shard = f"{st.shard.index + 1}/{st.shard.count}" if st.shard else ""
+        deps = ", ".join(str(index[d]) for d in st.deps())
+        table.add_row(str(i), st.kind, st.key, st.label, shard, deps)
+    out.print(table)
+    counts = ", ".join(f"{k}: {v}" for k, v in p.counts().items())
+    out.print(f"steps by kind: {counts}")
+    trains = {k for st in p.settings for k in st.train_keys}
+    out.print(f"settings: {len(p.settings)}; distinct training runs: {len(trains)}")
+    if estimate:
+        try:
+            extras = importlib.import_module("xdetox.cli.plan_extras")
+        except ModuleNotFoundError:
+            raise _fail("cost estimates are not available in this build") from None
+        extras.print_estimate(p, s, out)
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
+    store: Annotated[str | None, typer.Option(help="store URI (file://… or s3://…); default: the spec's")] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Run an experiment on this machine; committed steps are reused, a killed run resumes."""
+    t0 = time.perf_counter()
+    s = _load(spec)
+    from xdetox.executors.local import StepFailed, run_plan
+    from xdetox.executors.publish import publish, run_store
+    from xdetox.plan import plan as make_plan
+    from xdetox.store import open_store
+
+    p = make_plan(s)
+    root = open_store(store or s.store)
+    rs = run_store(root, p.run_id)
+    err.print(f"run [bold]{p.run_id}[/bold]: {len(p.steps)} steps → {rs.uri}")
+    publish(p, rs, spec.read_text(encoding="utf-8"))
+    try:
+        result = run_plan(p, rs, console=err, show_progress=progress)
+    except StepFailed as e:
+        err.print(f"[bold red]failed:[/bold red] {e}", highlight=False, soft_wrap=True)
+        err.print("committed steps are kept; fix the cause and run the same command again to resume")
+        raise typer.Exit(EXIT_FAILED) from None
+    placeholders = [o for o in result.outcomes if o.placeholder]
+    err.print(
+        f"[bold green]done[/bold green] in {time.perf_counter() - t0:.1f}s: "
+        f"{result.count('ran')} ran, {result.count('cached')} cached"
+    )
+    if placeholders:
+        err.print(f"[yellow]{len(placeholders)} placeholder step(s): their outputs are not real results[/yellow]")
+    _print_results(rs)
+
+
+def _print_results(rs) -> None:  # type: ignore[no-untyped-def]
+    from xdetox.store import NotFoundError
+
+    try:
+        metrics = json.loads(rs.get_text("results/metrics.json"))
+    except (NotFoundError, FileNotFoundError):
+        return
+    try:
+        summary = importlib.import_module("xdetox.report.summary")
+        out.print(summary.summary_table(metrics))
+    except ModuleNotFoundError:
+        pass
+    local = rs.local_path("results/report.html")
+    where = str(local.parent) if local is not None else f"{rs.uri}/results"
+    out.print(f"report: {where}/report.md and report.html")
+
+
+@app.command()
+def step(
+    manifest_uri: Annotated[str, typer.Argument(help="…/runs/<run-id>/steps/<key>/manifest.json (file or s3://)")],
+) -> None:
+    """Run one step from its manifest: the entrypoint of every container image."""
+    from pydantic import ValidationError
+
+    from xdetox.manifest import StepManifest
+    from xdetox.steps.runner import run_step
+    from xdetox.store import NotFoundError, StoreError, open_store
+
+    uri = manifest_uri.rstrip("/")
+    marker = "/steps/"
+    if marker not in uri or not uri.endswith("/manifest.json"):
+        raise _fail(f"{manifest_uri}: expected a URI ending in /steps/<key>/manifest.json")
+    root, _, rest = uri.rpartition(marker)
+    key = rest.removesuffix("/manifest.json")
+    try:
+        store = open_store(root if "://" in root else str(Path(root).resolve()))
+        raw = store.get_bytes(f"steps/{key}/manifest.json")
+    except (NotFoundError, FileNotFoundError):
+        raise _fail(f"{manifest_uri}: no such manifest") from None
+    except (StoreError, ValueError) as e:
+        raise _fail(f"{manifest_uri}: {e}") from None
+    try:
+        manifest = StepManifest.model_validate_json(raw)
+    except ValidationError as e:
+        lines = [f"{'.'.join(str(x) for x in er['loc'])}: {er['msg']}" for er in e.errors()]
+        raise _fail(f"{manifest_uri}: invalid manifest:\n  " + "\n  ".join(lines)) from None
+    if manifest.key != key:
+        raise _fail(f"{manifest_uri}: manifest key {manifest.key} does not match its path ({key})")
+    t0 = time.perf_counter()
+    try:
+        record, cached = run_step(manifest, store, log=lambda m: err.print(m, highlight=False))
+    except Exception as e:  # noqa: BLE001 - one line for the pod log, full trace on demand
+        err.print(f"[bold red]step {manifest.kind} {manifest.key} failed:[/bold red] {type(e).__name__}: {e}")
+        if "--debug" in sys.argv or __import__("os").environ.get("XDETOX_DEBUG"):
+            raise
+        raise typer.Exit(EXIT_FAILED) from None
+    state = "cached" if cached else f"done in {time.perf_counter() - t0:.1f}s"
+    err.print(f"step {manifest.kind} {manifest.key}: {state}, {len(record.outputs)} outputs")
+
+
+@app.command()
+def status(
+    spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
+    store: Annotated[str | None, typer.Option(help="store URI; default: the spec's")] = None,
+) -> None:
+    """Which steps of a spec's plan are committed in the store."""
+    from xdetox.executors.publish import run_store
+    from xdetox.plan import plan as make_plan
+    from xdetox.steps.runner import is_committed
+    from xdetox.store import open_store
+
+    s = _load(spec)
+    p = make_plan(s)
+    rs = run_store(open_store(store or s.store), p.run_id)
+    table = Table(title=f"{p.run_id} at {rs.uri}")
+    for col in ("kind", "key", "label", "state"):
+        table.add_column(col)
+    done = 0
+    for st in p.steps:
+        ok = is_committed(rs, st.key)
+        done += ok
+        table.add_row(st.kind, st.key, st.label, "[green]committed[/green]" if ok else "pending")
+    out.print(table)
+    out.print(f"{done}/{len(p.steps)} steps committed")
+
+
+# Sub-commands that live with their parts: report/compare, argo, bench.
+for _module in ("xdetox.cli.report_cmds", "xdetox.cli.argo_cmds", "xdetox.cli.bench_cmds"):
+    try:
+        importlib.import_module(_module).register(app)
+    except ModuleNotFoundError as _e:
+        if _e.name != _module:
+            raise
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Step manifests and commit records: the contract between the planner, executors and steps.
+
+A manifest is everything a step needs: its kind, parameters, the keys of the steps whose outputs
+it reads, its shard, and where it writes. A step is a pure function of its manifest. Its key is
+a digest of kind, parameters, shard and its inputs' keys (which are themselves digests), so
+equal work has an equal key wherever it appears in a plan, and in any later run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StepKind = Literal["build_model", "train", "generate", "score", "align", "analyze", "evaluate", "report"]
+STEP_KINDS: tuple[str, ...] = ("build_model", "train", "generate", "score", "align", "analyze", "evaluate", "report")
+
+MANIFEST_SCHEMA_VERSION = 1
+#: bump when a step's outputs change meaning for the same manifest: invalidates every cached step
+CODE_EPOCH = "2026-11-1"
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(obj: Any, n: int = 16) -> str:
+    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()[:n]
+
+
+class Shard(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    index: int = Field(ge=0)
+    count: int = Field(gt=0)
+
+    def name(self) -> str:
+        return f"shard-{self.index:05d}-of-{self.count:05d}"
+
+
+class StepManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = MANIFEST_SCHEMA_VERSION
+    kind: StepKind
+    key: str
+    run_id: str
+    label: str = Field(description="human-readable: what this step does")
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, list[str]] = Field(default_factory=dict, description="name -> upstream step keys")
+    shard: Shard | None = None
+    output_prefix: str = Field(description="run-relative prefix under which the step writes its outputs")
+
+    def deps(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for keys in self.inputs.values():
+            for k in keys:
+                seen.setdefault(k, None)
+        return list(seen)
+
+    @staticmethod
+    def compute_key(kind: str, params: dict[str, Any], inputs: dict[str, list[str]], shard: Shard | None) -> str:
+        return digest(
+            {
+                "epoch": CODE_EPOCH,
+                "kind": kind,
+                "params": params,
+                "inputs": {k: list(v) for k, v in sorted(inputs.items())},
+                "shard": shard.model_dump() if shard else None,
+            }
+        )
+
+
+class OutputFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(description="run-relative key")
+    sha256: str
+    size: int
+
+
+class CommitRecord(BaseModel):
+    """``steps/<key>/_SUCCESS.json``: written last; an output exists only once this does."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    kind: StepKind
+    label: str
+    outputs: list[OutputFile]
+    info: dict[str, Any] = Field(default_factory=dict, description="step-specific results: counts, metrics")
+    versions: dict[str, str] = Field(default_factory=dict)
+    started_at: str
+    finished_at: str
+    seconds: float
+    host: str = ""
+    placeholder: bool = Field(default=False, description="true when the step is a named placeholder")
+
+
+def step_prefix(key: str) -> str:
+    return f"steps/{key}"
+
+
+def manifest_key(key: str) -> str:
+    return f"steps/{key}/manifest.json"
+
+
+def commit_key(key: str) -> str:
+    return f"steps/{key}/_SUCCESS.json"

@@ -1,0 +1,1 @@
+"""Models: the builtin tiny model, resolving user sources, loading checkpoints."""

@@ -1,0 +1,60 @@
+"""Turn a model source from a spec into something ``from_pretrained`` can load.
+
+Sources: ``builtin:tiny`` (built by the build_model step, never resolved here), a hub id
+(``org/name``, loaded by transformers; offline runs need it in the local HF cache), a local path
+(``/path`` or ``file:///path``), or an ``s3://bucket/prefix`` folder, downloaded once into the
+cache with its files checked by size.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from xdetox.steps.context import cache_root
+from xdetox.store import open_store
+
+
+class ModelSourceError(ValueError):
+    pass
+
+
+def is_hub_id(source: str) -> bool:
+    return "://" not in source and not source.startswith(("/", ".", "~", "builtin:")) and not Path(source).exists()
+
+
+def resolve_model_source(source: str, revision: str | None = None) -> str:
+    """A local folder path or a hub id for ``from_pretrained``."""
+    if source.startswith("builtin:"):
+        raise ModelSourceError(f"{source} is built by the build_model step; pass its output folder instead")
+    if source.startswith("s3://"):
+        return str(download_s3_folder(source))
+    if source.startswith("file://"):
+        source = urlparse(source).path
+    p = Path(os.path.expanduser(source))
+    if source.startswith(("/", ".", "~")) or p.exists():
+        if not p.is_dir():
+            raise ModelSourceError(f"model path {source!r} is not a folder")
+        if not (p / "config.json").exists() and not (p / "adapter_config.json").exists():
+            raise ModelSourceError(f"model folder {source!r} has no config.json or adapter_config.json")
+        return str(p.resolve())
+    return source  # a hub id
+
+
+def download_s3_folder(uri: str) -> Path:
+    parsed = urlparse(uri)
+    prefix = parsed.path.strip("/")
+    store = open_store(f"s3://{parsed.netloc}")
+    keys = [k for k in store.list(prefix + "/" if prefix else "")]
+    if not keys:
+        raise ModelSourceError(f"no objects under {uri}")
+    dest = cache_root() / "models" / parsed.netloc / prefix
+    marker = dest / ".complete"
+    if marker.exists():
+        return dest
+    for key in keys:
+        rel = key[len(prefix) + 1:] if prefix else key
+        store.get_file(key, dest / rel)
+    marker.write_text("ok")
+    return dest

@@ -1,0 +1,97 @@
+"""JSONL records exchanged between steps, with a schema per kind and readers that name file and line.
+
+generation: one sampled continuation per line. score: the same keys plus the scorer and its
+scores. A missing score is ``null`` (with ``score_error`` saying why), never 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class RecordError(ValueError):
+    """A malformed JSONL line: names the file (or URI) and 1-based line number."""
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        self.source, self.line, self.message = source, line, message
+        super().__init__(f"{source}:{line}: {message}")
+
+
+class GenerationRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt_id: str
+    language: str
+    prompt: str = Field(description="the prompt as given in the prompt set")
+    prompt_text: str = Field(description="the prompt as shown to the model, after the template")
+    sample_index: int = Field(ge=0)
+    text: str = Field(description="the continuation only, without the prompt")
+    seed: int
+    model_id: str
+    model_digest: str
+    arm: str = Field(description="base or tuned")
+    backend: str
+    prompt_set: str
+    settings: dict[str, Any] = Field(default_factory=dict, description="temperature, top_p, max_new_tokens, ...")
+    num_tokens: int | None = None
+
+
+class ScoreRow(GenerationRow):
+    scorer_id: str
+    scorer_version: str
+    score_kind: str = Field(description="probability (Perspective, classifier) or hits (lexicon)")
+    toxicity: float | None = Field(default=None, description="probability in [0,1]; null when missing")
+    hits: int | None = Field(default=None, description="lexicon hits; null when the language has no list")
+    spans: list[list[Any]] | None = Field(default=None, description="lexicon matches: [start, end, term]")
+    score_error: str | None = None
+    perplexity: float | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_lines(lines: Iterable[str | bytes], source: str, model: type[M] | None = None) -> Iterator[Any]:
+    """Parse JSONL lines; each must be a JSON object (valid against ``model`` when given)."""
+    for n, raw in enumerate(lines, start=1):
+        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise RecordError(source, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise RecordError(source, n, f"expected a JSON object, got {type(obj).__name__}")
+        if model is None:
+            yield obj
+            continue
+        try:
+            yield model.model_validate(obj)
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(str(x) for x in first.get("loc", ())) or "(row)"
+            raise RecordError(source, n, f"field {field}: {first.get('msg')}") from None
+
+
+def read_jsonl(path: str | Path, model: type[M] | None = None) -> Iterator[Any]:
+    p = Path(path)
+    with open(p, encoding="utf-8") as f:
+        yield from parse_lines(f, str(p), model)
+
+
+def dumps_row(row: BaseModel | dict[str, Any]) -> str:
+    obj = row.model_dump(mode="json") if isinstance(row, BaseModel) else row
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def write_jsonl(path: str | Path, rows: Iterable[BaseModel | dict[str, Any]]) -> int:
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(dumps_row(row))
+            n += 1
+    return n

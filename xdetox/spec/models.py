@@ -1,0 +1,316 @@
+"""The experiment spec: what a user writes, as Pydantic v2 models.
+
+Every model forbids unknown fields so a typo is an error naming its path, not a silent default.
+Sections mirror DESIGN.md: models, training, prompts, generation, scoring, metrics, sharding,
+resources, matrix. The planner (xdetox.plan) is the only consumer that turns this into steps.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# ISO 639-1 codes (plus script/region variants used by RTP-LX and Perspective) that xdetox knows.
+KNOWN_LANGUAGES: frozenset[str] = frozenset(
+    ["af", "am", "ar", "az", "be", "bg", "bn", "ca", "ceb", "cs", "cy", "da", "de", "el", "en", "eo", "es", "et", "eu", "fa", "fi", "fil", "fr", "gd", "gl", "he", "hi", "hi-Latn", "hr", "hu", "hy", "id", "is", "it", "ja", "ka", "kk", "km", "ko", "ky", "lt", "lv", "mk", "ml", "mn", "mr", "ms", "mt", "my", "nb", "ne", "nl", "no", "pa", "pl", "ps", "pt", "ro", "ru", "si", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "te", "th", "tl", "tr", "uk", "ur", "uz", "vi", "yo", "zh", "zu"]
+)
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_language(code: str) -> str:
+    if code not in KNOWN_LANGUAGES:
+        raise ValueError(f"unknown language code {code!r}; use ISO 639-1 codes such as en, de, zh")
+    return code
+
+
+Language = Annotated[str, Field(min_length=2, max_length=8)]
+
+
+# --------------------------------------------------------------------------- models
+class ModelSpec(StrictModel):
+    """A model under test: builtin:tiny, a hub id, a local path or an s3:// URI."""
+
+    id: str = Field(description="short name used in step keys, reports and plots")
+    source: str = Field(description="builtin:tiny | hub id (org/name) | /local/path | s3://bucket/prefix")
+    revision: str | None = Field(default=None, description="hub revision or commit, for reproducibility")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    architecture: Literal["auto", "gpt2", "llama", "bloom", "other"] = Field(
+        default="auto", description="used by the neuron analysis; auto detects from the config"
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if v.startswith("builtin:"):
+            if v not in {"builtin:tiny"}:
+                raise ValueError(f"unknown builtin model {v!r}; available: builtin:tiny")
+        elif v.startswith("s3://"):
+            if len(v) <= len("s3://") or "/" not in v[5:].strip("/") and not v[5:].strip("/"):
+                raise ValueError("s3 URI needs a bucket: s3://bucket/prefix")
+        elif "://" in v and not v.startswith("file://"):
+            raise ValueError("must be builtin:tiny, a hub id, a local path, file:// or s3:// URI")
+        elif not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+# --------------------------------------------------------------------------- training
+class TrainingData(StrictModel):
+    format: Literal["pairs-jsonl", "lee-toxicity-pairs", "paradetox", "sft-jsonl"] = Field(
+        description="pairs-jsonl: prompt/chosen/rejected; lee-toxicity-pairs: prompt_text/unpert_gen_text/"
+        "pert_gen_text; paradetox: toxic/neutral sentence pairs; sft-jsonl: prompt/completion"
+    )
+    path: str = Field(
+        description="bundled:paradetox, a local path or an s3:// URI (file or folder of <lang>.jsonl)"
+    )
+    languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
+    split: Literal["train", "test", "all"] = "train"
+    split_scheme: Literal["hf_shuffle42", "np_perm42"] = Field(
+        default="hf_shuffle42", description="paper 2's two train/test splits of multilingual ParaDetox"
+    )
+    fraction: float = Field(default=1.0, gt=0, le=1, description="share of each language's rows to use")
+    max_rows: int | None = Field(default=None, gt=0)
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, v: list[str]) -> list[str]:
+        return [_check_language(x) for x in v]
+
+
+class PeftSpec(StrictModel):
+    mode: Literal["full", "lora", "qlora"] = "full"
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    merge: bool = Field(default=True, description="merge the adapter into the weights after training")
+
+
+class HyperParams(StrictModel):
+    learning_rate: float | None = Field(default=None, gt=0)
+    beta: float | None = Field(default=None, gt=0, description="DPO beta")
+    loss_type: list[str] | None = Field(default=None, description="TRL DPO loss types, e.g. [sigmoid]")
+    optimizer: str | None = Field(default=None, description="transformers optim name, e.g. rmsprop")
+    epochs: float | None = Field(default=None, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)
+    gradient_accumulation_steps: int | None = Field(default=None, gt=0)
+    warmup_steps: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, gt=0)
+    early_stopping_patience: int | None = Field(default=None, gt=0)
+    validation_fraction: float | None = Field(default=None, ge=0, lt=1)
+    save_steps: int | None = Field(default=None, gt=0)
+
+
+class TrainingSpec(StrictModel):
+    method: Literal["dpo", "sft", "none"] = "dpo"
+    preset: Literal["pref-tuning-2406.16235", "breaking-mbad-2505.16722"] | None = None
+    data: TrainingData | None = None
+    peft: PeftSpec = PeftSpec()
+    hyper: HyperParams = HyperParams()
+    seed: int | None = Field(default=None, description="defaults to the experiment seed")
+
+    @model_validator(mode="after")
+    def _need_data(self) -> TrainingSpec:
+        if self.method != "none" and self.data is None:
+            raise ValueError("training.data is required when training.method is dpo or sft")
+        return self
+
+
+# --------------------------------------------------------------------------- prompts
+class PromptSet(StrictModel):
+    id: str
+    source: str = Field(
+        description="bundled:xling-prompts-200 | rtp-lx:<path or URI> | jsonl:<path or URI> | "
+        "paradetox:<bundled or path>"
+    )
+    languages: list[Language] = Field(min_length=1)
+    limit_per_language: int | None = Field(default=None, gt=0)
+    template: str = Field(default="{prompt}", description="how a prompt is shown to the model")
+    paradetox_split: Literal["train", "test", "all"] = "test"
+    paradetox_side: Literal["toxic", "neutral"] = "toxic"
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
+        return v
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("languages must not repeat")
+        return [_check_language(x) for x in v]
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if "{prompt}" not in v:
+            raise ValueError("template must contain {prompt}")
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        kinds = ("bundled:", "rtp-lx:", "jsonl:", "paradetox:")
+        if not v.startswith(kinds):
+            raise ValueError(f"must start with one of {', '.join(kinds)}")
+        return v
+
+
+# --------------------------------------------------------------------------- generation
+class GenerationSpec(StrictModel):
+    samples: int = Field(default=25, gt=0, le=1000, description="continuations per prompt")
+    temperature: float = Field(default=0.9, gt=0, le=10)
+    top_p: float = Field(default=0.8, gt=0, le=1)
+    max_new_tokens: int = Field(default=20, gt=0, le=4096)
+    seed: int | None = Field(default=None, description="defaults to the experiment seed")
+    backend: Literal["auto", "transformers", "vllm"] = "auto"
+    batch_size: int = Field(default=16, gt=0, description="prompts per forward batch")
+    chunk_prompts: int = Field(default=64, gt=0, description="prompts per committed chunk (resume unit)")
+    chat_template: bool = False
+
+
+# --------------------------------------------------------------------------- scoring
+class LexiconScorer(StrictModel):
+    kind: Literal["lexicon"] = "lexicon"
+    allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
+
+
+class PerspectiveScorer(StrictModel):
+    kind: Literal["perspective"] = "perspective"
+    qps: float = Field(default=1.0, gt=0, description="the project's quota, queries per second")
+    max_retries: int = Field(default=8, ge=0)
+    endpoint: str = "https://commentanalyzer.googleapis.com/v1alpha1/comments:analyze"
+    api_key_env: str = Field(default="PERSPECTIVE_API_KEY", description="environment variable with the key")
+    attribute: str = "TOXICITY"
+
+
+class ClassifierScorer(StrictModel):
+    kind: Literal["classifier"] = "classifier"
+    model: str = Field(description="local path, s3:// URI or hub id of a sequence classifier")
+    toxic_label: str | int = Field(description="label name or index whose probability is the score")
+    batch_size: int = Field(default=32, gt=0)
+    max_length: int = Field(default=256, gt=0)
+    languages: list[Language] | None = Field(
+        default=None, description="languages the classifier supports; others get a missing score"
+    )
+
+
+ScorerSpec = Annotated[LexiconScorer | PerspectiveScorer | ClassifierScorer, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- metrics
+class PerplexitySpec(StrictModel):
+    reference: str = Field(description="model source of the reference LM (causal or seq2seq)")
+    batch_size: int = Field(default=16, gt=0)
+
+
+class AlignmentSpec(StrictModel):
+    parallel_set: str = "bundled:xling-prompts-200"
+    pivot: Language = "en"
+    languages: list[Language] | None = Field(default=None, description="defaults to the prompt languages")
+    limit: int = Field(default=200, gt=1)
+
+
+class MetricsSpec(StrictModel):
+    toxicity: bool = True
+    diversity: bool = True
+    perplexity: PerplexitySpec | None = None
+    alignment: AlignmentSpec | None = None
+    bootstrap_samples: int = Field(default=1000, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="toxicity probability threshold")
+
+
+# --------------------------------------------------------------------------- sharding and resources
+class ShardingSpec(StrictModel):
+    generate: int = Field(default=1, gt=0, le=4096, description="generate shards per model and prompt set")
+
+
+class StepResources(StrictModel):
+    gpu: int = Field(default=0, ge=0)
+    cpu: str = "1"
+    memory: str = "4Gi"
+    image: str | None = None
+
+
+class ResourcesSpec(StrictModel):
+    train: StepResources = StepResources(gpu=1, cpu="8", memory="64Gi")
+    generate: StepResources = StepResources(gpu=1, cpu="8", memory="64Gi")
+    score: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
+    evaluate: StepResources = StepResources(cpu="2", memory="8Gi")
+    report: StepResources = StepResources(cpu="1", memory="4Gi")
+
+
+# --------------------------------------------------------------------------- experiment
+class ExperimentSpec(StrictModel):
+    name: str = Field(description="run id: results go to <store>/runs/<name>/")
+    description: str = ""
+    store: str = Field(default="file://./runs", description="file://path or s3://bucket/prefix")
+    seed: int = 1234
+    models: list[ModelSpec] = Field(min_length=1)
+    training: TrainingSpec = TrainingSpec(method="none")
+    prompts: list[PromptSet] = Field(min_length=1)
+    generation: GenerationSpec = GenerationSpec()
+    scoring: ScorerSpec = LexiconScorer()
+    metrics: MetricsSpec = MetricsSpec()
+    sharding: ShardingSpec = ShardingSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    compare_base: bool = Field(default=True, description="also generate with each untuned model (before)")
+    matrix: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="dotted spec paths to lists of values; settings are their Cartesian product",
+    )
+    variants: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="named alternatives, each a mapping of dotted spec paths to values (plus an optional "
+        "'label'); settings are variants x matrix product (e.g. paper 2's paradigms)",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
+        return v
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str) -> str:
+        if not (v.startswith("file://") or v.startswith("s3://")):
+            raise ValueError("must be a file:// or s3:// URI")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ExperimentSpec:
+        for what, ids in (("models", [m.id for m in self.models]), ("prompts", [p.id for p in self.prompts])):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"{what}: duplicate id {', '.join(dup)}")
+        for path, values in self.matrix.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"matrix.{path}: must be a non-empty list of values")
+            if path.split(".")[0] in {"name", "store", "matrix", "variants", "resources"}:
+                raise ValueError(f"matrix.{path}: this field cannot vary across settings")
+        for i, variant in enumerate(self.variants):
+            for path in variant:
+                if path.split(".")[0] in {"name", "store", "matrix", "variants", "resources"}:
+                    raise ValueError(f"variants[{i}].{path}: this field cannot vary across settings")
+        return self

@@ -1,0 +1,172 @@
+"""What a running step sees: its manifest, the run's store, its inputs and an output recorder.
+
+A step writes every output through ``put_file``/``put_bytes`` so that the runner can list it,
+with sha256 and size, in the commit record it writes last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from xdetox.manifest import CommitRecord, OutputFile, StepManifest, commit_key
+from xdetox.records import parse_lines
+from xdetox.store import Store, join
+
+
+class InputMissingError(RuntimeError):
+    """An upstream step has no commit record: its outputs do not exist yet."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDETOX_CACHE_DIR", Path.home() / ".cache" / "xdetox"))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class StepContext:
+    def __init__(self, manifest: StepManifest, store: Store, log: Callable[[str], None] | None = None) -> None:
+        self.manifest = manifest
+        self.store = store  # rooted at runs/<run-id>/
+        self.outputs: dict[str, OutputFile] = {}
+        self.info: dict[str, Any] = {}
+        self.placeholder = False
+        self._log = log or (lambda msg: None)
+        self._scratch: Path | None = None
+
+    # -- conveniences
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.manifest.params
+
+    def log(self, msg: str) -> None:
+        self._log(msg)
+
+    @property
+    def scratch(self) -> Path:
+        """A local temporary folder for this step, removed when the step ends."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix=f"xdetox-{self.manifest.kind}-"))
+        return self._scratch
+
+    def cleanup(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    # -- outputs
+    def output_key(self, rel: str) -> str:
+        return join(self.manifest.output_prefix, rel)
+
+    def put_file(self, rel: str, path: Path) -> str:
+        key = self.output_key(rel)
+        self.store.put_file(key, path)
+        self.outputs[key] = OutputFile(key=key, sha256=file_sha256(path), size=Path(path).stat().st_size)
+        return key
+
+    def put_bytes(self, rel: str, data: bytes) -> str:
+        key = self.output_key(rel)
+        self.store.put_bytes(key, data)
+        self.outputs[key] = OutputFile(key=key, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        return key
+
+    def put_json(self, rel: str, obj: Any) -> str:
+        return self.put_bytes(rel, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode())
+
+    def put_dir(self, rel: str, folder: Path) -> list[str]:
+        keys = []
+        for p in sorted(Path(folder).rglob("*")):
+            if p.is_file():
+                keys.append(self.put_file(join(rel, p.relative_to(folder).as_posix()) if rel else
+                                          p.relative_to(folder).as_posix(), p))
+        return keys
+
+    # -- inputs
+    def input_keys(self, name: str) -> list[str]:
+        if name not in self.manifest.inputs:
+            raise KeyError(f"step {self.manifest.key} has no input {name!r}; inputs: {sorted(self.manifest.inputs)}")
+        return self.manifest.inputs[name]
+
+    def has_input(self, name: str) -> bool:
+        return name in self.manifest.inputs
+
+    def input_records(self, name: str) -> list[CommitRecord]:
+        out = []
+        for key in self.input_keys(name):
+            ck = commit_key(key)
+            if not self.store.exists(ck):
+                raise InputMissingError(f"input {name!r}: step {key} has not committed its outputs")
+            out.append(CommitRecord.model_validate_json(self.store.get_bytes(ck)))
+        return out
+
+    def input_dir(self, name: str) -> Path:
+        """A local folder holding the outputs of the single upstream step ``name`` (e.g. a model).
+
+        On a file store this is the folder itself; on S3 the files are downloaded once into the
+        cache and checked against the sha256 of the commit record.
+        """
+        records = self.input_records(name)
+        if len(records) != 1:
+            raise ValueError(f"input {name!r} has {len(records)} upstream steps; input_dir needs exactly one")
+        rec = records[0]
+        prefix = _common_prefix([o.key for o in rec.outputs])
+        local = self.store.local_path(prefix) if rec.outputs else None
+        if local is not None:
+            return local
+        dest = cache_root() / "inputs" / rec.key
+        marker = dest / ".complete"
+        if marker.exists():
+            return _under(dest, prefix)
+        for o in rec.outputs:
+            target = _under(dest, o.key)
+            self.store.get_file(o.key, target)
+            got = file_sha256(target)
+            if got != o.sha256:
+                raise RuntimeError(f"{self.store.uri}/{o.key}: sha256 {got} does not match its commit record")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("ok")
+        return _under(dest, prefix)
+
+    def iter_input_rows(self, name: str, model: Any = None) -> Iterator[Any]:
+        """Rows of every JSONL output of the upstream steps ``name``, in plan order."""
+        for rec in self.input_records(name):
+            for o in rec.outputs:
+                if not o.key.endswith(".jsonl"):
+                    continue
+                local = self.store.local_path(o.key)
+                source = f"{self.store.uri}/{o.key}"
+                if local is not None:
+                    with open(local, encoding="utf-8") as f:
+                        yield from parse_lines(f, source, model)
+                else:
+                    data = self.store.get_bytes(o.key)
+                    yield from parse_lines(data.decode("utf-8").splitlines(), source, model)
+
+
+def _common_prefix(keys: list[str]) -> str:
+    if not keys:
+        return ""
+    parts = [k.split("/")[:-1] for k in keys]
+    common: list[str] = []
+    for segs in zip(*parts, strict=False):
+        if all(s == segs[0] for s in segs):
+            common.append(segs[0])
+        else:
+            break
+    return "/".join(common)
+
+
+def _under(root: Path, key: str) -> Path:
+    return root.joinpath(*key.split("/")) if key else root

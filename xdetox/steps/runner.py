@@ -1,0 +1,75 @@
+"""Running one step: skip if committed, else run it and write its commit record last.
+
+This is what ``xdetox step MANIFEST_URI`` does in every container and what the local executor
+does for each step. A step killed half-way leaves no commit record, so the next attempt redoes
+(or, for chunked steps, resumes) it; readers only ever trust outputs listed in a commit record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+
+from xdetox.manifest import CommitRecord, StepManifest, commit_key, manifest_key
+from xdetox.steps import registry
+from xdetox.steps.context import StepContext
+from xdetox.store import Store
+
+_VERSIONED = ("xdetox", "torch", "transformers", "trl", "peft", "vllm", "tokenizers", "boto3")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        if name == "xdetox" or name in sys.modules:
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                out[name] = metadata.version(name)
+    return out
+
+
+def is_committed(store: Store, key: str) -> bool:
+    return store.exists(commit_key(key))
+
+
+def read_commit(store: Store, key: str) -> CommitRecord:
+    return CommitRecord.model_validate_json(store.get_bytes(commit_key(key)))
+
+
+def write_manifest(store: Store, manifest: StepManifest) -> None:
+    store.put_text(manifest_key(manifest.key), manifest.model_dump_json(indent=2) + "\n")
+
+
+def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRecord, bool]:  # type: ignore[no-untyped-def]
+    """Run ``manifest`` against the run-rooted ``store``. Returns (record, was_cached)."""
+    if is_committed(store, manifest.key):
+        return read_commit(store, manifest.key), True
+    fn = registry.resolve(manifest.kind)
+    write_manifest(store, manifest)
+    ctx = StepContext(manifest, store, log=log)
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    try:
+        info = fn(ctx) or {}
+    finally:
+        ctx.cleanup()
+    seconds = time.perf_counter() - t0
+    record = CommitRecord(
+        key=manifest.key,
+        kind=manifest.kind,
+        label=manifest.label,
+        outputs=sorted(ctx.outputs.values(), key=lambda o: o.key),
+        info={**ctx.info, **info},
+        versions=_versions(),
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(seconds, 3),
+        host=platform.node(),
+        placeholder=ctx.placeholder,
+    )
+    # The commit record is written last: until it exists, none of the outputs count.
+    store.put_text(commit_key(manifest.key), record.model_dump_json(indent=2) + "\n")
+    return record, False

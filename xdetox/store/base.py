@@ -1,0 +1,148 @@
+"""The store interface every step reads from and writes to.
+
+A store is rooted at a URI (``file:///abs/path`` or ``s3://bucket/prefix``); keys are relative to
+that root and checked by :func:`xdetox.store.keys.check_key`. Every put is atomic: a reader sees
+the whole object or nothing (rename on a file system, a single PUT or a completed multipart
+upload on S3).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from xdetox.store.keys import check_key, join
+
+
+class Store(abc.ABC):
+    uri: str
+
+    # -- primitives each backend implements
+    @abc.abstractmethod
+    def _put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def _put_file(self, key: str, path: Path) -> None: ...
+
+    @abc.abstractmethod
+    def _get_bytes(self, key: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def _get_file(self, key: str, path: Path) -> None: ...
+
+    @abc.abstractmethod
+    def _exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _list(self, prefix: str) -> Iterator[str]: ...
+
+    @abc.abstractmethod
+    def _delete(self, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def _local_path(self, key: str) -> Path | None:
+        """The object's path on this machine when the store is a file system, else None."""
+
+    # -- the public, key-checked interface
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._put_bytes(check_key(key), data)
+
+    def put_text(self, key: str, text: str) -> None:
+        self.put_bytes(key, text.encode("utf-8"))
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._put_file(check_key(key), Path(path))
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._get_bytes(check_key(key))
+
+    def get_text(self, key: str) -> str:
+        return self.get_bytes(key).decode("utf-8")
+
+    def get_file(self, key: str, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._get_file(check_key(key), Path(path))
+
+    def exists(self, key: str) -> bool:
+        return self._exists(check_key(key))
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under ``prefix`` (a folder-like prefix; '' lists everything), sorted."""
+        if prefix:
+            check_key(prefix.rstrip("/") or "x")
+        return sorted(self._list(prefix))
+
+    def delete(self, key: str) -> None:
+        self._delete(check_key(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for k in keys:
+            self._delete(k)
+        return len(keys)
+
+    def local_path(self, key: str) -> Path | None:
+        return self._local_path(check_key(key))
+
+    def child(self, prefix: str) -> Store:
+        """A store rooted at ``prefix`` below this one (keys cannot climb back out)."""
+        return PrefixedStore(self, join(prefix))
+
+    def sha256(self, key: str) -> str:
+        local = self.local_path(key)
+        h = hashlib.sha256()
+        if local is not None:
+            with open(local, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        else:
+            h.update(self.get_bytes(key))
+        return h.hexdigest()
+
+
+class PrefixedStore(Store):
+    """A view of another store below a fixed prefix."""
+
+    def __init__(self, parent: Store, prefix: str) -> None:
+        self.parent = parent
+        self.prefix = prefix.strip("/")
+        self.uri = parent.uri.rstrip("/") + "/" + self.prefix
+
+    def _k(self, key: str) -> str:
+        return f"{self.prefix}/{key}"
+
+    def _put_bytes(self, key: str, data: bytes) -> None:
+        self.parent._put_bytes(self._k(key), data)
+
+    def _put_file(self, key: str, path: Path) -> None:
+        self.parent._put_file(self._k(key), path)
+
+    def _get_bytes(self, key: str) -> bytes:
+        return self.parent._get_bytes(self._k(key))
+
+    def _get_file(self, key: str, path: Path) -> None:
+        self.parent._get_file(self._k(key), path)
+
+    def _exists(self, key: str) -> bool:
+        return self.parent._exists(self._k(key))
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        n = len(self.prefix) + 1
+        for k in self.parent._list(self._k(prefix) if prefix else self.prefix + "/"):
+            yield k[n:]
+
+    def _delete(self, key: str) -> None:
+        self.parent._delete(self._k(key))
+
+    def _local_path(self, key: str) -> Path | None:
+        return self.parent._local_path(self._k(key))
+
+
+class StoreError(RuntimeError):
+    """A store operation failed after its retries."""
+
+
+class NotFoundError(StoreError, FileNotFoundError):
+    """No object at that key."""

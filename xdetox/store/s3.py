@@ -1,0 +1,140 @@
+"""The S3 store (``s3://bucket/prefix``) over boto3, for any S3-compatible server.
+
+Endpoint, region and credentials come from the environment (``XDETOX_S3_ENDPOINT_URL`` or boto3's
+own ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, or an instance role);
+never from a manifest. Throttling, 5xx and connection errors are retried with exponential backoff
+by botocore's ``standard`` retry mode; large files go through boto3's transfer manager (multipart,
+concurrent parts). A PUT, and a completed multipart upload, is atomic on S3: readers never see
+half an object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xdetox.store.base import NotFoundError, Store, StoreError
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    addressing_style: str = "auto"
+    max_attempts: int = 8
+    multipart_threshold: int = 64 * MiB
+    multipart_chunksize: int = 16 * MiB
+    max_concurrency: int = 8
+
+    @classmethod
+    def from_env(cls) -> S3Settings:
+        env = os.environ
+        endpoint = env.get("XDETOX_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        return cls(
+            endpoint_url=endpoint or None,
+            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+            # Self-hosted servers (MinIO, SeaweedFS, Ceph) want path-style addressing.
+            addressing_style=env.get("XDETOX_S3_ADDRESSING_STYLE") or ("path" if endpoint else "auto"),
+            max_attempts=int(env.get("XDETOX_S3_MAX_ATTEMPTS", "8")),
+            multipart_threshold=int(env.get("XDETOX_S3_MULTIPART_THRESHOLD", str(64 * MiB))),
+            multipart_chunksize=int(env.get("XDETOX_S3_MULTIPART_CHUNKSIZE", str(16 * MiB))),
+            max_concurrency=int(env.get("XDETOX_S3_MAX_CONCURRENCY", "8")),
+        )
+
+
+def make_client(settings: S3Settings) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        region_name=settings.region,
+        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        s3={"addressing_style": settings.addressing_style},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    return boto3.session.Session().client("s3", endpoint_url=settings.endpoint_url, config=config)
+
+
+class S3Store(Store):
+    def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None, client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.settings = settings or S3Settings.from_env()
+        self.client = client or make_client(self.settings)
+        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+
+    def _transfer_config(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        s = self.settings
+        return TransferConfig(
+            multipart_threshold=s.multipart_threshold,
+            multipart_chunksize=s.multipart_chunksize,
+            max_concurrency=s.max_concurrency,
+        )
+
+    def _k(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, what: str, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in {"NoSuchKey", "404", "NotFound"}:
+                raise NotFoundError(f"s3://{self.bucket}/{self._k(key)}: no such object") from None
+            raise StoreError(f"{what} s3://{self.bucket}/{self._k(key)} failed: {code} {e}") from e
+        except BotoCoreError as e:
+            raise StoreError(f"{what} s3://{self.bucket}/{self._k(key)} failed: {e}") from e
+
+    def _put_bytes(self, key: str, data: bytes) -> None:
+        self._call("PUT", key, self.client.put_object, Bucket=self.bucket, Key=self._k(key), Body=data)
+
+    def _put_file(self, key: str, path: Path) -> None:
+        self._call(
+            "upload", key, self.client.upload_file, str(path), self.bucket, self._k(key), Config=self._transfer_config()
+        )
+
+    def _get_bytes(self, key: str) -> bytes:
+        resp = self._call("GET", key, self.client.get_object, Bucket=self.bucket, Key=self._k(key))
+        return resp["Body"].read()
+
+    def _get_file(self, key: str, path: Path) -> None:
+        tmp = path.with_name(f".tmp-{path.name}")
+        try:
+            self._call(
+                "download", key, self.client.download_file, self.bucket, self._k(key), str(tmp),
+                Config=self._transfer_config(),
+            )
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._call("HEAD", key, self.client.head_object, Bucket=self.bucket, Key=self._k(key))
+            return True
+        except NotFoundError:
+            return False
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        full = self._k(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        n = len(self.prefix) + 1 if self.prefix else 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in self._call("LIST", prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full))):
+            for obj in page.get("Contents", []):
+                yield obj["Key"][n:]
+
+    def _delete(self, key: str) -> None:
+        self._call("DELETE", key, self.client.delete_object, Bucket=self.bucket, Key=self._k(key))
+
+    def _local_path(self, key: str) -> Path | None:
+        return None
