@@ -52,7 +52,8 @@ def _humanize(err: dict[str, Any]) -> str:
     ctx = err.get("ctx") or {}
     if kind in _MESSAGES:
         try:
-            return _MESSAGES[kind].format(**ctx)
+            nice = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in ctx.items()}
+            return _MESSAGES[kind].format(**nice)
         except (KeyError, IndexError):
             pass
     if kind == "literal_error" and "expected" in ctx:

