@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and memory of training, generation, scoring and metrics (not tests)."""
