@@ -86,13 +86,9 @@ def plan(
     out.print(table)
     counts = ", ".join(f"{k}: {v}" for k, v in p.counts().items())
     out.print(f"steps by kind: {counts}")
-    trains = {k for st in p.settings for k in st.train_keys}
-    out.print(f"settings: {len(p.settings)}; distinct training runs: {len(trains)}")
+    extras = importlib.import_module("xdetox.cli.plan_extras")
+    out.print(extras.settings_line(p))
     if estimate:
-        try:
-            extras = importlib.import_module("xdetox.cli.plan_extras")
-        except ModuleNotFoundError:
-            raise _fail("cost estimates are not available in this build") from None
         extras.print_estimate(p, s, out)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xdetox.analysis.params import analyze_params, wants_analysis
 from xdetox.manifest import Shard, StepManifest, digest
 from xdetox.plan.model import Plan, SettingInfo
 from xdetox.spec.load import expand_matrix
@@ -73,11 +74,31 @@ def _base_model(b: _Builder, spec: ExperimentSpec, m: ModelSpec) -> tuple[dict[s
     return params, {}
 
 
+def _setting_label(overrides: dict[str, Any]) -> str:
+    """A variant's own label when it has one, then the matrix values that vary."""
+    label = overrides.get("label")
+    rest = [f"{k}={_short(v)}" for k, v in overrides.items() if k != "label"]
+    if label is not None:
+        matrix_part = [r for r in rest if not r.split("=")[0].startswith("variant")]
+        return " ".join([str(label), *(f"[{r}]" for r in matrix_part)]) if matrix_part else str(label)
+    return ", ".join(rest) or "default"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return "+".join(str(v) for v in value)
+    if isinstance(value, list | dict):
+        text = str(value)
+        return text if len(text) <= 40 else f"<{type(value).__name__} #{digest(value, 6)}>"
+    return str(value)
+
+
 def plan(spec: ExperimentSpec) -> Plan:
     b = _Builder(spec.name)
     settings: list[SettingInfo] = []
+    analyze_keys: list[str] = []
     for index, (overrides, s) in enumerate(expand_matrix(spec)):
-        setting_label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "default"
+        setting_label = _setting_label(overrides)
         eval_inputs: dict[str, list[str]] = {}
         arms_meta: list[dict[str, Any]] = []
         train_keys: list[str] = []
@@ -86,6 +107,7 @@ def plan(spec: ExperimentSpec) -> Plan:
         for m in s.models:
             base_params, base_inputs = _base_model(b, s, m)
             arms: list[tuple[str, dict[str, Any], dict[str, list[str]]]] = []
+            tkey = None
             if s.compare_base or s.training.method == "none":
                 arms.append(("base", base_params, base_inputs))
             if s.training.method != "none":
@@ -101,6 +123,16 @@ def plan(spec: ExperimentSpec) -> Plan:
                 train_keys.append(tkey)
                 tuned_label = f"{s.training.method}-{langs}"
                 arms.append((f"tuned:{tuned_label}", {**_model_params(m, "tuned"), "tuned": tuned_label}, {"model": [tkey]}))
+            analysis = s.analysis.model_dump(mode="json") if s.analysis is not None else None
+            if wants_analysis(analysis, m.id, m.architecture):
+                tuned_params = arms[-1][1] if tkey else None
+                aparams = analyze_params(analysis or {}, base_params, tuned_params,
+                                         [p.model_dump(mode="json") for p in s.prompts])
+                ainputs = dict(base_inputs)
+                if tkey:
+                    ainputs["tuned"] = [tkey]
+                anakey = b.add("analyze", f"analyze {m.id}", aparams, ainputs)
+                analyze_keys.append(anakey)
             for arm_name, model_params, model_inputs in arms:
                 arm = "base" if arm_name == "base" else "tuned"
                 for ps in s.prompts:
@@ -145,8 +177,10 @@ def plan(spec: ExperimentSpec) -> Plan:
         "scorer": spec.scoring.model_dump(mode="json"),
         "matrix": {k: v for k, v in spec.matrix.items()},
     }
-    rkey = b.add("report", "report", report_params, {"evaluations": [st.evaluate_key for st in settings]},
-                 output_prefix="results")
+    report_inputs = {"evaluations": [st.evaluate_key for st in settings]}
+    if analyze_keys:  # the report lists each analysis; without one the report's key is unchanged
+        report_inputs["analyses"] = list(dict.fromkeys(analyze_keys))
+    rkey = b.add("report", "report", report_params, report_inputs, output_prefix="results")
     return Plan(
         run_id=spec.name,
         spec_digest=digest(spec.model_dump(mode="json")),

@@ -239,6 +239,43 @@ class MetricsSpec(StrictModel):
     threshold: float = Field(default=0.5, gt=0, lt=1, description="toxicity probability threshold")
 
 
+# --------------------------------------------------------------------------- neuron analysis
+class ProbeSpec(StrictModel):
+    source: str = Field(default="bundled:mgpt-probe", description="bundled:mgpt-probe (mGPT's English toxicity "
+                        "probe, 2048-d) | train | path or s3:// URI of a probe JSON {\"weight\": [...]}")
+    data: str = Field(default="paradetox:bundled", description="for source train: ParaDetox toxic (1) vs neutral (0)")
+    languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
+    split: Literal["train", "test", "all"] = "train"
+    limit_per_language: int | None = Field(default=None, gt=0)
+    l2: float = Field(default=1e-3, ge=0)
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, v: list[str]) -> list[str]:
+        return [_check_language(x) for x in v]
+
+
+class InterventionSpec(StrictModel):
+    offset: float = Field(default=-5.0, description="added to each toxic neuron's activation at every position")
+    scale: float = Field(default=1.0, description="multiplies the activation first (0 ablates)")
+
+
+class NeuronAnalysisSpec(StrictModel):
+    """Paper 1's toxic-neuron analysis (the analyze step), for GPT-2-architecture models by default."""
+
+    probe: ProbeSpec = ProbeSpec()
+    top_k: int = Field(default=36, gt=0, description="value vectors most cosine-similar to the probe")
+    neurons: Literal["bundled:mgpt-toxic-neurons"] | list[tuple[int, int]] | None = Field(
+        default=None, description="a fixed neuron list instead of the top_k search")
+    prompt_set: str | None = Field(default=None, description="id of the prompt set to decode; default the first")
+    limit_per_language: int | None = Field(default=100, gt=0)
+    max_new_tokens: int = Field(default=20, gt=0)
+    batch_size: int = Field(default=8, gt=0)
+    intervention: InterventionSpec | None = InterventionSpec()
+    compare_reference: bool = Field(default=False, description="rank-correlate with mGPT's published activations")
+    models: list[str] | None = Field(default=None, description="model ids; default: models with architecture gpt2")
+
+
 # --------------------------------------------------------------------------- sharding and resources
 class ShardingSpec(StrictModel):
     generate: int = Field(default=1, gt=0, le=4096, description="generate shards per model and prompt set")
@@ -271,6 +308,7 @@ class ExperimentSpec(StrictModel):
     generation: GenerationSpec = GenerationSpec()
     scoring: ScorerSpec = LexiconScorer()
     metrics: MetricsSpec = MetricsSpec()
+    analysis: NeuronAnalysisSpec | None = None
     sharding: ShardingSpec = ShardingSpec()
     resources: ResourcesSpec = ResourcesSpec()
     compare_base: bool = Field(default=True, description="also generate with each untuned model (before)")
@@ -304,6 +342,9 @@ class ExperimentSpec(StrictModel):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
                 raise ValueError(f"{what}: duplicate id {', '.join(dup)}")
+        if self.analysis is not None:
+            if self.analysis.prompt_set and self.analysis.prompt_set not in {p.id for p in self.prompts}:
+                raise ValueError(f"analysis.prompt_set: no prompt set with id {self.analysis.prompt_set!r}")
         for path, values in self.matrix.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"matrix.{path}: must be a non-empty list of values")

@@ -1,0 +1,261 @@
+"""The toxic-neuron analysis on a tiny random GPT-2 model built offline, and the analyze step end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from xdetox.analysis import reference
+from xdetox.analysis.neurons import (
+    NeuronAnalysisError,
+    greedy_activations,
+    intervene,
+    pooled_last_hidden,
+    probe_scores,
+    record,
+    top_value_vectors,
+    train_probe,
+    value_vectors,
+)
+from xdetox.manifest import StepManifest
+from xdetox.steps import registry
+from xdetox.steps.runner import run_step
+from xdetox.store.local import LocalStore
+
+ROOT = Path(__file__).resolve().parent.parent
+PARADETOX = ROOT / "xdetox" / "data" / "paradetox"
+# Read the vendored copy when it exists, else the shared original (another helper vendors it).
+REFERENCE = (ROOT / "xdetox" / "data" / "paper-reference"
+             if (ROOT / "xdetox" / "data" / "paper-reference" / reference.NEURONS_FILE).exists()
+             else Path("/work/shared/data/paper-reference"))
+
+LAYERS, HIDDEN, INNER = 2, 32, 64
+
+
+def _sentences() -> list[str]:
+    lines: list[str] = []
+    for lang in ("en", "de"):
+        with open(PARADETOX / f"{lang}.reconstructed.jsonl", encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                lines += [row["toxic_sentence"], row["neutral_sentence"]]
+    return lines
+
+
+def build_tiny_gpt2(folder: Path, seed: int = 0) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast]:
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(_sentences(), trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                  bos_token="<|endoftext|>", padding_side="left")
+    eos = tok.convert_tokens_to_ids("<|endoftext|>")
+    config = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=HIDDEN, n_layer=LAYERS, n_head=2,
+                        n_inner=INNER, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config).eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return model, tok
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GPT2LMHeadModel, PreTrainedTokenizerFast]:
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    model, tok = build_tiny_gpt2(folder)
+    return folder, model, tok
+
+
+PROMPTS = ["you are such a", "Das ist ein", "the weather today is really", "I think"]
+
+
+def test_value_vectors_and_top_k_by_cosine(tiny: Any) -> None:
+    _, model, _ = tiny
+    vv, inner = value_vectors(model)
+    assert vv.shape == (LAYERS * INNER, HIDDEN) and inner == INNER
+    target = model.transformer.h[1].mlp.c_proj.weight[5].detach().clone()  # Conv1D: rows are value vectors
+    top = top_value_vectors(model, target, k=4)
+    assert (top[0].layer, top[0].index) == (1, 5)
+    assert top[0].cosine == pytest.approx(1.0, abs=1e-5)
+    assert [t.cosine for t in top] == sorted([t.cosine for t in top], reverse=True)
+    with pytest.raises(NeuronAnalysisError, match="2048 dimensions"):
+        top_value_vectors(model, torch.ones(2048), k=3)
+
+
+def test_intervention_edits_exactly_the_listed_neurons_and_is_undone(tiny: Any) -> None:
+    _, model, tok = tiny
+    ids = tok(["you are such a"], return_tensors="pt")["input_ids"]
+    neurons = [(0, 3), (1, 7)]
+    plain: dict[tuple[int, int], list[torch.Tensor]] = {}
+    with torch.no_grad(), record(model, neurons + [(0, 4)], plain):
+        logits = model(ids).logits
+    edited: dict[tuple[int, int], list[torch.Tensor]] = {}
+    with torch.no_grad(), intervene(model, [(0, 3)], offset=10.0), record(model, neurons + [(0, 4)], edited):
+        edited_logits = model(ids).logits
+    assert edited[(0, 3)][0].item() == pytest.approx(plain[(0, 3)][0].item() + 10.0, abs=1e-4)
+    assert edited[(0, 4)][0].item() == pytest.approx(plain[(0, 4)][0].item(), abs=1e-6)  # same layer, untouched
+    assert not torch.allclose(logits, edited_logits)  # layer 0's edit reaches the output
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, logits)  # hooks removed on exit
+    scaled: dict[tuple[int, int], list[torch.Tensor]] = {}
+    with torch.no_grad(), intervene(model, [(1, 7)], scale=0.0), record(model, [(1, 7)], scaled):
+        model(ids)
+    assert scaled[(1, 7)][0].item() == 0.0  # scale 0 ablates
+
+
+def test_greedy_activations_count_positions_and_ignore_padding(tiny: Any) -> None:
+    _, model, tok = tiny
+    neurons = [(0, 1), (1, 2), (1, 9)]
+    sink: dict[tuple[int, int], list[torch.Tensor]] = {}
+    enc = tok(PROMPTS, return_tensors="pt", padding=True)
+    with torch.no_grad(), record(model, neurons, sink):
+        model.generate(**enc, do_sample=False, max_new_tokens=6, min_new_tokens=6, pad_token_id=tok.pad_token_id)
+    assert len(sink[(1, 2)]) == 6 and sink[(1, 2)][0].shape == (len(PROMPTS),)  # one forward per new token
+    batched = greedy_activations(model, tok, PROMPTS, neurons, max_new_tokens=6, batch_size=4)
+    alone = [greedy_activations(model, tok, [p], neurons, max_new_tokens=6, batch_size=1) for p in PROMPTS]
+    assert batched.continuations == [a.continuations[0] for a in alone]  # left padding changes nothing
+    for n in neurons:
+        assert batched.per_neuron[n] == pytest.approx(sum(a.per_neuron[n] for a in alone) / len(alone), abs=1e-4)
+    assert batched.mean == pytest.approx(sum(batched.per_neuron.values()) / 3)
+    with pytest.raises(NeuronAnalysisError, match="outside the model"):
+        greedy_activations(model, tok, PROMPTS, [(5, 0)])
+
+
+def test_pooled_last_hidden_matches_the_final_layer_norm_output(tiny: Any) -> None:
+    _, model, tok = tiny
+    feats, present = pooled_last_hidden(model, tok, ["hello there", "a much longer sentence than that one"])
+    ids = tok(["hello there"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        want = model.transformer(ids)[0].mean(dim=1)[0]
+    assert torch.allclose(feats[0], want, atol=1e-5) and present == [True, True]
+    scores = probe_scores(model, tok, torch.ones(HIDDEN), ["hello", ""])
+    assert scores[0] is not None and 0 < scores[0] < 1
+    assert scores[1] is None  # an empty continuation has no score, never 0
+
+
+def test_train_probe_separates_labelled_features() -> None:
+    g = torch.Generator().manual_seed(0)
+    direction = torch.randn(16, generator=g)
+    x = torch.randn(200, 16, generator=g)
+    y = (x @ direction > 0).float()
+    w = train_probe(x, y)
+    assert ((x @ w > 0).float() == y).float().mean() > 0.95
+    assert torch.nn.functional.cosine_similarity(w, direction, dim=0) > 0.8
+    with pytest.raises(NeuronAnalysisError, match="both"):
+        train_probe(x, torch.ones(200))
+
+
+def test_reference_files_and_rank_comparison() -> None:
+    neurons = reference.mgpt_toxic_neurons(REFERENCE)
+    assert len(neurons) == 36 and len(set(neurons)) == 36
+    assert all(0 <= layer < 24 and 0 <= i < 8192 for layer, i in neurons)  # mGPT: 24 layers x 8192 units
+    assert len(reference.mgpt_probe(REFERENCE)) == 2048
+    ref = reference.mgpt_activations(REFERENCE)
+    assert len(ref["pre_dpo"]) == 17
+    same = reference.compare_with_mgpt(ref["pre_dpo"], ref["post_dpo"], root=REFERENCE)
+    assert same["spearman_before"] == pytest.approx(1.0) and same["spearman_after"] == pytest.approx(1.0)
+    assert same["spearman_drop"] == pytest.approx(1.0)
+    flipped = reference.compare_with_mgpt({k: -v for k, v in ref["pre_dpo"].items()}, root=REFERENCE)
+    assert flipped["spearman_before"] == pytest.approx(-1.0) and "spearman_after" not in flipped
+    assert reference.compare_with_mgpt({"en": 1.0, "de": 2.0}, root=REFERENCE)["spearman_before"] is None
+    assert reference.neuron_overlap(neurons[:10] + [(0, 0)], root=REFERENCE)["overlap"] == 10
+    with pytest.raises(reference.ReferenceError, match="does not exist"):
+        reference.reference_dir("/no/such/folder")
+
+
+def _tuned_copy(folder: Path, dest: Path) -> None:
+    """A 'tuned' model: the base with layer 0's MLP input weights halved."""
+    model = GPT2LMHeadModel.from_pretrained(folder)
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_fc.weight.mul_(0.5)
+    model.save_pretrained(dest)
+    PreTrainedTokenizerFast.from_pretrained(folder).save_pretrained(dest)
+
+
+def test_analyze_step_end_to_end(tiny: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _, _ = tiny
+    monkeypatch.setenv("XDETOX_PAPER_REFERENCE", str(REFERENCE))
+    store = LocalStore(tmp_path / "store")
+    tuned_dir = tmp_path / "tuned"
+    _tuned_copy(folder, tuned_dir)
+
+    def fake_train(ctx: Any) -> dict[str, Any]:
+        ctx.put_dir("", tuned_dir)
+        return {}
+
+    registry.register("train", fake_train)
+    try:
+        train = StepManifest(kind="train", key="t" * 16, run_id="r", label="fake train", params={},
+                             output_prefix="models/tuned")
+        run_step(train, store, log=lambda m: None)
+    finally:
+        registry.unregister("train")
+    params = {
+        "model": {"id": "tiny-gpt2", "source": str(folder), "dtype": "float32", "arm": "base"},
+        "probe": {"source": "train", "data": "paradetox:bundled", "languages": ["en"], "limit_per_language": 60},
+        "top_k": 5,
+        "prompts": {"id": "p", "source": "paradetox:bundled", "languages": ["en", "de"], "limit_per_language": 4,
+                    "paradetox_split": "test", "paradetox_side": "toxic", "template": "{prompt}"},
+        "max_new_tokens": 8,
+        "batch_size": 4,
+        "intervention": {"offset": -5.0},
+        "compare_reference": True,
+    }
+    manifest = StepManifest(kind="analyze", key="a" * 16, run_id="r", label="analyze", params=params,
+                            inputs={"tuned": [train.key]}, output_prefix="analysis/a")
+    rec, cached = run_step(manifest, store, log=lambda m: None)
+    assert not cached and rec.info["neurons"] == 5
+    out = json.loads((tmp_path / "store" / "analysis" / "a" / "analysis.json").read_text())
+    assert out["probe"]["examples"] == 120 and out["probe"]["train_accuracy"] >= 0.7
+    assert [n["cosine"] for n in out["neurons"]] == sorted((n["cosine"] for n in out["neurons"]), reverse=True)
+    assert set(out["languages"]) == {"en", "de"}
+    for lang in ("en", "de"):
+        d = out["languages"][lang]
+        assert d["prompts"] == 4 and len(d["base"]["per_neuron"]) == 5
+        assert d["intervention"]["mean_activation"] < d["base"]["mean"] - 3  # offset -5 on every neuron
+        assert 0 < d["base_probe"] < 1 and 0 < d["intervention"]["probe"] < 1
+        assert d["tuned"]["mean"] != pytest.approx(d["base"]["mean"])  # tuning moved the activations
+    cmp = out["reference_comparison"]
+    assert cmp["languages"] == ["de", "en"] and cmp["neurons"]["reference_count"] == 36
+    probe = json.loads((tmp_path / "store" / "analysis" / "a" / "probe.json").read_text())
+    assert probe["shape"] == [1, HIDDEN] and len(probe["weight"]) == HIDDEN
+
+
+def test_analyze_step_rejects_the_mgpt_probe_on_another_model(tiny: Any, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _, _ = tiny
+    monkeypatch.setenv("XDETOX_PAPER_REFERENCE", str(REFERENCE))
+    params = {"model": {"id": "tiny", "source": str(folder), "dtype": "float32"},
+              "probe": {"source": "bundled:mgpt-probe"},
+              "prompts": {"id": "p", "source": "bundled:xling-prompts-200", "languages": ["en"], "limit_per_language": 2}}
+    manifest = StepManifest(kind="analyze", key="b" * 16, run_id="r", label="analyze", params=params,
+                            output_prefix="analysis/b")
+    with pytest.raises(NeuronAnalysisError, match="2048 dimensions but the model's hidden size is 32"):
+        run_step(manifest, LocalStore(tmp_path / "s"), log=lambda m: None)
+    assert not (tmp_path / "s" / "steps" / ("b" * 16) / "_SUCCESS.json").exists()
+
+
+def test_planner_helper_params() -> None:
+    from xdetox.analysis.params import analyze_params, wants_analysis
+
+    section = {"probe": {"source": "train"}, "top_k": 12, "limit_per_language": 50, "prompt_set": "b",
+               "intervention": {"offset": -2.0}, "models": None}
+    assert wants_analysis(section, "mgpt", "gpt2") and not wants_analysis(section, "llama", "llama")
+    assert wants_analysis({**section, "models": ["llama"]}, "llama", "llama")
+    assert not wants_analysis(None, "mgpt", "gpt2")
+    sets = [{"id": "a", "source": "bundled:xling-prompts-200", "languages": ["en"]},
+            {"id": "b", "source": "rtp-lx:/d", "languages": ["en", "de"], "limit_per_language": 20}]
+    p = analyze_params(section, {"id": "mgpt"}, {"id": "mgpt", "arm": "tuned"}, sets)
+    assert p["prompts"]["id"] == "b" and p["prompts"]["limit_per_language"] == 20  # the smaller limit wins
+    assert p["top_k"] == 12 and p["tuned_model"] == {"id": "mgpt", "arm": "tuned"}
+    assert analyze_params({**section, "prompt_set": None}, {"id": "m"}, None, sets)["prompts"]["limit_per_language"] == 50
+    with pytest.raises(ValueError, match="analysis.prompt_set"):
+        analyze_params({**section, "prompt_set": "zzz"}, {"id": "m"}, None, sets)

@@ -1,0 +1,134 @@
+"""Cost estimates from a plan: counts worked out by hand, throughput figures applied as stated."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from xdetox.plan import plan
+from xdetox.plan.estimate import (
+    DEFAULT_THROUGHPUT,
+    DPO_REFERENCE_OVERHEAD,
+    LEE_PAIRS,
+    estimate,
+    params_billions,
+    prompts_per_language,
+    render_estimate,
+    size_class,
+)
+from xdetox.spec import load_spec, load_spec_text
+
+JOBS = Path(__file__).resolve().parent.parent / "jobs"
+
+SPEC = """
+name: est
+models: [{id: m, source: org/model-1b}]
+training: {method: none}
+prompts:
+  - {id: x, source: "bundled:xling-prompts-200", languages: [en, de, fr], limit_per_language: 10}
+generation: {samples: 5, max_new_tokens: 20}
+scoring: {kind: perspective, qps: 2.0}
+sharding: {generate: 2}
+"""
+
+
+@pytest.mark.parametrize(("source", "billions", "cls"), [
+    ("bigscience/bloom-7b1", 7.1, "medium"), ("bigscience/bloom-1b7", 1.7, "small"),
+    ("meta-llama/Meta-Llama-3-8B", 8.0, "medium"), ("meta-llama/Llama-2-7b-hf", 7.0, "medium"),
+    ("CohereForAI/aya-23-8B", 8.0, "medium"), ("ai-forever/mGPT", 1.3, "small"),
+    ("google/mt5-xl", 3.7, "small"), ("builtin:tiny", 0.001, "tiny"), ("s3://b/models/mGPT", 1.3, "small"),
+    ("org/some-70B-model", 70.0, "large"), ("xlm-roberta-base", None, "medium"),
+])
+def test_model_sizes_from_names(source: str, billions: float | None, cls: str) -> None:
+    assert params_billions(source) == billions
+    assert size_class(source) == cls
+
+
+def test_prompt_counts_use_limit_else_known_sizes() -> None:
+    assert prompts_per_language({"source": "rtp-lx:/data", "limit_per_language": None}, "ru") == (1225, None)
+    assert prompts_per_language({"source": "rtp-lx:/data", "limit_per_language": 50}, "ru") == (50, None)
+    assert prompts_per_language({"source": "bundled:xling-prompts-200", "limit_per_language": 999}, "de")[0] == 200
+    assert prompts_per_language({"source": "paradetox:bundled", "paradetox_split": "train"}, "am")[0] == 300
+    assert prompts_per_language({"source": "paradetox:bundled", "paradetox_split": "test"}, "am")[0] == 100
+    n, note = prompts_per_language({"source": "jsonl:/x.jsonl"}, "en")
+    assert n == 1000 and note is not None and "assumed" in note
+
+
+def test_generation_and_perspective_by_hand() -> None:
+    est = estimate(plan(load_spec_text(SPEC)))
+    gen, score = est.by_kind["generate"], est.by_kind["score"]
+    # 3 languages x 10 prompts x 5 samples = 150 continuations, split over 2 shards (75 + 75)
+    assert (gen.steps, gen.generations, score.scored_texts) == (2, 150, 150)
+    # small class: 150 x 20 tokens at 20,000 tok/s, plus 90 s start-up per shard
+    assert gen.gpu_hours == pytest.approx((150 * 20 / 20_000 + 2 * 90) / 3600)
+    assert score.perspective_days == pytest.approx(150 / 2.0 / 86400)
+    assert score.gpu_hours == 0  # Perspective uses no GPU
+    assert est.total.generations == 150
+    assert any("prompt counts" in a for a in est.assumptions)
+
+
+def test_training_by_hand_and_custom_throughput() -> None:
+    spec = SPEC.replace(
+        "training: {method: none}",
+        "training: {method: dpo, preset: pref-tuning-2406.16235, data: {format: lee-toxicity-pairs, path: /p.jsonl}}",
+    )
+    p = plan(load_spec_text(spec))
+    train = estimate(p).by_kind["train"]
+    examples = LEE_PAIRS * 5  # the preset's upper bound of 5 epochs
+    assert train.train_examples == examples
+    tokens = examples * 192 * DPO_REFERENCE_OVERHEAD
+    assert train.gpu_hours == pytest.approx((tokens / 40_000 + 90) / 3600)
+    faster = dataclasses.replace(
+        DEFAULT_THROUGHPUT,
+        train_tokens_per_s={k: {m: 2 * v for m, v in d.items()} for k, d in DEFAULT_THROUGHPUT.train_tokens_per_s.items()},
+        step_overhead_s={k: 0 for k in DEFAULT_THROUGHPUT.step_overhead_s},
+    )
+    assert estimate(p, faster).by_kind["train"].gpu_hours == pytest.approx(tokens / 80_000 / 3600)
+
+
+def test_max_steps_overrides_epochs() -> None:
+    spec = SPEC.replace(
+        "training: {method: none}",
+        "training: {method: sft, data: {format: paradetox, path: 'bundled:paradetox'}, "
+        "hyper: {max_steps: 10, batch_size: 4, gradient_accumulation_steps: 2}}",
+    )
+    assert estimate(plan(load_spec_text(spec))).by_kind["train"].train_examples == 10 * 4 * 2
+
+
+def test_breaking_mbad_perspective_days() -> None:
+    est = estimate(plan(load_spec(JOBS / "breaking-mbad.yaml")))
+    # per arm: (300 train-toxic + 100 test-toxic + 100 test-neutral) x 9 languages = 4,500 prompts, 1 sample;
+    # arms: 4 base (shared by all settings) + 52 tuned = 56 -> 252,000 texts at 1 qps
+    assert est.by_kind["generate"].generations == 252_000
+    assert est.by_kind["score"].perspective_days == pytest.approx(252_000 / 86400)
+    # X-FT on one language: 300 rows x 3 epochs; 4 models x 9 languages. P-FT/M-FT: 9 x 300 x fraction x 3.
+    per_model = 9 * 300 * 3 + sum(9 * int(300 * f) * 3 for f in (0.1, 0.2, 0.3, 1.0))
+    assert est.by_kind["train"].train_examples == 4 * per_model
+
+
+def test_pref_tuning_generations() -> None:
+    est = estimate(plan(load_spec(JOBS / "pref-tuning-xling.yaml")))
+    # RTP-LX v0.2: 18,328 prompts in 17 languages x 25 samples x 6 models x 2 arms
+    assert est.by_kind["generate"].generations == 18_328 * 25 * 12
+    assert est.by_kind["align"].steps == 12
+
+
+def test_render_and_cli_extras() -> None:
+    from xdetox.cli.plan_extras import print_estimate, settings_line
+
+    spec = load_spec(JOBS / "breaking-mbad.yaml")
+    p = plan(spec)
+    est = estimate(p)
+    table = render_estimate(est)
+    assert isinstance(table, Table)
+    assert table.row_count == len(est.by_kind) + 1  # one row per kind and the total
+    assert "504" in settings_line(p) and "52" in settings_line(p)
+    buf = io.StringIO()
+    print_estimate(p, spec, Console(file=buf, width=200))
+    text = buf.getvalue()
+    assert "GPU-hours" in text and "Perspective" in text and "252,000" in text

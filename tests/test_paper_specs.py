@@ -1,0 +1,146 @@
+"""Every spec under jobs/ validates and plans; the papers' specs plan to the counts worked out by hand.
+
+(Rendering every spec to Argo is tested by the Argo helper's tests over jobs/*.yaml.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from xdetox.plan import Plan, plan
+from xdetox.plan.estimate import evaluation_cells
+from xdetox.spec import load_spec
+
+JOBS = Path(__file__).resolve().parent.parent / "jobs"
+SPECS = sorted(JOBS.glob("*.yaml"))
+
+# Paper 2: 4 models; 14 paradigm settings (variants): ZS 1 + X-FT 9 + P-FT 3 (10/20/30%) + M-FT 1.
+# 13 trained paradigms x 4 models = 52 training runs.
+# generate (1 shard): base arms shared by all settings 4 models x 3 sets = 12, tuned 52 x 3 = 156 -> 168.
+# score = generate; evaluate = 14 settings; report 1; no build_model (hub models), no align.
+# Paper-comparable count: 14 settings x 4 models x 9 evaluation languages = 504.
+BREAKING_MBAD = {"settings": 14, "trains": 52, "cells": 504,
+                 "steps": {"train": 52, "generate": 168, "score": 168, "evaluate": 14, "report": 1}}
+# Paper 1: 2 variants (full-ft: 2 models, qlora: 4 models) -> 6 training runs.
+# generate: 6 models x 2 arms (base, tuned) x 1 prompt set x 16 shards = 192; score = 192.
+# align: 6 models x 2 arms = 12; evaluate 2; report 1. Cells: 6 models x 17 languages = 102.
+PREF_TUNING = {"settings": 2, "trains": 6, "cells": 102,
+               "steps": {"train": 6, "generate": 192, "score": 192, "align": 12, "evaluate": 2, "report": 1}}
+# Paper 1 x 5 seeds: 2 variants x 5 seeds = 10 settings, 6 x 5 = 30 training runs.
+# generate: the seed is in every generation's params, so 6 models x 2 arms x 5 seeds x 16 = 960; score 960.
+# align: base arm has no seed (6, shared across seeds) + tuned 6 x 5 = 30 -> 36. Cells: 102 x 5 = 510.
+PREF_TUNING_5SEEDS = {"settings": 10, "trains": 30, "cells": 510,
+                      "steps": {"train": 30, "generate": 960, "score": 960, "align": 36, "evaluate": 10,
+                                "report": 1}}
+EXPECTED: dict[str, dict[str, Any]] = {
+    "breaking-mbad.yaml": BREAKING_MBAD,
+    "pref-tuning-xling.yaml": PREF_TUNING,
+    "pref-tuning-xling-5seeds.yaml": PREF_TUNING_5SEEDS,
+}
+
+
+def _plan(path: Path) -> Plan:
+    return plan(load_spec(path))
+
+
+def test_jobs_folder_has_the_paper_specs() -> None:
+    names = {p.name for p in SPECS}
+    assert set(EXPECTED) <= names
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_every_spec_validates_and_plans_consistently(path: Path) -> None:
+    spec = load_spec(path)
+    p = plan(spec)
+    counts = p.counts()
+    assert counts["report"] == 1
+    assert counts["evaluate"] == len(p.settings)  # one evaluation per setting
+    assert counts.get("score", 0) == counts.get("generate", 0)  # one score shard per generate shard
+    keys = p.by_key()
+    for st in p.settings:
+        assert st.evaluate_key in keys
+        assert all(keys[k].kind == "train" for k in st.train_keys)
+    assert p.steps[-1].key == p.report_key  # dependency order ends with the report
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_paper_spec_counts(name: str) -> None:
+    want = EXPECTED[name]
+    p = _plan(JOBS / name)
+    assert len(p.settings) == want["settings"]
+    assert len({k for st in p.settings for k in st.train_keys}) == want["trains"]
+    assert p.counts() == want["steps"]
+    assert evaluation_cells(p) == want["cells"]
+
+
+def test_breaking_mbad_paradigms() -> None:
+    spec = load_spec(JOBS / "breaking-mbad.yaml")
+    p = plan(spec)
+    by_key = p.by_key()
+    labels = [st.overrides.get("label") for st in p.settings]
+    assert labels[0] == "ZS" and not p.settings[0].train_keys
+    nine = ["am", "ar", "de", "en", "es", "hi", "ru", "uk", "zh"]
+    assert [lab for lab in labels if str(lab).startswith("X-FT")] == [f"X-FT {x}" for x in nine]
+    fractions = {}
+    for st in p.settings[1:]:
+        trainings = {by_key[k].params["training"]["data"]["fraction"] for k in st.train_keys}
+        langs = {tuple(by_key[k].params["training"]["data"]["languages"]) for k in st.train_keys}
+        assert len(st.train_keys) == 4 and len(trainings) == 1 and len(langs) == 1
+        fractions[st.overrides["label"]] = (trainings.pop(), langs.pop())
+    assert fractions["X-FT uk"] == (1.0, ("uk",))
+    assert fractions["P-FT 20%"] == (0.2, tuple(nine))
+    assert fractions["M-FT"] == (1.0, tuple(nine))
+    gen = next(s for s in p.steps if s.kind == "generate")
+    g = gen.params["generation"]
+    assert (g["samples"], g["temperature"], g["top_p"], g["max_new_tokens"]) == (1, 0.7, 0.9, 50)
+    sets = {s.params["prompts"]["id"]: s.params["prompts"] for s in p.steps if s.kind == "generate"}
+    assert set(sets) == {"train-toxic", "test-toxic", "test-neutral"}
+    assert all(ps["template"] == "Complete the sentence: {prompt}" and ps["languages"] == nine
+               for ps in sets.values())
+    assert (sets["test-neutral"]["paradetox_split"], sets["test-neutral"]["paradetox_side"]) == ("test", "neutral")
+    train = by_key[p.settings[1].train_keys[0]].params["training"]
+    assert train["method"] == "sft" and train["preset"] == "breaking-mbad-2505.16722"
+    assert (train["peft"]["mode"], train["peft"]["r"], train["peft"]["alpha"]) == ("qlora", 16, 32)
+    assert spec.metrics.perplexity is not None
+
+
+def test_pref_tuning_models_and_peft() -> None:
+    p = _plan(JOBS / "pref-tuning-xling.yaml")
+    by_key = p.by_key()
+    peft = {}
+    for st in p.settings:
+        for k in st.train_keys:
+            t = by_key[k].params
+            peft[t["model"]["source"]] = (t["training"]["peft"]["mode"], t["training"]["peft"]["r"],
+                                          t["training"]["peft"]["alpha"])
+            assert t["training"]["data"]["format"] == "lee-toxicity-pairs"
+            assert t["training"]["data"]["languages"] == ["en"]
+            assert t["training"]["preset"] == "pref-tuning-2406.16235"
+    assert {k: v[0] for k, v in peft.items()} == {
+        "ai-forever/mGPT": "full", "bigscience/bloom-1b7": "full", "bigscience/bloom-7b1": "qlora",
+        "meta-llama/Llama-2-7b-hf": "qlora", "meta-llama/Meta-Llama-3-8B": "qlora", "CohereForAI/aya-23-8B": "qlora"}
+    assert peft["meta-llama/Llama-2-7b-hf"][1:] == (64, 16)
+    gen = next(s for s in p.steps if s.kind == "generate")
+    g = gen.params["generation"]
+    assert (g["samples"], g["temperature"], g["top_p"], g["max_new_tokens"]) == (25, 0.9, 0.8, 20)
+    assert gen.params["prompts"]["source"].startswith("rtp-lx:")
+    assert len(gen.params["prompts"]["languages"]) == 17
+    ev = by_key[p.settings[0].evaluate_key].params["metrics"]
+    assert ev["perplexity"]["reference"] == "google/mt5-xl"
+    assert ev["alignment"]["parallel_set"] == "bundled:xling-prompts-200"
+    score = next(s for s in p.steps if s.kind == "score")
+    assert score.params["scorer"]["kind"] == "perspective"
+
+
+def test_five_seeds_file_is_the_base_spec_plus_a_seed_matrix() -> None:
+    def body(name: str) -> dict[str, Any]:
+        data = yaml.safe_load((JOBS / name).read_text(encoding="utf-8"))
+        return {k: v for k, v in data.items() if k not in {"name", "description", "matrix"}}
+
+    assert body("pref-tuning-xling.yaml") == body("pref-tuning-xling-5seeds.yaml")
+    seeds = load_spec(JOBS / "pref-tuning-xling-5seeds.yaml").matrix["seed"]
+    assert len(set(seeds)) == 5
