@@ -342,9 +342,9 @@ class ExperimentSpec(StrictModel):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
                 raise ValueError(f"{what}: duplicate id {', '.join(dup)}")
-        if self.analysis is not None:
-            if self.analysis.prompt_set and self.analysis.prompt_set not in {p.id for p in self.prompts}:
-                raise ValueError(f"analysis.prompt_set: no prompt set with id {self.analysis.prompt_set!r}")
+        a = self.analysis
+        if a is not None and a.prompt_set and a.prompt_set not in {p.id for p in self.prompts}:
+            raise ValueError(f"analysis.prompt_set: no prompt set with id {a.prompt_set!r}")
         for path, values in self.matrix.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"matrix.{path}: must be a non-empty list of values")
