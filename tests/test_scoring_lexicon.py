@@ -1,0 +1,161 @@
+"""The embedded lexicon scorer: vendored lists, normalisation, per-script matching, spans, missing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.scoring_fixtures import gen_row, paradetox_texts
+from xdetox.scoring.base import build_scorer
+from xdetox.scoring.lexicon import LEXICON_DIR, LexiconToxicityScorer
+from xdetox.scoring.normalize import normalize, normalize_with_offsets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def lex() -> LexiconToxicityScorer:
+    return LexiconToxicityScorer()
+
+
+def spans(lex: LexiconToxicityScorer, text: str, lang: str) -> list[list[object]]:
+    out = lex.match(text, lang)
+    assert out is not None
+    # every span points at original text
+    for s, e, _ in out:
+        assert 0 <= s < e <= len(text)
+    return out
+
+
+def test_vendored_lists_ship_licences_and_manifest() -> None:
+    names = {p.name for p in LEXICON_DIR.iterdir()}
+    assert {"LICENSE.ldnoobw-v1.CC-BY-4.0", "LICENSE.ldnoobw-v2.CC0-1.0", "SOURCE.ldnoobw-v1.txt",
+            "manifest.json"} <= names
+    assert "Shutterstock" in (LEXICON_DIR / "SOURCE.ldnoobw-v1.txt").read_text()
+    man = json.loads((LEXICON_DIR / "manifest.json").read_text())["languages"]
+    assert man["en"]["source"] == "ldnoobw-v1" and man["en"]["licence"] == "CC-BY-4.0"
+    assert man["uk"]["source"] == "ldnoobw-v2" and man["uk"]["licence"] == "CC0-1.0"  # v1 has no Ukrainian
+    for lang, meta in man.items():
+        words = (LEXICON_DIR / "lists" / f"{lang}.txt").read_text("utf-8").splitlines()
+        assert len(words) == meta["entries"] == len(set(words)) > 0, lang
+        assert words == sorted(words)
+
+
+def test_filters_hold_on_shipped_lists() -> None:
+    import regex
+
+    latin = regex.compile(r"\p{Latin}")
+    for lang in ("zh", "ja", "ru", "uk", "ar", "hi", "am", "ko", "th"):
+        words = (LEXICON_DIR / "lists" / f"{lang}.txt").read_text("utf-8").splitlines()
+        # no romanized lists under a script's code (an entry may mix in a Latin letter: "a片")
+        assert not [w for w in words if latin.search(w) and len(latin.findall(w)) > len(w) / 2], lang
+    zh = set((LEXICON_DIR / "lists" / "zh.txt").read_text("utf-8").splitlines())
+    assert "乳" not in zh and "性" not in zh and "屄" in zh  # one-character entries: allowlisted only
+    for p in (LEXICON_DIR / "lists").glob("*.txt"):
+        for w in p.read_text("utf-8").splitlines():
+            assert w == w.strip() and not w.startswith("#") and len(w.replace(" ", "")) >= 1
+            if p.stem not in ("zh", "ko"):
+                assert len(w.replace(" ", "")) >= 2, (p.stem, w)
+    hi_latn = (LEXICON_DIR / "lists" / "hi-Latn.txt").read_text("utf-8").splitlines()
+    assert "behen chod" in hi_latn  # v1's romanized Hindi kept under Perspective's hi-Latn
+
+
+LEXICON_SOURCES = ROOT.parent / "shared" / "data" / "lexicons"
+
+
+@pytest.mark.skipif(not LEXICON_SOURCES.is_dir(), reason="the shared LDNOOBW sources are not on this machine")
+def test_vendoring_is_deterministic(tmp_path: Path) -> None:
+    """The shipped lists are exactly what scripts/vendor_lexicons.py makes from the sources."""
+    src = LEXICON_SOURCES
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_lexicons.py"), "--src", str(src),
+                    "--dest", str(tmp_path / "lex")], check=True, capture_output=True)
+    for p in sorted((tmp_path / "lex").rglob("*")):
+        if p.is_file():
+            assert p.read_bytes() == (LEXICON_DIR / p.relative_to(tmp_path / "lex")).read_bytes(), p.name
+
+
+def test_normalisation_and_turkish_i() -> None:
+    assert normalize("ＦＵＣＫ ﬁ", "en") == "fuck fi"
+    assert normalize("SIKTIR", "tr") == "sıktır" and normalize("İstanbul", "tr") == "istanbul"
+    assert normalize("İstanbul", "en") != "istanbul"  # the generic rule keeps a combining dot
+    norm, starts, ends = normalize_with_offsets("Straße ﬁx", "de")
+    assert norm == "strasse fix"
+    assert (starts[4], ends[4], starts[5], ends[5]) == (4, 5, 4, 5)  # both "s" come from "ß"
+    norm, starts, ends = normalize_with_offsets("cafe\u0301!", "fr")
+    assert norm == "café!" and (starts[3], ends[3], starts[4]) == (3, 5, 5)
+
+
+def test_whole_tokens_multiword_and_spans(lex: LexiconToxicityScorer) -> None:
+    text = "Shitake mushrooms are fine, but you are a SHIT and a mother-fucker."
+    got = spans(lex, text, "en")
+    terms = [t for _, _, t in got]
+    assert "shit" in terms and text[got[terms.index("shit")][0]:got[terms.index("shit")][1]] == "SHIT"
+    assert all(text[s:e].lower() != "shitake" for s, e, _ in got)  # no substring hits in Latin script
+    assert spans(lex, "Scunthorpe and classic assessment", "en") == []
+    two = spans(lex, "he said two girls one cup", "en")
+    assert two and two[0][2] == "two girls one cup" and two[0][:2] == [8, 25]
+
+
+def test_offsets_survive_length_changing_normalisation(lex: LexiconToxicityScorer) -> None:
+    text = "ﬀ ＳＨＩＴ here"  # ligature and full-width forms before the hit
+    got = spans(lex, text, "en")
+    assert got == [[2, 6, "shit"]] and text[2:6] == "ＳＨＩＴ"
+
+
+def test_turkish_dotted_capital_i(lex: LexiconToxicityScorer) -> None:
+    assert [t for _, _, t in spans(lex, "SİKTİR git", "tr")] == ["siktir"]
+
+
+def test_chinese_segmentation_guard(lex: LexiconToxicityScorer) -> None:
+    got = spans(lex, "他妈的，你这个傻逼", "zh")
+    assert [t for _, _, t in got] == ["他妈的", "傻逼"] and got[0][:2] == [0, 3]
+    assert spans(lex, "我喜欢喝牛奶，也喜欢乳制品和性格好的人", "zh") == []  # single characters never match
+
+
+def test_japanese_thai_substring_and_korean_particles(lex: LexiconToxicityScorer) -> None:
+    assert [t for _, _, t in spans(lex, "これはちんこです", "ja")] == ["ちんこ"]
+    assert [t for _, _, t in spans(lex, "개새끼야 뭐해", "ko")] == ["개새끼"]
+    th_word = (LEXICON_DIR / "lists" / "th.txt").read_text("utf-8").splitlines()[0]
+    assert [t for _, _, t in spans(lex, f"คุณเป็น{th_word}มาก", "th")] == [th_word]
+
+
+def test_allowlist_removes_and_shields() -> None:
+    base = LexiconToxicityScorer()
+    allowed = LexiconToxicityScorer(allowlist={"en": ["Shit"], "zh": ["他妈的"]})
+    assert allowed.version != base.version
+    assert spans(allowed, "oh shit", "en") == [] and len(spans(base, "oh shit", "en")) == 1
+    # 他妈 is still an entry, but inside the allowlisted 他妈的 it is shielded
+    assert spans(allowed, "他妈的", "zh") == [] and spans(allowed, "他妈，走", "zh") != []
+
+
+def test_missing_language_is_missing_not_zero(lex: LexiconToxicityScorer) -> None:
+    rows = [gen_row("fuck this", "en"), gen_row("whatever", "xx"), gen_row("", "en"), gen_row("bonjour", "pt-BR")]
+    res = lex.score_batch(rows)
+    assert res[0].hits == 1 and res[0].spans and res[0].score_error is None
+    assert res[1].hits is None and res[1].spans is None and res[1].score_error == "no lexicon for xx"
+    assert res[2].hits == 0 and res[2].spans == []  # an empty text has no hits: that is a real 0
+    assert res[3].hits == 0  # pt-BR falls back to the pt list
+    assert lex.score_kind == "hits" and lex.id == "lexicon-ldnoobw"
+
+
+def test_build_scorer_from_spec_dump() -> None:
+    s = build_scorer({"kind": "lexicon", "allowlist": {"en": ["ass"]}})
+    assert isinstance(s, LexiconToxicityScorer) and s.allowlist == {"en": ["ass"]}
+
+
+def test_real_texts_are_scored_quickly(lex: LexiconToxicityScorer) -> None:
+    import time
+
+    rows = [gen_row(t, lang) for lang in ("en", "de", "es", "ru", "ar", "hi", "uk", "am")
+            for t in paradetox_texts(lang, 100)]
+    t0 = time.perf_counter()
+    res = lex.score_batch(rows)
+    dt = time.perf_counter() - t0
+    assert all(r.hits is not None for r in res)
+    en_hits = sum(r.hits or 0 for r, row in zip(res, rows, strict=True) if row.language == "en")
+    assert en_hits > 10  # toxic paradetox sentences do contain list words
+    assert len(rows) / dt > 2000, f"{len(rows) / dt:.0f} texts/s"

@@ -1,0 +1,95 @@
+"""The one interface every toxicity scorer implements, and how its results become ScoreRows.
+
+A scorer has an ``id`` and a ``version`` (both written into every score row), a ``score_kind``
+("probability": Perspective, classifiers; "hits": the lexicon), and ``score_batch(rows)``, which
+returns one ``ScoreResult`` per row, in order. A row the scorer cannot score (unsupported
+language, API refusal, exhausted retries) gets ``toxicity=None``/``hits=None`` and a
+``score_error`` saying why: missing is never 0.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from xdetox.records import GenerationRow, ScoreRow
+
+ScoreKind = Literal["probability", "hits"]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    toxicity: float | None = None
+    hits: int | None = None
+    spans: list[list[Any]] | None = None
+    score_error: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.toxicity is None and self.hits is None
+
+
+def missing(reason: str) -> ScoreResult:
+    return ScoreResult(score_error=reason)
+
+
+class Scorer(ABC):
+    id: str
+    version: str
+    score_kind: ScoreKind
+
+    @abstractmethod
+    def supports(self, language: str) -> bool:
+        """Whether this scorer can score text in ``language`` at all."""
+
+    @abstractmethod
+    def score_batch(self, rows: Sequence[GenerationRow]) -> list[ScoreResult]:
+        """One result per row, in order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients, threads or GPU memory."""
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def to_score_row(row: GenerationRow, result: ScoreResult, scorer: Scorer,
+                 perplexity: float | None = None) -> ScoreRow:
+    return ScoreRow(
+        **row.model_dump(),
+        scorer_id=scorer.id,
+        scorer_version=scorer.version,
+        score_kind=scorer.score_kind,
+        toxicity=result.toxicity,
+        hits=result.hits,
+        spans=result.spans,
+        score_error=result.score_error,
+        perplexity=perplexity,
+    )
+
+
+def build_scorer(spec: dict[str, Any] | Any) -> Scorer:
+    """A scorer from a scorer spec (a LexiconScorer/PerspectiveScorer/ClassifierScorer or its dump)."""
+    from pydantic import TypeAdapter
+
+    from xdetox.spec.models import ClassifierScorer, LexiconScorer, PerspectiveScorer, ScorerSpec
+
+    parsed = TypeAdapter(ScorerSpec).validate_python(spec) if isinstance(spec, dict) else spec
+    if isinstance(parsed, LexiconScorer):
+        from xdetox.scoring.lexicon import LexiconToxicityScorer
+
+        return LexiconToxicityScorer(allowlist=parsed.allowlist)
+    if isinstance(parsed, PerspectiveScorer):
+        from xdetox.scoring.perspective import PerspectiveToxicityScorer
+
+        return PerspectiveToxicityScorer.from_spec(parsed)
+    if isinstance(parsed, ClassifierScorer):
+        from xdetox.scoring.classifier import ClassifierToxicityScorer
+
+        return ClassifierToxicityScorer.from_spec(parsed)
+    raise TypeError(f"unknown scorer spec {type(parsed).__name__}")

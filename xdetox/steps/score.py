@@ -1,0 +1,164 @@
+"""Step ``score``: score one generate shard's continuations; optionally their conditional perplexity.
+
+params: ``{"scorer": <scorer spec dump>, "perplexity": null | {"reference", "batch_size"}}``;
+input ``generations``: one upstream generate shard. Output: ``shard-iiiii-of-nnnnn.jsonl`` of
+ScoreRows, in input order.
+
+Streaming and resumable: rows are read lazily and scored in batches; every CHUNK_ROWS rows the
+scored chunk is stored (CHUNK_ROWS; 240 for Perspective) under ``steps/<key>/partial/`` (invisible to readers: no commit record
+lists it). A killed shard resumes after its last stored chunk (a Perspective shard of 25,000
+rows takes about 7 hours at 1 query per second, so redoing it all is not an option); at the end
+the chunks are concatenated into the output. Memory holds one batch, never the shard.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from xdetox.records import GenerationRow, ScoreRow, dumps_row, parse_lines
+from xdetox.scoring.base import Scorer, build_scorer, to_score_row
+from xdetox.steps.context import StepContext
+
+CHUNK_ROWS = 2000
+#: Perspective at its default 1 query/s: a chunk of 240 rows is 4 minutes of quota at stake
+_CHUNK = {"perspective": 240}
+_BATCH = {"perspective": 64, "lexicon": 256}
+
+
+def _batches(rows: Iterator[GenerationRow], size: int) -> Iterator[list[GenerationRow]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.rows = Counter[str]()
+        self.missing = Counter[str]()
+        self.ppl_missing = Counter[str]()
+        self.errors = Counter[str]()
+
+    def add(self, row: ScoreRow, with_ppl: bool) -> None:
+        self.rows[row.language] += 1
+        if row.toxicity is None and row.hits is None:
+            self.missing[row.language] += 1
+            self.errors[(row.score_error or "unknown").split(":")[0][:60]] += 1
+        if with_ppl and row.perplexity is None:
+            self.ppl_missing[row.language] += 1
+
+
+def _existing_chunks(ctx: StepContext) -> list[str]:
+    prefix = f"steps/{ctx.manifest.key}/partial/"
+    return sorted(k for k in ctx.store.list(prefix) if k.endswith(".jsonl"))
+
+
+def _chunk_rows(ctx: StepContext, key: str) -> Iterator[ScoreRow]:
+    local = ctx.store.local_path(key)
+    source = f"{ctx.store.uri}/{key}"
+    if local is not None:
+        with open(local, encoding="utf-8") as f:
+            yield from parse_lines(f, source, ScoreRow)
+    else:
+        yield from parse_lines(ctx.store.get_bytes(key).decode("utf-8").splitlines(), source, ScoreRow)
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    params = ctx.params
+    scorer_spec = params["scorer"]
+    ppl_spec = params.get("perplexity")
+    shard_name = ctx.manifest.shard.name() if ctx.manifest.shard else "shard-00000-of-00001"
+    partial = f"steps/{ctx.manifest.key}/partial"
+
+    stats = _Stats()
+    done_chunks = _existing_chunks(ctx)
+    skip = 0
+    for key in done_chunks:  # resume: count what earlier attempts stored
+        for row in _chunk_rows(ctx, key):
+            stats.add(row, ppl_spec is not None)
+            skip += 1
+    if skip:
+        ctx.log(f"score: resuming after {skip} rows in {len(done_chunks)} stored chunks")
+
+    rows = itertools.islice(ctx.iter_input_rows("generations", GenerationRow), skip, None)
+    scorer: Scorer | None = None
+    ppl_model: Any = None
+    n_chunks = len(done_chunks)
+    try:
+        scorer = build_scorer(scorer_spec)
+        kind = str(scorer_spec.get("kind", ""))
+        batch_size = _BATCH.get(kind, 4 * int(scorer_spec.get("batch_size", 32)))
+        chunk_rows = _CHUNK.get(kind, CHUNK_ROWS)
+        if ppl_spec is not None:
+            from xdetox.scoring.perplexity import load_reference
+
+            ppl_model = load_reference(ppl_spec["reference"])
+        chunk_path = ctx.scratch / "chunk.jsonl"
+        chunk_file = open(chunk_path, "w", encoding="utf-8")  # noqa: SIM115 - reopened per chunk
+        in_chunk = 0
+        try:
+            for batch in _batches(rows, batch_size):
+                results = scorer.score_batch(batch)
+                ppls: list[float | None] = [None] * len(batch)
+                if ppl_model is not None:
+                    from xdetox.scoring.perplexity import conditional_perplexity
+
+                    ppls = conditional_perplexity(ppl_model[0], ppl_model[1], [r.prompt_text for r in batch],
+                                                  [r.text for r in batch], batch_size=int(ppl_spec["batch_size"]))
+                for row, res, ppl in zip(batch, results, ppls, strict=True):
+                    out = to_score_row(row, res, scorer, ppl)
+                    stats.add(out, ppl_spec is not None)
+                    chunk_file.write(dumps_row(out))
+                    in_chunk += 1
+                    if in_chunk >= chunk_rows:
+                        chunk_file.close()
+                        ctx.store.put_file(f"{partial}/chunk-{n_chunks:06d}.jsonl", chunk_path)
+                        n_chunks += 1
+                        in_chunk = 0
+                        chunk_file = open(chunk_path, "w", encoding="utf-8")  # noqa: SIM115
+        finally:
+            chunk_file.close()
+        if in_chunk:
+            ctx.store.put_file(f"{partial}/chunk-{n_chunks:06d}.jsonl", chunk_path)
+            n_chunks += 1
+    finally:
+        if scorer is not None:
+            scorer.close()
+
+    final = ctx.scratch / f"{shard_name}.jsonl"
+    _concatenate(ctx, [f"{partial}/chunk-{i:06d}.jsonl" for i in range(n_chunks)], final)
+    ctx.put_file(f"{shard_name}.jsonl", final)
+    ctx.store.delete_prefix(partial + "/")
+    total = sum(stats.rows.values())
+    missing = sum(stats.missing.values())
+    info: dict[str, Any] = {
+        "rows": total,
+        "scored": total - missing,
+        "missing": missing,
+        "rows_by_language": dict(sorted(stats.rows.items())),
+        "missing_by_language": dict(sorted(stats.missing.items())),
+        "missing_reasons": dict(sorted(stats.errors.items())),
+        "scorer_id": scorer.id if scorer else None,
+        "scorer_version": scorer.version if scorer else None,
+        "score_kind": scorer.score_kind if scorer else None,
+        "resumed_rows": skip,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if ppl_spec is not None:
+        info["perplexity_missing_by_language"] = dict(sorted(stats.ppl_missing.items()))
+    ctx.log(f"score: {total} rows, {missing} missing scores")
+    return info
+
+
+def _concatenate(ctx: StepContext, keys: list[str], dest: Path) -> None:
+    with open(dest, "wb") as out:
+        for key in keys:
+            local = ctx.store.local_path(key)
+            if local is not None:
+                out.write(local.read_bytes())
+            else:
+                out.write(ctx.store.get_bytes(key))
