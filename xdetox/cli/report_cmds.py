@@ -1,0 +1,129 @@
+"""``xdetox report RUN`` and ``xdetox compare RUN --paper NAME``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+EXIT_INVALID = 2
+DEFAULT_STORE = "file://./runs"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_INVALID)
+
+
+def open_run(run: str, store: str | None) -> Any:
+    """The run-rooted store: RUN is a run id under ``store`` (runs/<id>/), or a path/URI to the run folder."""
+    from xdetox.executors.publish import run_store
+    from xdetox.store import open_store
+
+    if "://" in run:
+        rs = open_store(run.rstrip("/"))
+    elif Path(run).is_dir() and (Path(run) / "plan.json").exists():
+        rs = open_store(Path(run).resolve().as_uri())
+    else:
+        if "/" in run:
+            raise _fail(f"{run}: no such run folder (it has no plan.json)")
+        rs = run_store(open_store(store or DEFAULT_STORE), run)
+    if not rs.exists("plan.json"):
+        raise _fail(f"no run at {rs.uri} (no plan.json): give a run id with --store, or the run folder")
+    return rs
+
+
+def _run_evaluations(rs: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
+    """[(setting label, evaluation metrics.json)] from the committed evaluate steps, and model id -> source."""
+    from xdetox.report.write import load_plan, read_evaluations
+    from xdetox.steps.runner import is_committed, read_commit
+
+    plan = load_plan(rs)
+    pending = [s.evaluate_key for s in plan.settings if not is_committed(rs, s.evaluate_key)]
+    if pending:
+        raise _fail(f"{len(pending)} of {len(plan.settings)} evaluations are not committed yet; finish the run first")
+    evs = read_evaluations(rs, [read_commit(rs, s.evaluate_key) for s in plan.settings])
+    sources = {}
+    for st in plan.steps:
+        m = st.params.get("model")
+        if isinstance(m, dict) and m.get("id") and m.get("source"):
+            sources.setdefault(m["id"], m["source"])
+    return [(s.label, ev) for s, ev in zip(plan.settings, evs, strict=True)], sources
+
+
+def report(
+    run: Annotated[str, typer.Argument(help="run id under --store, or the run folder (path or URI)")],
+    store: Annotated[str | None, typer.Option(help=f"store URI holding runs/<id>/ (default {DEFAULT_STORE})")] = None,
+) -> None:
+    """Regenerate a run's report (results/) from its committed evaluations."""
+    from xdetox.report.write import ReportError, write_report
+    from xdetox.store import StoreError
+
+    rs = open_run(run, store)
+    try:
+        keys = write_report(rs, log=lambda m: err.print(m, highlight=False))
+        metrics = json.loads(rs.get_text("results/metrics.json"))
+    except (ReportError, StoreError, ValueError) as e:
+        raise _fail(str(e)) from None
+    from xdetox.report.summary import summary_table
+
+    out.print(summary_table(metrics))
+    local = rs.local_path("results/report.html")
+    where = str(local.parent) if local is not None else f"{rs.uri}/results"
+    out.print(f"report: {where}/report.md and report.html ({len(keys)} files)")
+
+
+def compare(
+    run: Annotated[str, typer.Argument(help="run id under --store, or the run folder (path or URI)")],
+    paper: Annotated[str, typer.Option(help="reference table, e.g. pref-tuning-2406.16235")],
+    store: Annotated[str | None, typer.Option(help=f"store URI holding runs/<id>/ (default {DEFAULT_STORE})")] = None,
+    force: Annotated[bool, typer.Option(help="compare even lexicon hits with the paper's probabilities")] = False,
+    paper_model: Annotated[str | None, typer.Option(help="the paper's model to compare with (default: by source)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """This run's averages beside a paper's reference table, with the difference per metric."""
+    from xdetox.report.compare import CompareError, load_paper
+    from xdetox.report.compare import compare as do_compare
+    from xdetox.report.labels import fmt
+    from xdetox.store import StoreError
+
+    try:
+        ref = load_paper(paper)
+        rs = open_run(run, store)
+        evaluations, sources = _run_evaluations(rs)
+        result = do_compare(evaluations, ref, sources, force=force, paper_model=paper_model)
+    except (CompareError, StoreError, ValueError) as e:
+        raise _fail(str(e)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    for w in result["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+    grouped: dict[tuple[str, str, str, str], dict[str, dict[str, list[dict[str, Any]]]]] = {}
+    for r in result["rows"]:
+        g = grouped.setdefault((r["setting"], r["model"], r["paper_model"], r["prompt_set"]), {})
+        name = r["metric"] if not result["forced_lexicon"] or r["metric"] in {"ppl", "dist1", "dist2", "dist3"} \
+            else f"{r['metric']} ≈ {r['run_metric']}"
+        g.setdefault(name, {})[r["stage"]] = r  # type: ignore[assignment]
+    for (setting, model, paper_model, ps), metrics in grouped.items():
+        table = Table(title=f"{model} on {ps} ({setting}) vs {paper_model} in {paper}")
+        for col in ("metric", "before: run", "paper", "Δ", "after: run", "paper", "Δ"):
+            table.add_column(col, justify="left" if col == "metric" else "right")
+        for name, stages in metrics.items():
+            b, a = stages.get("before", {}), stages.get("after", {})
+            digits = 2 if name.startswith("ppl") else 3
+            table.add_row(name, *(fmt(x.get(k), digits) for x in (b, a) for k in ("run", "paper", "difference")))  # type: ignore[union-attr]
+        out.print(table)
+    out.print(f"paper setting: {result['paper_setting']}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+    app.command("compare")(compare)

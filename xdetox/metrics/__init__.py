@@ -1,0 +1,1 @@
+"""Metrics: pure functions over per-prompt statistics (numpy/scipy), and their streaming aggregation."""

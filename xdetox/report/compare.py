@@ -1,0 +1,127 @@
+"""``xdetox compare``: a run's averages beside a paper's reference table, difference per metric.
+
+Only paper 1's Table 2 is bundled (xdetox/data/paper-reference/). Its toxicity numbers are
+Perspective API probabilities averaged over 17 RTP-LX languages: a lexicon run is refused (hits
+are not probabilities) unless forced, and a classifier run is compared with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "paper-reference"
+PAPERS = {"pref-tuning-2406.16235": "pref-tuning-2406.16235-table2.json"}
+#: paper column -> (run metric, run metric when the scorer is the lexicon, forced)
+COLUMNS: list[tuple[str, str, str | None]] = [
+    ("emt", "expected_maximum_toxicity", None),
+    ("tox_prob", "toxicity_probability", "lexicon_prompt_hit_share"),
+    ("avg_tox", "average_toxicity", "lexicon_hit_rate"),
+    ("ppl", "perplexity_median", "perplexity_median"),
+    ("dist1", "dist1", "dist1"),
+    ("dist2", "dist2", "dist2"),
+    ("dist3", "dist3", "dist3"),
+]
+
+
+class CompareError(ValueError):
+    """The comparison cannot be made (unknown paper, lexicon scores without --force, no model match)."""
+
+
+def load_paper(name: str) -> dict[str, Any]:
+    if name not in PAPERS:
+        raise CompareError(f"unknown paper {name!r}; available: {', '.join(sorted(PAPERS))}")
+    return json.loads((DATA_DIR / PAPERS[name]).read_text(encoding="utf-8"))
+
+
+def lexicon_refusal(scorer_kind: str) -> str:
+    return (f"this run was scored with the {scorer_kind} scorer: its numbers are lexicon hit rates, not "
+            "Perspective API toxicity probabilities, so they cannot be compared with the paper's expected "
+            "maximum toxicity or toxicity probability. Re-score with a probability scorer (perspective, or a "
+            "classifier), or pass --force to print them side by side anyway (lexicon prompt-hit share beside "
+            "toxicity probability, hit rate beside average toxicity; no EMT).")
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower().rsplit("/", 1)[-1])
+
+
+def match_paper_model(model_id: str, source: str | None, paper: dict[str, Any], explicit: str | None = None) -> str | None:
+    names = sorted({r["model"] for r in paper["rows"]})
+    if explicit:
+        for n in names:
+            if explicit.lower() in {n.lower(), _norm(n)} or _norm(explicit) == _norm(n):
+                return n
+        raise CompareError(f"--paper-model {explicit!r} is not in the paper's table; it has: {', '.join(names)}")
+    for n in names:
+        if source and source.lower().rstrip("/") == n.lower():
+            return n
+    for n in names:
+        if _norm(model_id) == _norm(n) or (source and _norm(source) == _norm(n)):
+            return n
+    return None
+
+
+def compare(
+    evaluations: list[tuple[str, dict[str, Any]]],
+    paper: dict[str, Any],
+    model_sources: dict[str, str] | None = None,
+    force: bool = False,
+    paper_model: str | None = None,
+) -> dict[str, Any]:
+    """Rows of (setting, model, prompt set, metric, stage, run, paper, difference) for every
+    base/tuned comparison in the run's evaluations ``[(setting label, metrics.json)]``."""
+    model_sources = model_sources or {}
+    kinds = {ev.get("score_kind") for _, ev in evaluations}
+    lexicon = "hits" in kinds
+    scorer_kind = next((ev.get("scorer_kind") for _, ev in evaluations if ev.get("scorer_kind")), "")
+    if lexicon and not force:
+        raise CompareError(lexicon_refusal(scorer_kind or "lexicon"))
+    warnings: list[str] = []
+    if lexicon:
+        warnings.append("FORCED: lexicon hit rates are shown beside Perspective probabilities; the differences "
+                        "in the toxicity rows do not measure the same thing.")
+    elif scorer_kind and scorer_kind != "perspective":
+        warnings.append(f"scorer is {scorer_kind}, not Perspective API: toxicity differences include the "
+                        "difference between scorers.")
+    warnings.append("dist-n: the paper counts mT5 tokenizer pieces, xdetox whitespace words (characters for zh/ja); "
+                    "PPL: the paper's reference model is google/mt5-xl. Compare their trends, not their digits.")
+    paper_langs = paper.get("languages", [])
+    rows: list[dict[str, Any]] = []
+    unmatched: list[str] = []
+    for setting, ev in evaluations:
+        arms = {a["input"]: a for a in ev.get("arms", [])}
+        for comp in ev.get("comparisons", []):
+            model = comp["model_id"]
+            name = match_paper_model(model, model_sources.get(model), paper, paper_model)
+            if name is None:
+                unmatched.append(model)
+                continue
+            ref = {r["stage"]: r for r in paper["rows"] if r["model"] == name}
+            langs = comp.get("languages") or list(comp["per_language"])
+            missing = sorted(set(paper_langs) - set(langs))
+            if missing:
+                warnings.append(f"{model} on {comp['prompt_set']}: the run averages {len(langs)} languages, the paper "
+                                f"{len(paper_langs)} (not in the run: {', '.join(missing)})")
+            for col, metric, lex_metric in COLUMNS:
+                run_metric = lex_metric if lexicon else metric
+                if run_metric is None:
+                    continue
+                for stage, arm_input in (("before", comp["base"]), ("after", comp["tuned"])):
+                    arm = arms.get(arm_input) or {}
+                    value = (arm.get("average", {}).get(run_metric) or {}).get("value")
+                    pv = ref.get(stage, {}).get(col)
+                    rows.append({"setting": setting, "model": model, "paper_model": name,
+                                 "prompt_set": comp["prompt_set"], "metric": col, "run_metric": run_metric,
+                                 "stage": stage, "run": value, "paper": pv,
+                                 "difference": None if value is None or pv is None else value - pv})
+    if unmatched and not rows:
+        names = sorted({r["model"] for r in paper["rows"]})
+        raise CompareError(f"no model of this run ({', '.join(sorted(set(unmatched)))}) is in the paper's table "
+                           f"({', '.join(names)}); name one with --paper-model")
+    if unmatched:
+        warnings.append(f"not in the paper's table, skipped: {', '.join(sorted(set(unmatched)))}")
+    return {"paper": paper.get("source"), "paper_setting": paper.get("setting"), "rows": rows,
+            "warnings": list(dict.fromkeys(warnings)), "forced_lexicon": lexicon}

@@ -1,0 +1,72 @@
+"""Names a person reads: metric labels, the scorer banner, number formatting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+METRIC_LABELS: dict[str, str] = {
+    "expected_maximum_toxicity": "Expected maximum toxicity",
+    "toxicity_probability": "Toxicity probability",
+    "average_toxicity": "Average toxicity",
+    "lexicon_hit_rate": "Lexicon hit rate (samples with ≥1 hit)",
+    "lexicon_prompt_hit_share": "Prompts with any lexicon hit",
+    "lexicon_hits_per_sample": "Lexicon hits per sample",
+    "dist1": "Distinct-1",
+    "dist2": "Distinct-2",
+    "dist3": "Distinct-3",
+    "perplexity_median": "Median perplexity",
+}
+SHORT_LABELS: dict[str, str] = {
+    "expected_maximum_toxicity": "EMT",
+    "toxicity_probability": "Tox. prob.",
+    "average_toxicity": "Avg. tox.",
+    "lexicon_hit_rate": "Lexicon hit rate",
+    "lexicon_prompt_hit_share": "Lexicon prompt hit share",
+    "lexicon_hits_per_sample": "Lexicon hits/sample",
+    "dist1": "dist-1",
+    "dist2": "dist-2",
+    "dist3": "dist-3",
+    "perplexity_median": "PPL (median)",
+}
+
+
+def label(metric: str, short: bool = False) -> str:
+    return (SHORT_LABELS if short else METRIC_LABELS).get(metric, metric)
+
+
+def is_lexicon(scorer: dict[str, Any], score_kind: str | None = None) -> bool:
+    return score_kind == "hits" or scorer.get("kind") == "lexicon"
+
+
+def banner(scorer: dict[str, Any], score_kind: str | None = None) -> str:
+    """One paragraph naming the scorer and what its numbers are."""
+    kind = scorer.get("kind", "unknown")
+    if is_lexicon(scorer, score_kind):
+        return ("Scorer: lexicon (embedded multilingual word lists). These scores are LEXICON HITS, "
+                "not toxicity probabilities: results are reported as lexicon hit rates under their own names, "
+                "and are not comparable with Perspective API or classifier probabilities, nor with the papers' tables.")
+    if kind == "perspective":
+        return (f"Scorer: Perspective API ({scorer.get('attribute', 'TOXICITY')}). Scores are probabilities in [0, 1]; "
+                "expected maximum toxicity, toxicity probability (any sample ≥ 0.5) and average toxicity "
+                "as defined by Li et al. 2024.")
+    if kind == "classifier":
+        return (f"Scorer: classifier {scorer.get('model', '?')} (toxic label {scorer.get('toxic_label', '?')!r}). "
+                "Scores are the classifier's probabilities in [0, 1]: comparable across runs with the same classifier, "
+                "not numerically with Perspective API.")
+    return f"Scorer: {kind}."
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(metric: dict[str, Any] | None, digits: int = 3) -> str:
+    if not metric or metric.get("value") is None:
+        return "–"
+    ci = metric.get("ci")
+    s = fmt(metric["value"], digits)
+    return f"{s} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]" if ci else s
+
+
+def fmt_pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.1f}%"

@@ -1,0 +1,65 @@
+"""The one-screen summary `make run` prints at the end: headline metric, base vs tuned, with CI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from xdetox.report.labels import fmt, fmt_ci, fmt_pct, label
+
+MAX_ROWS = 30
+
+
+def _ci_of(arm: dict[str, Any] | None, lang: str | None, metric: str) -> str:
+    if arm is None:
+        return "–"
+    m = arm["average"].get(metric) if lang is None else arm["per_language"].get(lang, {}).get("metrics", {}).get(metric)
+    return fmt_ci(m)
+
+
+def summary_table(metrics: dict[str, Any]) -> Table:
+    """Per language base vs tuned headline metric with its 95% CI, and the average.
+
+    Takes the report's metrics.json (all settings) or one evaluation's metrics.json. With several
+    settings or comparisons, one row per comparison's average keeps it to one screen.
+    """
+    settings = metrics.get("settings") or [{"label": "", "evaluation": metrics}]
+    headline = metrics.get("headline_metric") or settings[0]["evaluation"].get("headline_metric", "")
+    comps = [(s, c) for s in settings for c in s["evaluation"].get("comparisons", [])]
+    table = Table(title=f"{label(headline)} — base vs tuned (95% CI)")
+    if metrics.get("lexicon") or metrics.get("score_kind") == "hits":
+        table.caption = "scores are lexicon hits, not probabilities"
+    if len(comps) == 1:
+        s, c = comps[0]
+        arms = {a["input"]: a for a in s["evaluation"]["arms"]}
+        b, t = arms.get(c["base"]), arms.get(c["tuned"])
+        for col in ("language", "base", "tuned", "relative change"):
+            table.add_column(col, justify="left" if col == "language" else "right")
+        order = c.get("languages") or list(c["per_language"])
+        for lang, row in [(x, c["per_language"][x]) for x in order][:MAX_ROWS]:
+            table.add_row(lang, _ci_of(b, lang, headline), _ci_of(t, lang, headline),
+                          fmt_pct((row.get(headline) or {}).get("rel_change")))
+        table.add_row("[bold]average[/bold]", _ci_of(b, None, headline), _ci_of(t, None, headline),
+                      fmt_pct((c["average"].get(headline) or {}).get("rel_change")), end_section=True)
+        return table
+    if comps:
+        for col in ("setting", "model", "prompts", "base avg", "tuned avg", "relative change"):
+            table.add_column(col, justify="right" if "avg" in col or "change" in col else "left")
+        for s, c in comps[:MAX_ROWS]:
+            a = c["average"].get(headline) or {}
+            table.add_row(s.get("label", ""), c["model_id"], c["prompt_set"], fmt(a.get("base")),
+                          fmt(a.get("tuned")), fmt_pct(a.get("rel_change")))
+        if len(comps) > MAX_ROWS:
+            table.caption = "; ".join(x for x in (table.caption, f"{len(comps) - MAX_ROWS} more comparisons in "
+                                                  "results/metrics.json") if x)
+        return table
+    # no tuned arm (e.g. training method none): the arms' averages
+    table.title = f"{label(headline)}, average over languages (95% CI)"
+    for col in ("setting", "model / arm", "prompts", "average"):
+        table.add_column(col)
+    for s in settings:
+        for a in s["evaluation"].get("arms", [])[:MAX_ROWS]:
+            table.add_row(s.get("label", ""), f"{a['model_id']} / {a['arm']}", a["prompt_set"],
+                          fmt_ci(a["average"].get(headline)))
+    return table

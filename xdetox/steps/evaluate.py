@@ -1,0 +1,211 @@
+"""The ``evaluate`` step: one setting's score shards (and alignments) -> ``metrics.json``.
+
+Per arm (model x base/tuned x prompt set) and language: toxicity metrics (paper 1's for
+probability scorers, ``lexicon_*`` for lexicon hits), distinct-n, median perplexity, each with a
+95% bootstrap interval over prompts; their averages over languages; the before/after comparison
+of tuned against base on the same prompts; and, when alignments are inputs, the Pearson
+correlation between each language's alignment with the pivot and its relative change.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from xdetox.metrics import toxicity as tox
+from xdetox.metrics.aggregate import GroupResult, StreamingAggregator
+from xdetox.metrics.alignment import alignment_correlation, relative_change
+from xdetox.metrics.bootstrap import percentile_interval
+from xdetox.records import ScoreRow
+from xdetox.steps.context import StepContext
+
+SCORER_SCORE_KIND = {"lexicon": "hits", "perspective": "probability", "classifier": "probability"}
+
+
+def _metric(value: float | None, ci: tuple[float, float] | list[float] | None) -> dict[str, Any]:
+    return {"value": value, "ci": list(ci) if ci else None}
+
+
+def average_over_languages(results: list[GroupResult], confidence: float) -> dict[str, Any]:
+    """Unweighted mean over languages of each metric (languages without a value left out); its
+    interval averages the languages' bootstrap resamples, resample by resample."""
+    names: list[str] = []
+    for r in results:
+        names += [n for n in r.metrics if n not in names]
+    out: dict[str, Any] = {}
+    for name in names:
+        have = [r for r in results if r.metrics.get(name) is not None]
+        if not have:
+            out[name] = {**_metric(None, None), "languages": []}
+            continue
+        value = float(np.mean([r.metrics[name] for r in have]))  # type: ignore[misc]
+        boots = [r.boot[name] for r in have if name in r.boot and len(r.boot[name])]
+        ci = None
+        if boots and len(boots) == len(have) and len({len(b) for b in boots}) == 1:
+            ci = percentile_interval(np.mean(np.vstack(boots), axis=0), confidence)
+        out[name] = {**_metric(value, ci), "languages": [r.key[3] for r in have]}
+    return out
+
+
+def _change(base: float | None, tuned: float | None) -> tuple[float | None, float | None]:
+    if base is None or tuned is None:
+        return None, None
+    return tuned - base, relative_change(base, tuned)
+
+
+def compare_arms(base: list[GroupResult], tuned: list[GroupResult], confidence: float) -> dict[str, Any]:
+    """Tuned minus base per language and on the average, with a bootstrap interval of the difference
+    (paired: both arms resample the same prompt ids when they scored the same prompts)."""
+    by_lang_b = {r.key[3]: r for r in base}
+    by_lang_t = {r.key[3]: r for r in tuned}
+    per_language: dict[str, Any] = {}
+    diffs: dict[str, list[np.ndarray]] = {}
+    for lang in [x for x in by_lang_b if x in by_lang_t]:
+        b, t = by_lang_b[lang], by_lang_t[lang]
+        row: dict[str, Any] = {}
+        for name in [n for n in b.metrics if n in t.metrics]:
+            abs_c, rel_c = _change(b.metrics[name], t.metrics[name])
+            ci = None
+            if abs_c is not None and name in b.boot and name in t.boot and len(b.boot[name]) == len(t.boot[name]) > 0:
+                d = t.boot[name] - b.boot[name]
+                diffs.setdefault(name, []).append(d)
+                ci = percentile_interval(d, confidence)
+            row[name] = {"base": b.metrics[name], "tuned": t.metrics[name], "abs_change": abs_c,
+                         "rel_change": rel_c, "abs_change_ci": list(ci) if ci else None}
+        per_language[lang] = row
+    avg_b = average_over_languages([by_lang_b[x] for x in per_language], confidence)
+    avg_t = average_over_languages([by_lang_t[x] for x in per_language], confidence)
+    average: dict[str, Any] = {}
+    for name in [n for n in avg_b if n in avg_t]:
+        bv, tv = avg_b[name]["value"], avg_t[name]["value"]
+        abs_c, rel_c = _change(bv, tv)
+        ci = None
+        ds = diffs.get(name, [])
+        if abs_c is not None and ds and len(ds) == len(avg_b[name]["languages"]) == len(avg_t[name]["languages"]):
+            ci = percentile_interval(np.mean(np.vstack(ds), axis=0), confidence)
+        average[name] = {"base": bv, "tuned": tv, "abs_change": abs_c, "rel_change": rel_c,
+                         "abs_change_ci": list(ci) if ci else None}
+    return {"languages": list(per_language), "per_language": per_language, "average": average}
+
+
+def _read_alignment(ctx: StepContext, name: str) -> dict[str, Any] | None:
+    for rec in ctx.input_records(name):
+        for o in rec.outputs:
+            if o.key.endswith("alignment.json"):
+                return json.loads(ctx.store.get_bytes(o.key))
+    return None
+
+
+def alignment_section(
+    ctx: StepContext, comparisons: list[dict[str, Any]], headline: str
+) -> dict[str, Any]:
+    """Per model: the alignment scores used (the base model's when present) and, per prompt set,
+    their Pearson r with the relative change of the headline metric (pivot language excluded)."""
+    out: dict[str, Any] = {}
+    names = [n for n in ctx.manifest.inputs if n.startswith("align:")]
+    models = sorted({n.split(":")[1] for n in names})
+    for model in models:
+        arm = "base" if f"align:{model}:base" in names else "tuned"
+        data = _read_alignment(ctx, f"align:{model}:{arm}")
+        if data is None:
+            continue
+        pivot = data.get("pivot", "en")
+        langs = {lang: v for lang, v in data.get("languages", {}).items() if lang != pivot and v.get("available", True)}
+        entry: dict[str, Any] = {
+            "arm": arm, "pivot": pivot, "layers": data.get("layers"), "n_prompts": data.get("n_prompts"),
+            "per_language": {lang: {"paired_cosine": v.get("paired_cosine_mean"),
+                                    "retrieval_accuracy": v.get("retrieval_accuracy_mean")}
+                             for lang, v in langs.items()},
+            "correlations": [],
+        }
+        for comp in comparisons:
+            if comp["model_id"] != model:
+                continue
+            change = {lang: row.get(headline, {}).get("rel_change") for lang, row in comp["per_language"].items()}
+            entry["correlations"].append({
+                "prompt_set": comp["prompt_set"],
+                "tuned": comp["tuned"],
+                "metric": headline,
+                "relative_change": change,
+                "paired_cosine": alignment_correlation(
+                    {lang: v["paired_cosine"] for lang, v in entry["per_language"].items()}, change),
+                "retrieval_accuracy": alignment_correlation(
+                    {lang: v["retrieval_accuracy"] for lang, v in entry["per_language"].items()}, change),
+            })
+        out[model] = entry
+    return out
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
+    p = ctx.params
+    spec = p.get("metrics", {})
+    n_boot = int(spec.get("bootstrap_samples", 1000))
+    confidence = float(spec.get("confidence", 0.95))
+    threshold = float(spec.get("threshold", 0.5))
+    scorer_kind = p.get("scorer_kind", "")
+    arms_out: list[dict[str, Any]] = []
+    results_by_input: dict[str, list[GroupResult]] = {}
+    score_kinds: set[str] = set()
+    total_rows = 0
+    for arm in p.get("arms", []):
+        agg = StreamingAggregator(threshold=threshold, diversity=bool(spec.get("diversity", True)))
+        key = (arm["model_id"], arm["arm"], arm["prompt_set"], "")
+        n = agg.add_rows(ctx.iter_input_rows(arm["input"], ScoreRow), key=key)
+        total_rows += n
+        ctx.log(f"evaluate {arm['input']}: {n} rows")
+        found = agg.finalize(n_boot, confidence)
+        by_lang = {k[3]: r for k, r in found.items()}
+        order = list(arm.get("languages", [])) + sorted(x for x in by_lang if x not in arm.get("languages", []))
+        results: list[GroupResult] = []
+        for lang in order:
+            r = by_lang.get(lang)
+            if r is None:  # a language with no rows at all: metrics are missing, not 0
+                names = tox.LEXICON_METRICS if SCORER_SCORE_KIND.get(scorer_kind) == "hits" else tox.PROBABILITY_METRICS
+                r = GroupResult((key[0], key[1], key[2], lang), None, dict.fromkeys(names),
+                                dict.fromkeys(names), {"rows": 0, "rows_scored": 0, "rows_missing": 0, "prompts": 0,
+                                                       "prompts_scored": 0, "prompts_missing": 0}, [])
+            if r.score_kind:
+                score_kinds.add(r.score_kind)
+            results.append(r)
+        results_by_input[arm["input"]] = results
+        counts = {k: sum(int(r.counts.get(k, 0)) for r in results)
+                  for k in ("rows", "rows_scored", "rows_missing", "prompts", "prompts_scored", "prompts_missing")}
+        arms_out.append({
+            **{k: arm[k] for k in ("input", "model_id", "arm", "prompt_set")},
+            "languages": order,
+            "per_language": {r.key[3]: r.as_json() for r in results},
+            "average": average_over_languages(results, confidence),
+            "counts": counts,
+            "languages_without_scores": [r.key[3] for r in results if r.counts.get("rows_scored", 0) == 0],
+        })
+    if len(score_kinds) > 1:
+        raise ValueError(f"this setting mixes score kinds {sorted(score_kinds)}: probabilities and lexicon hits "
+                         "cannot be evaluated together")
+    score_kind = score_kinds.pop() if score_kinds else SCORER_SCORE_KIND.get(scorer_kind, "probability")
+    headline = tox.HEADLINE[score_kind]
+    comparisons: list[dict[str, Any]] = []
+    for b in arms_out:
+        if b["arm"] != "base":
+            continue
+        for t in arms_out:
+            if t["arm"] == "tuned" and t["model_id"] == b["model_id"] and t["prompt_set"] == b["prompt_set"]:
+                comparisons.append({"model_id": b["model_id"], "prompt_set": b["prompt_set"], "base": b["input"],
+                                    "tuned": t["input"],
+                                    **compare_arms(results_by_input[b["input"]], results_by_input[t["input"]],
+                                                   confidence)})
+    metrics = {
+        "scorer_kind": scorer_kind,
+        "score_kind": score_kind,
+        "headline_metric": headline,
+        "training_method": p.get("training_method"),
+        "bootstrap": {"samples": n_boot, "confidence": confidence, "unit": "prompt", "method": "percentile"},
+        "threshold": threshold,
+        "arms": arms_out,
+        "comparisons": comparisons,
+        "alignment": alignment_section(ctx, comparisons, headline),
+    }
+    ctx.put_json("metrics.json", metrics)
+    summary = {c["tuned"]: c["average"].get(headline, {}).get("tuned") for c in comparisons}
+    return {"rows": total_rows, "score_kind": score_kind, "headline_metric": headline, "tuned_average": summary}
