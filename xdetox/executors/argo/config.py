@@ -2,8 +2,8 @@
 
 The spec says what to compute and how big each step is (``resources``); this says where it runs:
 namespace, service account, images, node pools, the GPU semaphore, the store's ConfigMap and the
-S3 credentials Secret. Loaded from a YAML file (``--cluster-config``) whose keys match the Helm
-chart's values, so one file can feed both. Unknown keys are errors naming their path.
+S3 credentials Secret. Loaded from a YAML file (``--cluster-config``; example:
+``argo/cluster-config.yaml``). Unknown keys are errors naming their path.
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ class Images(_Strict):
 
 
 class Semaphore(_Strict):
+    """The ConfigMap key GPU templates take a permit from; its value (the cap) is set by the chart."""
+
     config_map: str = "xdetox-semaphores"
     key: str = "gpu-pods"
-    limit: int = Field(default=8, ge=1, description="what the chart writes into the ConfigMap")
 
 
 class StoreConfig(_Strict):
@@ -126,9 +127,6 @@ def load_cluster_config(path: str | Path | None) -> ClusterConfig:
         raise ClusterConfigError(f"{where}: YAML syntax error: {getattr(e, 'problem', e)}") from None
     if not isinstance(data, dict):
         raise ClusterConfigError(f"{p}: must be a mapping at the top level")
-    # A Helm values file nests the cluster settings under `cluster:`; accept both shapes.
-    if "cluster" in data and isinstance(data["cluster"], dict):
-        data = data["cluster"]
     try:
         return ClusterConfig.model_validate(data)
     except ValidationError as e:
