@@ -1,0 +1,53 @@
+"""The embedded smoke experiment end to end, through the real CLI and real steps (slow suite).
+
+It must show a measured effect, not only run: after English-only DPO the tuned tiny model's
+English lexicon hit rate is below the base model's, and every language is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _xdetox(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xdetox.cli.main", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=1200, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+def test_smoke_runs_end_to_end_and_shows_an_effect(tmp_path: Path) -> None:
+    store = (tmp_path / "store").as_uri()
+    t0 = time.perf_counter()
+    first = _xdetox("run", "jobs/smoke.yaml", "--store", store, "--no-progress")
+    elapsed = time.perf_counter() - t0
+    assert first.returncode == 0, first.stderr[-4000:]
+    print(f"smoke run: {elapsed:.1f}s")
+    run = tmp_path / "store" / "runs" / "smoke"
+    metrics = json.loads((run / "results" / "metrics.json").read_text())
+    assert metrics["score_kind"] == "hits"  # lexicon: never reported under probability names
+    assert "toxicity_probability" not in json.dumps(metrics)
+    (comparison,) = metrics["settings"][0]["evaluation"]["comparisons"]
+    assert set(comparison["languages"]) == {"en", "de", "es", "fr", "ru", "zh"}
+    en = comparison["per_language"]["en"]["lexicon_hit_rate"]
+    assert en["base"] > 0.0, "the base tiny model should produce toxic words at a measurable rate"
+    assert en["tuned"] < en["base"], en
+    for lang in comparison["languages"]:
+        assert "lexicon_hit_rate" in comparison["per_language"][lang]
+    for name in ("report.md", "report.html", "metrics.json"):
+        assert (run / "results" / name).stat().st_size > 0
+    assert list((run / "results" / "plots").glob("*.png"))
+    assert "report:" in first.stdout
+
+    # A rerun reuses every committed step and computes nothing.
+    second = _xdetox("run", "jobs/smoke.yaml", "--store", store, "--no-progress")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert " 0 ran," in second.stderr and "cached" in second.stderr
