@@ -1,0 +1,132 @@
+"""The portable backend: transformers ``generate`` on CPU or GPU, several prompts per batch.
+
+transformers' own sampling draws every row of a batch from one random stream, so a prompt's
+text would change with its batch-mates. Here the sampling is done by a logits processor,
+``RowSampler``: temperature, then top-p, then one draw per row from that row's own
+``torch.Generator``, seeded from (prompt seed, sample index). It returns a one-hot score, and
+``generate`` runs greedy, so it only appends the drawn token. A prompt's samples then depend only
+on the prompt, its seed and the model, not on the batch or shard it landed in (left padding with
+the attention mask keeps the forward pass of a row independent of its neighbours; the tests
+check alone == batched == reordered). Batching many prompts is what makes single-sample runs
+(paper 2) fast: measured 23x over one prompt per call on CPU.
+
+The generators are CPU generators whatever the device, so the random stream is the same on
+every machine; only the model's arithmetic differs between CPU and GPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xdetox.generation.backend import Backend, Continuation, Request, Sampling
+
+SAMPLE_BITS = 16  # row seed = prompt seed << 16 | sample index (samples are at most 1000)
+
+
+def row_seed(prompt_seed: int, sample_index: int) -> int:
+    return (prompt_seed << SAMPLE_BITS) | sample_index
+
+
+class RowSampler:
+    """A transformers LogitsProcessor that samples each row with its own generator."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
+        import torch
+
+        self.torch = torch
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        torch = self.torch
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
+        # Nucleus: keep the most probable tokens up to and including the one that crosses top_p.
+        sorted_p = sorted_p.masked_fill(sorted_p.cumsum(-1) - sorted_p > self.top_p, 0.0)
+        cum = sorted_p.double().cumsum(-1)
+        u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in self.generators]).to(cum.device)
+        pos = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(-1)).clamp(max=cum.shape[-1] - 1)
+        token = order.gather(-1, pos)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(-1, token, 0.0)
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+
+    def __init__(self, model_dir: str | Path, dtype: str = "auto", device: str | None = None) -> None:
+        from xdetox.models.load import load_causal_lm
+
+        model, tokenizer = load_causal_lm(model_dir, dtype=dtype, device=device)
+        tokenizer.padding_side = "left"
+        self._setup(model, tokenizer)
+
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any = None) -> TransformersBackend:
+        """Wrap a model already in memory (benchmarks); without a tokenizer only sample_ids works."""
+        self = cls.__new__(cls)
+        self._setup(model, tokenizer)
+        return self
+
+    def _setup(self, model: Any, tokenizer: Any) -> None:
+        import torch
+
+        self.model, self.tokenizer = model, tokenizer
+        self.device = next(self.model.parameters()).device
+        eos = self.model.generation_config.eos_token_id
+        if eos is None and tokenizer is not None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        pad = tokenizer.pad_token_id if tokenizer is not None else None
+        self.pad_id = pad if pad is not None else next(iter(self.eos_ids), 0)
+        self._torch = torch
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[list[Continuation]]:
+        if not requests:
+            return []
+        if len({r.add_special_tokens for r in requests}) > 1:  # never mixed by the step; keep it correct anyway
+            return [self.generate([r], sampling)[0] for r in requests]
+        n = sampling.samples
+        enc = self.tokenizer([r.text for r in requests], return_tensors="pt", padding=True,
+                             add_special_tokens=requests[0].add_special_tokens)
+        new = self.sample_ids(enc["input_ids"], enc["attention_mask"], [r.seed for r in requests], sampling)
+        conts = [self._continuation(ids) for ids in new]
+        return [conts[i * n:(i + 1) * n] for i in range(len(requests))]
+
+    def sample_ids(self, input_ids: Any, attention: Any, seeds: list[int], sampling: Sampling,
+                   min_new_tokens: int | None = None) -> list[list[int]]:
+        """New token ids, ``samples`` rows per prompt (prompt-major), for left-padded prompts."""
+        from transformers import LogitsProcessorList
+
+        torch = self._torch
+        n = sampling.samples
+        input_ids = input_ids.repeat_interleave(n, dim=0).to(self.device)
+        attention = attention.repeat_interleave(n, dim=0).to(self.device)
+        sampler = RowSampler([row_seed(seed, s) for seed in seeds for s in range(n)], sampling.temperature,
+                             sampling.top_p)
+        extra = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                do_sample=False,  # RowSampler has drawn the token: greedy just takes it
+                max_new_tokens=sampling.max_new_tokens,
+                logits_processor=LogitsProcessorList([sampler]),
+                pad_token_id=self.pad_id,
+                **extra,
+            )
+        return out[:, input_ids.shape[1]:].tolist()
+
+    def _continuation(self, ids: list[int]) -> Continuation:
+        n = len(ids)
+        for i, t in enumerate(ids):
+            if t in self.eos_ids:
+                n = i + 1  # count the EOS token, as vLLM does; what follows is padding
+                break
+        return Continuation(self.tokenizer.decode(ids[:n], skip_special_tokens=True), n)
+
+    def close(self) -> None:
+        del self.model
+        if self._torch.cuda.is_available():
+            self._torch.cuda.empty_cache()

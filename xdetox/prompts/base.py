@@ -1,0 +1,63 @@
+"""What every prompt-set loader returns, and the checks they share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xdetox.records import RecordError
+
+
+class PromptSetError(ValueError):
+    """A prompt set that cannot be loaded: names the source, file, line or field at fault."""
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    """One prompt in one language. ``prompt_id`` is the same for the same prompt in every
+    language when the set is parallel (xling-prompts-200, RTP-LX's shared Index)."""
+
+    prompt_id: str
+    language: str
+    prompt: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+def read_objects(path: Path, source: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line, object) per non-blank line, streamed; a bad line raises RecordError naming
+    ``source`` (default: the path) and the line."""
+    name = source or str(path)
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RecordError(name, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise RecordError(name, n, f"expected a JSON object, got {type(obj).__name__}")
+            yield n, obj
+
+
+def text_field(obj: dict[str, Any], name: str, path: Path | str, line: int) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise PromptSetError(f"{path}:{line}: field {name!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_languages(
+    wanted: Iterable[str], available: Iterable[str], source: str, where: str
+) -> None:
+    """Raise naming the source and what it has when a wanted language is missing."""
+    have = sorted(set(available))
+    missing = [lang for lang in wanted if lang not in have]
+    if missing:
+        raise PromptSetError(
+            f"prompt set {source!r} has no {', '.join(repr(m) for m in missing)} ({where}); "
+            f"languages it has: {' '.join(have) or 'none'}"
+        )
