@@ -1,0 +1,87 @@
+"""builtin:tiny: offline, deterministic, servable; the full recipe's toxicity is a slow test."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.training_fixtures import QUICK_BUILD, manifest
+from xdetox.models.tiny import build_tiny_model
+from xdetox.steps.runner import run_step
+from xdetox.store import open_store
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def two_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, dict]:
+    root = tmp_path_factory.mktemp("tiny")
+    info = build_tiny_model(root / "a", seed=11, **QUICK_BUILD)
+    build_tiny_model(root / "b", seed=11, **QUICK_BUILD)
+    build_tiny_model(root / "c", seed=12, **QUICK_BUILD)
+    return root / "a", root / "b", root / "c", info
+
+
+def test_same_seed_builds_are_byte_identical(two_builds: tuple[Path, Path, Path, dict]) -> None:
+    a, b, c, _ = two_builds
+    names = sorted(p.name for p in a.iterdir())
+    assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= set(names)
+    assert names == sorted(p.name for p in b.iterdir())
+    for n in names:
+        assert _sha(a / n) == _sha(b / n), n
+    assert _sha(a / "model.safetensors") != _sha(c / "model.safetensors")
+
+
+def test_tiny_shape_tokenizer_and_generation(two_builds: tuple[Path, Path, Path, dict]) -> None:
+    import torch
+
+    from xdetox.models.load import load_causal_lm
+
+    a, _, _, info = two_builds
+    cfg = json.loads((a / "config.json").read_text())
+    assert cfg["model_type"] == "llama" and cfg["num_hidden_layers"] == 2
+    assert cfg["head_dim"] >= 32 and cfg["hidden_size"] // cfg["num_attention_heads"] == cfg["head_dim"]
+    assert 2500 <= cfg["vocab_size"] <= 3000
+    assert json.loads((a / "tokenizer_config.json").read_text())["padding_side"] == "left"
+    assert info["final_loss"] < info["first_loss"]
+    model, tok = load_causal_lm(a, "float32", "cpu")
+    assert tok.padding_side == "left" and tok.pad_token_id != tok.eos_token_id
+    enc = tok(["Hallo", "you are a"], return_tensors="pt", padding=True)
+    torch.manual_seed(0)
+    out = model.generate(**enc, do_sample=True, max_new_tokens=5, pad_token_id=tok.pad_token_id)
+    assert out.shape == (2, enc["input_ids"].shape[1] + 5)
+    # multilingual: the tokenizer learnt Cyrillic and CJK merges, not bytes only
+    assert len(tok("привет мир")["input_ids"]) < len("привет мир".encode())
+    assert len(tok("你好世界")["input_ids"]) < len("你好世界".encode())
+
+
+def test_build_model_step_publishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xdetox.models import tiny
+
+    defaults = tiny.tiny_defaults()
+    monkeypatch.setattr(tiny, "tiny_defaults", lambda: {**defaults, **QUICK_BUILD})
+    store = open_store(f"file://{tmp_path}/runs/r")
+    m = manifest("build_model", {"source": "builtin:tiny", "seed": 3})
+    rec, cached = run_step(m, store, log=lambda s: None)
+    assert not cached and rec.info["parameters"] > 100_000
+    keys = {o.key.rsplit("/", 1)[-1] for o in rec.outputs}
+    assert {"model.safetensors", "tokenizer.json", "config.json"} <= keys
+    assert all(o.key.startswith(f"models/{m.key}/") for o in rec.outputs)
+    bad = manifest("build_model", {"source": "builtin:huge", "seed": 3})
+    with pytest.raises(ValueError, match="unknown builtin model 'builtin:huge'"):
+        run_step(bad, store, log=lambda s: None)
+
+
+@pytest.mark.slow
+def test_full_recipe_is_toxic_then_dpo_detoxifies(tmp_path: Path) -> None:
+    """The smoke experiment's claim, measured directly: see bench/tiny_effect.py."""
+    from bench.tiny_effect import measure_effect
+
+    result = measure_effect(tmp_path, prompts_per_language=20, samples=10)
+    assert result["base"]["en"] >= 0.08, result
+    assert result["tuned"]["en"] <= result["base"]["en"] / 2, result

@@ -1,0 +1,189 @@
+"""``builtin:tiny``: a small multilingual Llama built offline, deterministically, in seconds.
+
+Everything comes from bundled data (multilingual ParaDetox, OpenRAIL++): a byte-level BPE
+tokenizer is trained on its toxic and neutral sentences, a 2-layer Llama (head_dim 32, so that
+vLLM's CPU build can serve it) is initialised from the seed and pre-trained as a causal LM on
+the same sentences. Half of them are toxic, so the model continues toxic prompts with toxic
+words at a measurable rate, which is what an embedded detoxification run needs to show an effect.
+Two builds with the same seed are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from xdetox.training.paradetox import BUNDLED_DIR, read_language
+
+TINY_LANGUAGES = ("en", "de", "es", "ru", "uk", "zh")
+TINY_VERSION = 1  # bump when the recipe changes: part of the info, not of the weights
+
+
+def tiny_defaults() -> dict[str, Any]:
+    return {
+        "vocab_size": 3000,
+        "hidden_size": 64,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 256,
+        "train_steps": 300,
+        "batch_size": 32,
+        "seq_len": 64,
+        "learning_rate": 3e-3,
+        "english_toxic_repeats": 4,
+        "english_neutral_repeats": 2,
+    }
+
+
+def corpus(english_toxic_repeats: int = 4, english_neutral_repeats: int = 2) -> list[str]:
+    """Pre-training sentences: the bundled ParaDetox sentences (toxic and neutral) of several
+    languages. English is repeated, its toxic side most, so that the smoke experiment's main
+    language is fluent enough, and toxic enough, to measure detoxification."""
+    lines: list[str] = []
+    for lang in TINY_LANGUAGES:
+        pairs = read_language(BUNDLED_DIR, lang)
+        if lang == "en":
+            lines.extend([p.toxic for p in pairs] * english_toxic_repeats)
+            lines.extend([p.neutral for p in pairs] * english_neutral_repeats)
+        else:
+            lines.extend(s for p in pairs for s in (p.toxic, p.neutral))
+    return lines
+
+
+def train_tokenizer(lines: list[str], vocab_size: int) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=["<|endoftext|>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(sorted(set(lines)), trainer=trainer)
+    # padding_side must be given here: set later it is not saved (FACTS).
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<pad>",
+        padding_side="left",
+        model_max_length=256,
+    )
+
+
+def _pack(encoded: list[list[int]], eos: int, width: int, rng: random.Random) -> list[list[int]]:
+    """One epoch of sentences in a seeded random order, joined by EOS and cut into blocks: no
+    padding is wasted, which on 2 CPU cores is most of the build time."""
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    stream: list[int] = []
+    for i in order:
+        stream.extend(encoded[i])
+        stream.append(eos)
+    return [stream[i : i + width] for i in range(0, len(stream) - width + 1, width)]
+
+
+def build_tiny_model(out_dir: Path, seed: int = 1234, **overrides: Any) -> dict[str, Any]:
+    """Build, pre-train and save the tiny model into ``out_dir``. Returns info (losses, sizes)."""
+    import torch
+
+    cfg = {**tiny_defaults(), **overrides}
+    threads = torch.get_num_threads()
+    # One thread: the float sums then do not depend on the core count (identical builds on any
+    # machine), and on a shared 2-core machine it is 2-3x faster than oversubscribed threads.
+    torch.set_num_threads(1)
+    try:
+        return _build(out_dir, seed, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build(out_dir: Path, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    t0 = time.perf_counter()
+    lines = corpus(cfg["english_toxic_repeats"], cfg["english_neutral_repeats"])
+    tokenizer = train_tokenizer(lines, cfg["vocab_size"])
+    t_tok = time.perf_counter() - t0
+
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id
+    encoded = tokenizer(lines, add_special_tokens=False)["input_ids"]
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg["hidden_size"],
+        intermediate_size=cfg["intermediate_size"],
+        num_hidden_layers=cfg["num_hidden_layers"],
+        num_attention_heads=cfg["num_attention_heads"],
+        num_key_value_heads=cfg["num_attention_heads"],
+        head_dim=cfg["hidden_size"] // cfg["num_attention_heads"],
+        max_position_embeddings=cfg["max_position_embeddings"],
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        dtype="float32",
+    )
+    model = LlamaForCausalLM(config)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"], weight_decay=0.01)
+    steps = cfg["train_steps"]
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / steps)
+    )
+    rng = random.Random(seed)
+    width, bs = cfg["seq_len"], cfg["batch_size"]
+    blocks: list[list[int]] = []
+    losses: list[float] = []
+    t1 = time.perf_counter()
+    for _ in range(steps):
+        if len(blocks) < bs:
+            blocks.extend(_pack(encoded, eos, width, rng))
+        batch = torch.tensor(blocks[:bs], dtype=torch.long)
+        del blocks[:bs]
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(round(loss.item(), 4))
+    n_tokens = steps * bs * width
+    t_train = time.perf_counter() - t1
+
+    model.eval()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    info = {
+        "source": "builtin:tiny",
+        "tiny_version": TINY_VERSION,
+        "seed": seed,
+        "config": cfg,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "corpus_lines": len(lines),
+        "vocab_size": len(tokenizer),
+        "first_loss": losses[0],
+        "final_loss": round(sum(losses[-20:]) / min(20, len(losses)), 4),
+        "tokenizer_seconds": round(t_tok, 3),
+        "train_seconds": round(t_train, 3),
+        "tokens_per_second": round(n_tokens / t_train, 1) if t_train else None,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    (out_dir / "tiny_build.json").write_text(json.dumps({k: v for k, v in info.items() if "seconds" not in k
+                                                          and k != "tokens_per_second"}, indent=2) + "\n")
+    return info

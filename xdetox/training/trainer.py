@@ -1,0 +1,237 @@
+"""Run TRL's DPOTrainer or SFTTrainer: full fine-tuning, LoRA (peft) or QLoRA (bitsandbytes NF4).
+
+CPU or GPU; bf16 only on a GPU that has it (FACTS: bf16 fails on CPU and is 5-10x slower there).
+Writes a servable folder: merged weights (default) or adapter + ``base/``, the tokenizer, and
+``training_log.json``. Checkpoints are reported to ``on_checkpoint`` so the step can keep them
+where a preempted run finds them again; ``resume_from`` continues from one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from xdetox.training.data import TrainSet
+
+
+def _device() -> tuple[str, bool]:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", bool(torch.cuda.is_bf16_supported())
+    return "cpu", False
+
+
+def _load_model(base: str, mode: str, device: str, bf16: bool) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if mode == "qlora":
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.bfloat16 if bf16 else torch.float32
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=compute)
+        model = AutoModelForCausalLM.from_pretrained(base, quantization_config=quant, dtype=compute,
+                                                     device_map={"": device})
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    # Full fine-tuning keeps float32 master weights (bf16 autocast on GPU); LoRA freezes the base,
+    # so on a GPU it can sit in bf16.
+    dtype = torch.bfloat16 if (mode == "lora" and bf16) else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    return model.to(device)
+
+
+def _lora_config(peft: dict[str, Any]) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=int(peft["r"]), lora_alpha=int(peft["alpha"]), lora_dropout=float(peft["dropout"]),
+                      target_modules=peft.get("target_modules") or "all-linear", bias="none", task_type="CAUSAL_LM")
+
+
+def _common_args(hyper: dict[str, Any], seed: int, out: Path, bf16: bool, device: str, has_eval: bool) -> dict[str, Any]:
+    save_steps = int(hyper.get("save_steps") or 200)
+    args: dict[str, Any] = {
+        "output_dir": str(out),
+        "per_device_train_batch_size": int(hyper["batch_size"]),
+        "per_device_eval_batch_size": int(hyper["batch_size"]),
+        "gradient_accumulation_steps": int(hyper.get("gradient_accumulation_steps") or 1),
+        "learning_rate": float(hyper["learning_rate"]),
+        "num_train_epochs": float(hyper.get("epochs") or 1.0),
+        "max_steps": int(hyper["max_steps"]) if hyper.get("max_steps") else -1,
+        "warmup_steps": int(hyper.get("warmup_steps") or 0),
+        "optim": hyper.get("optimizer") or "adamw_torch",
+        "max_length": int(hyper.get("max_length") or 256),
+        "seed": seed,
+        "data_seed": seed,
+        "bf16": bf16,
+        "fp16": False,
+        "use_cpu": device == "cpu",
+        "dataloader_pin_memory": False,
+        "dataloader_num_workers": 0,
+        "logging_steps": 1,
+        "logging_first_step": True,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "save_strategy": "steps",
+        "save_steps": save_steps,
+        "save_total_limit": 2 if has_eval else 1,
+    }
+    if has_eval:
+        args.update(eval_strategy="steps", eval_steps=save_steps, load_best_model_at_end=True,
+                    metric_for_best_model="eval_loss", greater_is_better=False)
+    return args
+
+
+def _dataset(ts: TrainSet, method: str, bos: str, validation_fraction: float, seed: int) -> tuple[Any, Any]:
+    from datasets import Dataset
+
+    # An empty prompt (a pair with nothing in common) becomes the BOS text: TRL needs a prompt.
+    rows = [{**r, "prompt": r["prompt"] or bos} for r in ts.rows] if bos else ts.rows
+    ds = Dataset.from_list(rows)
+    if validation_fraction and len(ds) >= 20:
+        split = ds.train_test_split(test_size=validation_fraction, seed=seed)
+        return split["train"], split["test"]
+    return ds, None
+
+
+def _count_tokens(tok: Any, rows: list[dict[str, str]], method: str) -> float:
+    """Mean tokens per example as the trainer sees them (prompt + completion(s))."""
+    sample = rows[:256]
+    if method == "dpo":
+        texts = [r["prompt"] + r["chosen"] for r in sample] + [r["prompt"] + r["rejected"] for r in sample]
+    else:
+        texts = [r["prompt"] + r["completion"] for r in sample]
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    return sum(len(x) + 1 for x in ids) / max(1, len(sample))
+
+
+def train(
+    base: str,
+    ts: TrainSet,
+    method: str,
+    hyper: dict[str, Any],
+    peft: dict[str, Any],
+    seed: int,
+    out_dir: Path,
+    work_dir: Path,
+    resume_from: Path | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train ``base`` (a local folder or hub id) on ``ts`` and write the result into ``out_dir``."""
+    import torch
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback, set_seed
+
+    from xdetox.models.load import load_tokenizer
+
+    t0 = time.perf_counter()
+    device, bf16 = _device()
+    mode = peft.get("mode", "full")
+    set_seed(seed)
+    tokenizer = load_tokenizer(base)
+    bos = tokenizer.bos_token or tokenizer.eos_token or ""
+    train_ds, eval_ds = _dataset(ts, method, bos, float(hyper.get("validation_fraction") or 0.0), seed)
+    log(f"training set: {len(train_ds)} rows (+{len(eval_ds) if eval_ds is not None else 0} validation) after "
+        f"filtering; read {ts.read}, dropped {ts.dropped or 'none'}; languages {ts.languages}")
+    for w in ts.warnings:
+        log(f"warning: {w}")
+
+    model = _load_model(base, mode, device, bf16)
+    args = _common_args(hyper, seed, work_dir / "checkpoints", bf16, device, eval_ds is not None)
+    callbacks: list[Any] = []
+    if eval_ds is not None and hyper.get("early_stopping_patience"):
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(hyper["early_stopping_patience"])))
+
+    class _Sync(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if on_checkpoint is not None and path.exists():
+                on_checkpoint(path)
+
+    callbacks.append(_Sync())
+    peft_config = _lora_config(peft) if mode in {"lora", "qlora"} else None
+    if method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        cfg = DPOConfig(**args, beta=float(hyper.get("beta") or 0.1), loss_type=list(hyper.get("loss_type") or ["sigmoid"]))
+        trainer = DPOTrainer(model=model, args=cfg, train_dataset=train_ds, eval_dataset=eval_ds,
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    elif method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        cfg = SFTConfig(**args)
+        trainer = SFTTrainer(model=model, args=cfg, train_dataset=train_ds, eval_dataset=eval_ds,
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    else:
+        raise ValueError(f"unknown training method {method!r}")
+
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict; the loss goes to training_log.json
+    t_train = time.perf_counter()
+    if resume_from is not None:
+        log(f"resuming from {resume_from.name}")
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    train_seconds = time.perf_counter() - t_train
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if mode in {"lora", "qlora"}:
+        adapter = work_dir / "adapter"
+        trainer.model.save_pretrained(adapter)
+        _write_peft_output(base, adapter, out_dir, merge=bool(peft.get("merge", True)))
+    else:
+        trainer.model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+    state = trainer.state
+    examples = state.global_step * args["per_device_train_batch_size"] * args["gradient_accumulation_steps"]
+    tokens = examples * _count_tokens(tokenizer, train_ds.to_list()[:256], method)
+    losses = [{"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h]
+    evals = [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in state.log_history if "eval_loss" in h]
+    info: dict[str, Any] = {
+        "method": method,
+        "peft_mode": mode,
+        "merged": mode == "full" or bool(peft.get("merge", True)),
+        "device": device,
+        "bf16": bf16,
+        "steps": state.global_step,
+        "epochs": round(float(state.epoch or 0), 4),
+        "final_loss": losses[-1]["loss"] if losses else None,
+        "train_loss": round(float(result.training_loss), 6),
+        "best_eval_loss": min((e["eval_loss"] for e in evals), default=None),
+        "n_train": len(train_ds),
+        "n_eval": len(eval_ds) if eval_ds is not None else 0,
+        "resumed_from": resume_from.name if resume_from is not None else None,
+        "train_seconds": round(train_seconds, 3),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
+        "torch_threads": torch.get_num_threads(),
+    }
+    log_doc = {**info, "hyper": hyper, "peft": peft, "data": ts.summary(), "loss": losses, "eval": evals}
+    (out_dir / "training_log.json").write_text(json.dumps(log_doc, indent=2, sort_keys=True, default=str) + "\n")
+    return info
+
+
+def _write_peft_output(base: str, adapter: Path, out_dir: Path, merge: bool) -> None:
+    """Merged: reload the base unquantised (a 4-bit base cannot take a clean merge), apply the
+    adapter, save plain weights. Not merged: the adapter files plus the base under ``base/``."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base_model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+    if merge:
+        merged = PeftModel.from_pretrained(base_model, str(adapter)).merge_and_unload()
+        merged.save_pretrained(out_dir)
+        return
+    for f in adapter.iterdir():
+        if f.is_file():
+            shutil.copy2(f, out_dir / f.name)
+    base_model.save_pretrained(out_dir / "base")
+    cfg_path = out_dir / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["base_model_name_or_path"] = "base"  # relative: the folder is self-contained
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
