@@ -51,3 +51,14 @@ def test_smoke_runs_end_to_end_and_shows_an_effect(tmp_path: Path) -> None:
     second = _xdetox("run", "jobs/smoke.yaml", "--store", store, "--no-progress")
     assert second.returncode == 0, second.stderr[-2000:]
     assert " 0 ran," in second.stderr and "cached" in second.stderr
+
+
+def test_nightly_reproduces_its_reference(tmp_path: Path) -> None:
+    """The nightly job, run for real on this machine, matches jobs/nightly-reference.json."""
+    store = (tmp_path / "store").as_uri()
+    run = _xdetox("run", "jobs/nightly.yaml", "--store", store, "--no-progress")
+    assert run.returncode == 0, run.stderr[-4000:]
+    check = _xdetox("argo", "check-nightly", "--store", store, "--reference", "jobs/nightly-reference.json")
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    report = tmp_path / "store" / "runs" / "nightly" / "results" / "nightly-check.md"
+    assert report.exists() and "PASS" in report.read_text().upper()
