@@ -33,7 +33,7 @@ PARADETOX = ROOT / "xdetox" / "data" / "paradetox"
 # Read the vendored copy when it exists, else the shared original (another helper vendors it).
 REFERENCE = (ROOT / "xdetox" / "data" / "paper-reference"
              if (ROOT / "xdetox" / "data" / "paper-reference" / reference.NEURONS_FILE).exists()
-             else Path("/work/shared/data/paper-reference"))
+             else ROOT.parent / "shared" / "data" / "paper-reference")
 
 LAYERS, HIDDEN, INNER = 2, 32, 64
 

@@ -34,7 +34,7 @@ def _wf() -> dict[str, Any]:
 
 
 def test_vendored_schema_is_upstream_with_its_licence() -> None:
-    shared = Path("/work/shared/schemas/argo-workflows-v4.1.2.schema.json")
+    shared = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "argo-workflows-v4.1.2.schema.json"
     if shared.exists():  # where the upstream copy is at hand, the vendored file must equal it
         assert hashlib.sha256(shared.read_bytes()).hexdigest() == UPSTREAM_SHA256
     assert "Apache License" in (ROOT / "xdetox/data/schemas/LICENSE-argo-workflows").read_text()

@@ -14,7 +14,7 @@ from xdetox.prompts.xling import DATA_DIR
 from xdetox.records import RecordError
 from xdetox.spec.models import PromptSet
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared beside the checkout
 XLING_LANGS = ["ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru", "sv", "zh"]
 
 
