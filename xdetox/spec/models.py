@@ -289,9 +289,14 @@ class StepResources(StrictModel):
 
 
 class ResourcesSpec(StrictModel):
+    """Per step kind: what its pod requests on a cluster (the local executor ignores it)."""
+
+    build_model: StepResources = StepResources(cpu="2", memory="4Gi")
     train: StepResources = StepResources(gpu=1, cpu="8", memory="64Gi")
     generate: StepResources = StepResources(gpu=1, cpu="8", memory="64Gi")
     score: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
+    align: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
+    analyze: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
     evaluate: StepResources = StepResources(cpu="2", memory="8Gi")
     report: StepResources = StepResources(cpu="1", memory="4Gi")
 

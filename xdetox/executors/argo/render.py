@@ -34,10 +34,8 @@ KIND_IMAGE: dict[str, str] = {
     "score": "score", "evaluate": "score", "report": "score",
 }
 #: spec.resources has entries for five kinds; the others borrow the nearest one's size
-KIND_RESOURCES: dict[str, str] = {
-    "build_model": "report", "train": "train", "align": "score", "analyze": "score",
-    "generate": "generate", "score": "score", "evaluate": "evaluate", "report": "report",
-}
+KIND_RESOURCES: dict[str, str] = {k: k for k in (
+    "build_model", "train", "align", "analyze", "generate", "score", "evaluate", "report")}
 #: kinds that shard: one Argo task per group, fanned out over shard indices
 SHARDED = ("generate", "score")
 #: kinds whose pods get a memory-backed /dev/shm (vLLM's workers; torch DataLoader workers)
