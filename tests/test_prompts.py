@@ -249,3 +249,16 @@ def test_paradetox_fixture_rows_and_errors(tmp_path: Path) -> None:
     _write(tmp_path / "pd" / "de.reconstructed.jsonl", [json.dumps({**row, "split_hf_shuffle42": "dev"})])
     with pytest.raises(PromptSetError, match=r"de.reconstructed.jsonl:1: field 'split_hf_shuffle42'"):
         load_prompt_set(ps(f"paradetox:{tmp_path / 'pd'}", ["de"]))
+
+
+def test_paradetox_split_scheme_selects_the_other_split() -> None:
+    from xdetox.spec.models import PromptSet
+
+    def load(scheme: str) -> set[str]:
+        spec = PromptSet(id="p", source="paradetox:bundled", languages=["en"], paradetox_split="test",
+                         paradetox_split_scheme=scheme)  # type: ignore[arg-type]
+        return {item.prompt_id for item in load_prompt_set(spec)}
+
+    hf, np_ = load("hf_shuffle42"), load("np_perm42")
+    assert len(hf) == len(np_) == 100  # 100 test rows per language under either scheme
+    assert hf != np_  # ...but not the same rows

@@ -61,7 +61,8 @@ def load_prompt_set(prompt_set: Any) -> list[PromptItem]:
         root = BUNDLED_DIR if location == "bundled" else localize(location, what)
         if location == "bundled" and not root.is_dir():
             raise PromptSetError(f"{what}: the bundled ParaDetox data is missing from {root}")
-        items = load_paradetox(root, ps.source, languages, ps.paradetox_split, ps.paradetox_side)
+        items = load_paradetox(root, ps.source, languages, ps.paradetox_split, ps.paradetox_side,
+                               ps.paradetox_split_scheme)
     else:  # PromptSet's validator already refuses other prefixes
         raise PromptSetError(f"{what}: unknown source kind {kind!r}")
     if ps.limit_per_language is not None:

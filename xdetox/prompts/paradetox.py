@@ -3,8 +3,8 @@
 Rows follow the multilingual ParaDetox reconstruction (``<lang>.reconstructed.jsonl`` or
 ``<lang>.jsonl``): ``orig_index``, ``toxic_sentence``, ``neutral_sentence`` and the split tags
 ``split_hf_shuffle42`` / ``split_np_perm42``. PromptSet.paradetox_side picks the sentence,
-PromptSet.paradetox_split the rows (by the ``hf_shuffle42`` scheme, the training default; the
-PromptSet has no field to pick the other). Prompt id: ``paradetox-<orig_index:04d>``.
+PromptSet.paradetox_split the rows under PromptSet.paradetox_split_scheme (``hf_shuffle42`` by
+default, as in training). Prompt id: ``paradetox-<orig_index:04d>``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from xdetox.prompts.base import PromptItem, PromptSetError, check_languages, read_objects, text_field
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "paradetox"
-SPLIT_FIELD = "split_hf_shuffle42"
+SPLIT_FIELD = "split_hf_shuffle42"  # the default scheme's tag
 
 
 def _files(root: Path) -> dict[str, Path]:
@@ -26,7 +26,9 @@ def _files(root: Path) -> dict[str, Path]:
     return out
 
 
-def load_paradetox(root: Path, source: str, languages: list[str], split: str, side: str) -> list[PromptItem]:
+def load_paradetox(root: Path, source: str, languages: list[str], split: str, side: str,
+                   scheme: str = "hf_shuffle42") -> list[PromptItem]:
+    split_field = f"split_{scheme}"
     files = _files(root)
     if not files:
         raise PromptSetError(f"{source}: no <language>.reconstructed.jsonl files in {root}")
@@ -37,9 +39,9 @@ def load_paradetox(root: Path, source: str, languages: list[str], split: str, si
         path = files[language]
         seen: dict[int, int] = {}
         for line, obj in read_objects(path):
-            tag = obj.get(SPLIT_FIELD)
+            tag = obj.get(split_field)
             if tag not in {"train", "test"}:
-                raise PromptSetError(f"{path}:{line}: field {SPLIT_FIELD!r} must be 'train' or 'test', got {tag!r}")
+                raise PromptSetError(f"{path}:{line}: field {split_field!r} must be 'train' or 'test', got {tag!r}")
             if split != "all" and tag != split:
                 continue
             index = obj.get("orig_index")

@@ -143,6 +143,9 @@ class PromptSet(StrictModel):
     template: str = Field(default="{prompt}", description="how a prompt is shown to the model")
     paradetox_split: Literal["train", "test", "all"] = "test"
     paradetox_side: Literal["toxic", "neutral"] = "toxic"
+    paradetox_split_scheme: Literal["hf_shuffle42", "np_perm42"] = Field(
+        default="hf_shuffle42", description="which of paper 2's train/test splits paradetox_split refers to"
+    )
 
     @field_validator("id")
     @classmethod
