@@ -54,8 +54,9 @@ class ScoreRow(GenerationRow):
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_lines(lines: Iterable[str | bytes], source: str, model: type[M] | None = None) -> Iterator[Any]:
-    """Parse JSONL lines; each must be a JSON object (valid against ``model`` when given)."""
+def iter_objects(lines: Iterable[str | bytes], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line number, object) for each non-blank JSONL line; a line that is not a JSON
+    object raises RecordError naming ``source`` and the line. Every JSONL reader builds on this."""
     for n, raw in enumerate(lines, start=1):
         line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         if not line.strip():
@@ -66,6 +67,12 @@ def parse_lines(lines: Iterable[str | bytes], source: str, model: type[M] | None
             raise RecordError(source, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(obj, dict):
             raise RecordError(source, n, f"expected a JSON object, got {type(obj).__name__}")
+        yield n, obj
+
+
+def parse_lines(lines: Iterable[str | bytes], source: str, model: type[M] | None = None) -> Iterator[Any]:
+    """Parse JSONL lines; each must be a JSON object (valid against ``model`` when given)."""
+    for n, obj in iter_objects(lines, source):
         if model is None:
             yield obj
             continue

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from xdetox.manifest import CommitRecord
-from xdetox.steps.context import file_sha256
+from xdetox.steps.context import common_prefix, file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
@@ -31,7 +31,7 @@ def combine(entries: Iterable[tuple[str, str]]) -> str:
 
 def digest_from_record(record: CommitRecord) -> str:
     keys = [o.key for o in record.outputs]
-    prefix = _common_dir(keys)
+    prefix = common_prefix(keys)
     weights = [(o.key[len(prefix):].lstrip("/"), o.sha256) for o in record.outputs if is_weight_file(o.key)]
     if not weights:  # no recognisable weight files: fall back to every output
         weights = [(o.key[len(prefix):].lstrip("/"), o.sha256) for o in record.outputs]
@@ -51,16 +51,3 @@ def digest_for_source(source: str, revision: str | None, folder: str) -> str:
     if path.is_dir():
         return digest_from_folder(path)
     return f"hub:{source}@{revision or 'unpinned'}"
-
-
-def _common_dir(keys: list[str]) -> str:
-    if not keys:
-        return ""
-    parts = [k.split("/")[:-1] for k in keys]
-    common: list[str] = []
-    for segs in zip(*parts, strict=False):
-        if all(s == segs[0] for s in segs):
-            common.append(segs[0])
-        else:
-            break
-    return "/".join(common)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xdetox.records import RecordError
+from xdetox.records import iter_objects
 
 
 class PromptSetError(ValueError):
@@ -29,18 +28,8 @@ class PromptItem:
 def read_objects(path: Path, source: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line, object) per non-blank line, streamed; a bad line raises RecordError naming
     ``source`` (default: the path) and the line."""
-    name = source or str(path)
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RecordError(name, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise RecordError(name, n, f"expected a JSON object, got {type(obj).__name__}")
-            yield n, obj
+        yield from iter_objects(f, source or str(path))
 
 
 def text_field(obj: dict[str, Any], name: str, path: Path | str, line: int) -> str:

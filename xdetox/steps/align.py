@@ -9,13 +9,14 @@ language against the pivot per layer: paired cosine and nearest-neighbour retrie
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xdetox.metrics.alignment import layer_scores
+from xdetox.prompts.base import read_objects
+from xdetox.records import RecordError
 from xdetox.steps.context import StepContext
 
 BUNDLED_XLING = "bundled:xling-prompts-200"
@@ -48,20 +49,16 @@ def load_parallel(parallel_set: str, language: str, limit: int) -> list[str]:
     if not path.exists():
         raise ParallelSetError(f"alignment.parallel_set: {path} does not exist")
     out: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ParallelSetError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            text = obj.get("Prompt", obj.get("prompt")) if isinstance(obj, dict) else None
+    try:
+        for n, obj in read_objects(path):
+            text = obj.get("Prompt", obj.get("prompt"))
             if not isinstance(text, str) or not text.strip():
                 raise ParallelSetError(f"{path}:{n}: field 'Prompt' must be a non-empty string")
             out.append(text)
             if len(out) >= limit:
                 break
+    except RecordError as e:
+        raise ParallelSetError(str(e)) from None
     return out
 
 

@@ -121,7 +121,7 @@ class StepContext:
         if len(records) != 1:
             raise ValueError(f"input {name!r} has {len(records)} upstream steps; input_dir needs exactly one")
         rec = records[0]
-        prefix = _common_prefix([o.key for o in rec.outputs])
+        prefix = common_prefix([o.key for o in rec.outputs])
         local = self.store.local_path(prefix) if rec.outputs else None
         if local is not None:
             return local
@@ -155,7 +155,8 @@ class StepContext:
                     yield from parse_lines(data.decode("utf-8").splitlines(), source, model)
 
 
-def _common_prefix(keys: list[str]) -> str:
+def common_prefix(keys: list[str]) -> str:
+    """The longest folder prefix shared by ``keys`` (no trailing slash)."""
     if not keys:
         return ""
     parts = [k.split("/")[:-1] for k in keys]

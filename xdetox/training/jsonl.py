@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from xdetox.records import RecordError, iter_objects
 
 
 class DataFileError(ValueError):
     """A training data file is unusable; the message names the file and (when it applies) the line."""
+
+
+def _objects(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """xdetox.records.iter_objects, with this module's error type and wording."""
+    try:
+        yield from iter_objects(lines, name)
+    except RecordError as e:
+        raise DataFileError(f"{name}:{e.line}: {e.message.replace('not valid JSON', 'malformed JSON')}") from None
 
 
 def read_jsonl(path: Path, required: tuple[str, ...], source: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -20,15 +29,7 @@ def read_jsonl(path: Path, required: tuple[str, ...], source: str | None = None)
         raise DataFileError(f"{name}: file not found")
     seen = 0
     with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise DataFileError(f"{name}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataFileError(f"{name}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        for lineno, obj in _objects(f, name):
             for field in required:
                 if field not in obj:
                     raise DataFileError(
