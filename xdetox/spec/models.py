@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # ISO 639-1 codes (plus script/region variants used by RTP-LX and Perspective) that xdetox knows.
 KNOWN_LANGUAGES: frozenset[str] = frozenset(
@@ -18,6 +18,16 @@ KNOWN_LANGUAGES: frozenset[str] = frozenset(
 )
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def _check_name(v: str) -> str:
+    if not _NAME.match(v):
+        raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
+    return v
+
+
+#: ids and run names: they appear in store keys, step labels, Argo names and file names
+Name = Annotated[str, AfterValidator(_check_name), Field(json_schema_extra={"pattern": _NAME.pattern})]
 
 
 class StrictModel(BaseModel):
@@ -37,20 +47,13 @@ Language = Annotated[str, Field(min_length=2, max_length=8)]
 class ModelSpec(StrictModel):
     """A model under test: builtin:tiny, a hub id, a local path or an s3:// URI."""
 
-    id: str = Field(description="short name used in step keys, reports and plots")
+    id: Name = Field(description="short name used in step keys, reports and plots")
     source: str = Field(description="builtin:tiny | hub id (org/name) | /local/path | s3://bucket/prefix")
     revision: str | None = Field(default=None, description="hub revision or commit, for reproducibility")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     architecture: Literal["auto", "gpt2", "llama", "bloom", "other"] = Field(
         default="auto", description="used by the neuron analysis; auto detects from the config"
     )
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
-        return v
 
     @field_validator("source")
     @classmethod
@@ -133,7 +136,7 @@ class TrainingSpec(StrictModel):
 
 # --------------------------------------------------------------------------- prompts
 class PromptSet(StrictModel):
-    id: str
+    id: Name
     source: str = Field(
         description="bundled:xling-prompts-200 | rtp-lx:<path or URI> | jsonl:<path or URI> | "
         "paradetox:<bundled or path>"
@@ -146,13 +149,6 @@ class PromptSet(StrictModel):
     paradetox_split_scheme: Literal["hf_shuffle42", "np_perm42"] = Field(
         default="hf_shuffle42", description="which of paper 2's train/test splits paradetox_split refers to"
     )
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
-        return v
 
     @field_validator("languages")
     @classmethod
@@ -306,7 +302,7 @@ class ResourcesSpec(StrictModel):
 
 # --------------------------------------------------------------------------- experiment
 class ExperimentSpec(StrictModel):
-    name: str = Field(description="run id: results go to <store>/runs/<name>/")
+    name: Name = Field(description="run id: results go to <store>/runs/<name>/")
     description: str = ""
     store: str = Field(default="file://./runs", description="file://path or s3://bucket/prefix")
     seed: int = 1234
@@ -329,13 +325,6 @@ class ExperimentSpec(StrictModel):
         description="named alternatives, each a mapping of dotted spec paths to values (plus an optional "
         "'label'); settings are variants x matrix product (e.g. paper 2's paradigms)",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
-        return v
 
     @field_validator("store")
     @classmethod
