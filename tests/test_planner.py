@@ -124,3 +124,17 @@ def test_planner_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = _spec()
     monkeypatch.setattr(builtins, "open", no_open)
     assert plan(spec).steps
+
+
+def test_self_perplexity_gives_score_steps_the_generating_model() -> None:
+    spec = _spec(metrics={"perplexity": {"reference": "self", "text": "prompt"}})
+    p = plan(spec)
+    by_key = p.by_key()
+    for s in p.steps:
+        if s.kind != "score":
+            continue
+        (g,) = s.inputs["generations"]
+        assert s.inputs["model"] == by_key[g].inputs["model"]  # the model that generated the rows
+        assert s.params["model"]["arm"] == by_key[g].params["model"]["arm"]
+    plain = plan(_spec(metrics={"perplexity": {"reference": "/models/ref"}}))
+    assert all("model" not in s.inputs for s in plain.steps if s.kind == "score")

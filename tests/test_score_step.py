@@ -190,3 +190,36 @@ def test_memory_does_not_grow_with_the_shard(tmp_path: Path) -> None:
 
     small, large = peak(1000), peak(8000)
     assert large < 1.5 * small, (small, large)
+
+
+def test_self_perplexity_of_the_prompt_text(tmp_path: Path) -> None:
+    """reference 'self' + text 'prompt': each row's prompt scored under the generating model
+    (paper 2's knowledge preservation), read from the score step's ``model`` input."""
+    model_dir = build_causal_lm(tmp_path / "gen-model", seed=3)
+    rows = gen_rows(4)
+    store, m = setup_run(tmp_path, rows, {"kind": "lexicon"},
+                         {"reference": "self", "text": "prompt", "batch_size": 2})
+    # the generating model is an upstream step's committed output
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file())
+    outputs = []
+    for p in files:
+        key = f"models/m1/{p.relative_to(model_dir).as_posix()}"
+        store.put_file(key, p)
+        outputs.append(OutputFile(key=key, sha256=store.sha256(key), size=p.stat().st_size))
+    store.put_text(commit_key("m1"), CommitRecord(key="m1", kind="train", label="m", outputs=outputs,
+                                                  started_at="t", finished_at="t", seconds=0.0).model_dump_json())
+    params = {**m.params, "model": {"id": "m", "source": "unused-hub-id", "arm": "tuned"}}
+    inputs = {**m.inputs, "model": ["m1"]}
+    m = m.model_copy(update={"params": params, "inputs": inputs,
+                             "key": StepManifest.compute_key("score", params, inputs, SHARD)})
+    rec, _ = run_step(m, store, log=lambda _: None)
+    out = output_rows(store, rec)
+    from xdetox.scoring.perplexity import conditional_perplexity, load_reference
+
+    model, tok = load_reference(str(model_dir), device="cpu")
+    want = conditional_perplexity(model, tok, [""] * len(rows), [r.prompt for r in rows])
+    assert all(w is not None for w in want)
+    assert [r.perplexity for r in out] == pytest.approx(want, rel=1e-5)  # also for the empty continuation
+    other = load_reference(str(build_causal_lm(tmp_path / "other", seed=4)), device="cpu")
+    assert [r.perplexity for r in out] != pytest.approx(
+        conditional_perplexity(other[0], other[1], [""] * len(rows), [r.prompt for r in rows]), rel=1e-3)

@@ -138,8 +138,13 @@ def plan(spec: ExperimentSpec) -> Plan:
                 for ps in s.prompts:
                     gparams = {"model": model_params, "prompts": ps.model_dump(mode="json"), "generation": gen}
                     ggroup = digest({"kind": "generate", "params": gparams, "inputs": model_inputs})
+                    ppl = s.metrics.perplexity
                     sparams = {"scorer": s.scoring.model_dump(mode="json"),
-                               "perplexity": s.metrics.perplexity.model_dump(mode="json") if s.metrics.perplexity else None}
+                               "perplexity": ppl.model_dump(mode="json") if ppl else None}
+                    # reference "self": perplexity under the model that generated the rows
+                    self_ppl = ppl is not None and ppl.reference == "self"
+                    if self_ppl:
+                        sparams["model"] = model_params
                     sgroup = digest({"kind": "score", "params": sparams, "generations": ggroup})
                     score_keys = []
                     n = s.sharding.generate
@@ -147,7 +152,10 @@ def plan(spec: ExperimentSpec) -> Plan:
                         shard = Shard(index=i, count=n)
                         gk = b.add("generate", f"generate {m.id}/{arm} {ps.id} {i + 1}/{n}", gparams, model_inputs,
                                    shard, output_prefix=f"generations/{ggroup}")
-                        sk = b.add("score", f"score {m.id}/{arm} {ps.id} {i + 1}/{n}", sparams, {"generations": [gk]},
+                        sinputs = {"generations": [gk]}
+                        if self_ppl and model_inputs:
+                            sinputs["model"] = model_inputs["model"]
+                        sk = b.add("score", f"score {m.id}/{arm} {ps.id} {i + 1}/{n}", sparams, sinputs,
                                    shard, output_prefix=f"scores/{sgroup}")
                         score_keys.append(sk)
                     name = f"scores:{m.id}:{arm}:{ps.id}"

@@ -217,7 +217,15 @@ ScorerSpec = Annotated[LexiconScorer | PerspectiveScorer | ClassifierScorer, Fie
 
 # --------------------------------------------------------------------------- metrics
 class PerplexitySpec(StrictModel):
-    reference: str = Field(description="model source of the reference LM (causal or seq2seq)")
+    reference: str = Field(
+        description="model source of the reference LM (causal or seq2seq), or 'self': the model that "
+        "generated the rows (paper 2's knowledge preservation: each model's own perplexity)"
+    )
+    text: Literal["continuation", "prompt"] = Field(
+        default="continuation",
+        description="continuation: perplexity of the continuation given its prompt (paper 1's fluency); "
+        "prompt: perplexity of the prompt text itself (e.g. neutral sentences, paper 2)",
+    )
     batch_size: int = Field(default=16, gt=0)
 
 

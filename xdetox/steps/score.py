@@ -1,6 +1,7 @@
 """Step ``score``: score one generate shard's continuations; optionally their conditional perplexity.
 
-params: ``{"scorer": <scorer spec dump>, "perplexity": null | {"reference", "batch_size"}}``;
+params: ``{"scorer": <scorer spec dump>, "perplexity": null | {"reference", "text", "batch_size"}}``
+(plus ``"model"`` when the reference is ``self``: the generating model, also input ``model``);
 input ``generations``: one upstream generate shard. Output: ``shard-iiiii-of-nnnnn.jsonl`` of
 ScoreRows, in input order.
 
@@ -66,6 +67,20 @@ def _chunk_rows(ctx: StepContext, key: str) -> Iterator[ScoreRow]:
         yield from parse_lines(ctx.store.get_bytes(key).decode("utf-8").splitlines(), source, ScoreRow)
 
 
+def _reference_source(ctx: StepContext, ppl_spec: dict[str, Any]) -> str:
+    """The reference LM: a model source, or for ``self`` the model that generated the rows."""
+    if ppl_spec["reference"] != "self":
+        return str(ppl_spec["reference"])
+    if ctx.has_input("model"):
+        return str(ctx.input_dir("model"))
+    model = ctx.params.get("model")
+    if not model:
+        raise ValueError("perplexity reference 'self' needs the generating model in the score step's params")
+    from xdetox.models.resolve import resolve_model_source
+
+    return resolve_model_source(model["source"], model.get("revision"))
+
+
 def run(ctx: StepContext) -> dict[str, Any]:
     t0 = time.perf_counter()
     params = ctx.params
@@ -96,7 +111,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         if ppl_spec is not None:
             from xdetox.scoring.perplexity import load_reference
 
-            ppl_model = load_reference(ppl_spec["reference"])
+            ppl_model = load_reference(_reference_source(ctx, ppl_spec))
         chunk_path = ctx.scratch / "chunk.jsonl"
         chunk_file = open(chunk_path, "w", encoding="utf-8")  # noqa: SIM115 - reopened per chunk
         in_chunk = 0
@@ -107,8 +122,13 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 if ppl_model is not None:
                     from xdetox.scoring.perplexity import conditional_perplexity
 
-                    ppls = conditional_perplexity(ppl_model[0], ppl_model[1], [r.prompt_text for r in batch],
-                                                  [r.text for r in batch], batch_size=int(ppl_spec["batch_size"]))
+                    if ppl_spec.get("text", "continuation") == "prompt":
+                        # the prompt's own text (e.g. a neutral sentence) under the model, given BOS
+                        contexts, targets = [""] * len(batch), [r.prompt for r in batch]
+                    else:
+                        contexts, targets = [r.prompt_text for r in batch], [r.text for r in batch]
+                    ppls = conditional_perplexity(ppl_model[0], ppl_model[1], contexts, targets,
+                                                  batch_size=int(ppl_spec["batch_size"]))
                 for row, res, ppl in zip(batch, results, ppls, strict=True):
                     out = to_score_row(row, res, scorer, ppl)
                     stats.add(out, ppl_spec is not None)
