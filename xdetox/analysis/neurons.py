@@ -14,8 +14,7 @@ this module (it needs torch at import time: keep it out of the CLI's import path
 from __future__ import annotations
 
 import contextlib
-import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,49 +103,55 @@ def check_neurons(model: Any, neurons: Sequence[Neuron]) -> None:
                                       f"{len(projs)} layers x {inner} MLP units")
 
 
+HookFactory = Callable[[int, list[int], torch.Tensor], Callable[..., Any]]
+
+
+@contextlib.contextmanager
+def _pre_hooks(model: Any, neurons: Sequence[Neuron], make_hook: HookFactory) -> Iterator[None]:
+    """While active, a forward pre-hook on each layer's down projection that holds listed neurons;
+    ``make_hook(layer, unit indices, index tensor)`` builds it. Removed on exit, even on error."""
+    projs = down_projections(model)
+    handles = [projs[layer][0].register_forward_pre_hook(make_hook(layer, idx, torch.tensor(idx, dtype=torch.long)))
+               for layer, idx in _by_layer(neurons).items()]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 @contextlib.contextmanager
 def intervene(model: Any, neurons: Sequence[Neuron], offset: float = 0.0, scale: float = 1.0) -> Iterator[None]:
     """While active, each listed neuron's activation a becomes a * scale + offset at every position
     (paper 1 adds a constant offset; scale 0 ablates)."""
-    projs = down_projections(model)
-    handles = []
-    for layer, idx in _by_layer(neurons).items():
-        index = torch.tensor(idx, dtype=torch.long)
 
-        def hook(_mod: torch.nn.Module, args: tuple[Any, ...], index: torch.Tensor = index) -> tuple[Any, ...]:
+    def make_hook(_layer: int, _idx: list[int], index: torch.Tensor) -> Callable[..., Any]:
+        def hook(_mod: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
             x = args[0].clone()
             i = index.to(x.device)
             x[..., i] = x[..., i] * scale + offset
             return (x, *args[1:])
 
-        handles.append(projs[layer][0].register_forward_pre_hook(hook))
-    try:
+        return hook
+
+    with _pre_hooks(model, neurons, make_hook):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @contextlib.contextmanager
 def record(model: Any, neurons: Sequence[Neuron], sink: dict[Neuron, list[torch.Tensor]]) -> Iterator[None]:
     """Append each listed neuron's activation at the last position of every forward pass to ``sink``."""
-    projs = down_projections(model)
-    handles = []
-    for layer, idx in _by_layer(neurons).items():
-        index = torch.tensor(idx, dtype=torch.long)
 
-        def hook(_mod: torch.nn.Module, args: tuple[Any, ...], layer: int = layer, idx: list[int] = idx,
-                 index: torch.Tensor = index) -> None:
+    def make_hook(layer: int, idx: list[int], index: torch.Tensor) -> Callable[..., Any]:
+        def hook(_mod: torch.nn.Module, args: tuple[Any, ...]) -> None:
             last = args[0][:, -1, :].index_select(-1, index.to(args[0].device)).float().cpu()
             for j, n in enumerate(idx):
                 sink.setdefault((layer, n), []).append(last[:, j])
 
-        handles.append(projs[layer][0].register_forward_pre_hook(hook))
-    try:
+        return hook
+
+    with _pre_hooks(model, neurons, make_hook):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @dataclass
@@ -183,27 +188,17 @@ def pooled_last_hidden(model: Any, tok: Any, texts: Sequence[str], batch_size: i
                        max_length: int = 256) -> tuple[torch.Tensor, list[bool]]:
     """Mean over real tokens of the last hidden state (after the final layer norm, as the probe
     was trained): ([N, hidden] float32, which texts had any token). Empty texts get a zero row."""
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    device = next(model.parameters()).device
-    takes_pos = "position_ids" in inspect.signature(model.forward).parameters
+    from xdetox.models.hidden import iter_pooled_hidden_states
+
     rows: list[torch.Tensor] = []
     present: list[bool] = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            batch = list(texts[start:start + batch_size])
-            enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
-            ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-            if ids.shape[1] == 0:  # every text in the batch was empty
-                rows.append(torch.zeros(len(batch), model.config.hidden_size))
-                present.extend([False] * len(batch))
-                continue
-            extra = {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)} if takes_pos else {}
-            h = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, **extra).hidden_states[-1]
-            m = mask.unsqueeze(-1).to(h.dtype)
-            rows.append(((h * m).sum(1) / m.sum(1).clamp(min=1)).float().cpu())
-            present.extend(bool(x) for x in (mask.sum(1) > 0).tolist())
+    for pooled, mask in iter_pooled_hidden_states(model, tok, texts, batch_size, max_length):
+        if pooled is None:  # every text in the batch was empty
+            rows.append(torch.zeros(mask.shape[0], model.config.hidden_size))
+            present.extend([False] * mask.shape[0])
+            continue
+        rows.append(pooled[-1])
+        present.extend(bool(x) for x in (mask.sum(1) > 0).tolist())
     return torch.cat(rows), present
 
 

@@ -16,10 +16,11 @@ Pairs are sorted by length before batching and returned in input order.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
+
+from xdetox.models.hidden import accepts_position_ids, positions_from_mask
 
 
 def _max_length(model: Any, default: int = 1024) -> int:
@@ -50,7 +51,7 @@ def _causal(model: Any, tokenizer: Any, prompts: Sequence[str], conts: Sequence[
     device = next(model.parameters()).device
     limit = _max_length(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    takes_positions = "position_ids" in inspect.signature(model.forward).parameters
+    takes_positions = accepts_position_ids(model)
     encoded: list[tuple[list[int], int]] = []
     for p, c in zip(prompts, conts, strict=True):
         ids, n_cont = _causal_ids(tokenizer, p, c) if c else ([], 0)
@@ -73,7 +74,7 @@ def _causal(model: Any, tokenizer: Any, prompts: Sequence[str], conts: Sequence[
             is_cont[r, width - n_cont:] = True
         kwargs: dict[str, Any] = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
         if takes_positions:
-            kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(device)
+            kwargs["position_ids"] = positions_from_mask(mask).to(device)
         with torch.inference_mode():
             logits = model(**kwargs).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1)

@@ -8,7 +8,6 @@ language against the pivot per layer: paired cosine and nearest-neighbour retrie
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -78,24 +77,13 @@ def sentence_embeddings(model: Any, tok: Any, texts: list[str], batch_size: int 
     """
     import torch
 
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    device = next(model.parameters()).device
-    # Models with absolute positions need them from the mask under left padding; ALiBi models
-    # (BLOOM) take no position ids at all.
-    takes_pos = "position_ids" in inspect.signature(model.forward).parameters
+    from xdetox.models.hidden import iter_pooled_hidden_states
+
     chunks: list[np.ndarray] = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            enc = tok(texts[start:start + batch_size], return_tensors="pt", padding=True, truncation=True,
-                      max_length=max_length)
-            ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-            extra = {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)} if takes_pos else {}
-            out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, **extra)
-            m = mask.unsqueeze(-1).to(out.hidden_states[0].dtype)
-            pooled = [(h * m).sum(dim=1) / m.sum(dim=1).clamp(min=1) for h in out.hidden_states]
-            chunks.append(torch.stack(pooled).float().cpu().numpy())
+    for pooled, _mask in iter_pooled_hidden_states(model, tok, texts, batch_size, max_length):
+        if pooled is None:  # parallel-set texts are non-empty, so this is a tokenizer problem
+            raise ParallelSetError("a batch of parallel prompts tokenized to nothing")
+        chunks.append(torch.stack(pooled).numpy())
     return np.concatenate(chunks, axis=1)
 
 
