@@ -10,37 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+# Settings both methods share; each method below overrides what differs.
+_COMMON: dict[str, Any] = {
+    "optimizer": "adamw_torch",
+    "epochs": 1.0,
+    "max_steps": None,
+    "batch_size": 4,
+    "gradient_accumulation_steps": 1,
+    "warmup_steps": 0,
+    "max_length": 256,
+    "early_stopping_patience": None,
+    "validation_fraction": 0.0,
+    "save_steps": 200,
+}
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "dpo": {
-        "learning_rate": 5e-6,
-        "beta": 0.1,
-        "loss_type": ["sigmoid"],
-        "optimizer": "adamw_torch",
-        "epochs": 1.0,
-        "max_steps": None,
-        "batch_size": 4,
-        "gradient_accumulation_steps": 1,
-        "warmup_steps": 0,
-        "max_length": 256,
-        "early_stopping_patience": None,
-        "validation_fraction": 0.0,
-        "save_steps": 200,
-    },
-    "sft": {
-        "learning_rate": 2e-5,
-        "beta": None,
-        "loss_type": None,
-        "optimizer": "adamw_torch",
-        "epochs": 1.0,
-        "max_steps": None,
-        "batch_size": 4,
-        "gradient_accumulation_steps": 1,
-        "warmup_steps": 0,
-        "max_length": 256,
-        "early_stopping_patience": None,
-        "validation_fraction": 0.0,
-        "save_steps": 200,
-    },
+    "dpo": {**_COMMON, "learning_rate": 5e-6, "beta": 0.1, "loss_type": ["sigmoid"]},
+    "sft": {**_COMMON, "learning_rate": 2e-5, "beta": None, "loss_type": None},
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
