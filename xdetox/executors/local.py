@@ -24,7 +24,7 @@ from rich.progress import (
 
 from xdetox.manifest import CommitRecord, StepManifest
 from xdetox.plan import Plan
-from xdetox.steps.runner import is_committed, run_step
+from xdetox.steps.runner import run_step
 from xdetox.store import Store
 
 
@@ -83,11 +83,6 @@ def run_plan(
     with progress:
         overall = progress.add_task(f"run {plan.run_id}", total=len(steps))
         for step in steps:
-            if is_committed(store, step.key):
-                result.outcomes.append(StepOutcome(step.key, step.kind, step.label, "cached"))
-                progress.console.log(f"[dim]cached[/dim]  {step.kind:<11} {step.label}")
-                progress.advance(overall)
-                continue
             progress.update(overall, description=f"{step.kind}: {step.label}")
             s0 = time.perf_counter()
             try:
@@ -101,12 +96,13 @@ def run_plan(
                     raise
                 raise StepFailed(step, e) from e
             seconds = time.perf_counter() - s0
-            status = "cached" if cached else "ran"
             tag = " [yellow](placeholder)[/yellow]" if record.placeholder else ""
-            progress.console.log(f"[green]{status}[/green]     {step.kind:<11} {step.label} ({seconds:.1f}s){tag}")
-            result.outcomes.append(
-                StepOutcome(step.key, step.kind, step.label, status, seconds, record.placeholder, record)
-            )
+            if cached:  # committed by an earlier run: run_step read its record and ran nothing
+                progress.console.log(f"[dim]cached[/dim]  {step.kind:<11} {step.label}{tag}")
+            else:
+                progress.console.log(f"[green]ran[/green]     {step.kind:<11} {step.label} ({seconds:.1f}s){tag}")
+            result.outcomes.append(StepOutcome(step.key, step.kind, step.label, "cached" if cached else "ran",
+                                               seconds, record.placeholder, record))
             progress.advance(overall)
         progress.update(overall, description=f"run {plan.run_id}: done")
     result.seconds = time.perf_counter() - t0
