@@ -93,7 +93,6 @@ class CommitRecord(BaseModel):
     finished_at: str
     seconds: float
     host: str = ""
-    placeholder: bool = Field(default=False, description="true when the step is a named placeholder")
 
 
 def step_prefix(key: str) -> str:

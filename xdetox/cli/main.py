@@ -117,13 +117,10 @@ def run(
         err.print(f"[bold red]failed:[/bold red] {e}", highlight=False, soft_wrap=True)
         err.print("committed steps are kept; fix the cause and run the same command again to resume")
         raise typer.Exit(EXIT_FAILED) from None
-    placeholders = [o for o in result.outcomes if o.placeholder]
     err.print(
         f"[bold green]done[/bold green] in {time.perf_counter() - t0:.1f}s: "
         f"{result.count('ran')} ran, {result.count('cached')} cached"
     )
-    if placeholders:
-        err.print(f"[yellow]{len(placeholders)} placeholder step(s): their outputs are not real results[/yellow]")
     _print_results(rs)
 
 

@@ -35,7 +35,6 @@ class StepOutcome:
     label: str
     status: str  # "ran" | "cached" | "failed"
     seconds: float = 0.0
-    placeholder: bool = False
     record: CommitRecord | None = None
 
 
@@ -96,13 +95,12 @@ def run_plan(
                     raise
                 raise StepFailed(step, e) from e
             seconds = time.perf_counter() - s0
-            tag = " [yellow](placeholder)[/yellow]" if record.placeholder else ""
             if cached:  # committed by an earlier run: run_step read its record and ran nothing
-                progress.console.log(f"[dim]cached[/dim]  {step.kind:<11} {step.label}{tag}")
+                progress.console.log(f"[dim]cached[/dim]  {step.kind:<11} {step.label}")
             else:
-                progress.console.log(f"[green]ran[/green]     {step.kind:<11} {step.label} ({seconds:.1f}s){tag}")
+                progress.console.log(f"[green]ran[/green]     {step.kind:<11} {step.label} ({seconds:.1f}s)")
             result.outcomes.append(StepOutcome(step.key, step.kind, step.label, "cached" if cached else "ran",
-                                               seconds, record.placeholder, record))
+                                               seconds, record))
             progress.advance(overall)
         progress.update(overall, description=f"run {plan.run_id}: done")
     result.seconds = time.perf_counter() - t0

@@ -42,7 +42,6 @@ class StepContext:
         self.store = store  # rooted at runs/<run-id>/
         self.outputs: dict[str, OutputFile] = {}
         self.info: dict[str, Any] = {}
-        self.placeholder = False
         self._log = log or (lambda msg: None)
         self._scratch: Path | None = None
 

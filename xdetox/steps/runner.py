@@ -68,7 +68,6 @@ def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRec
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(seconds, 3),
         host=platform.node(),
-        placeholder=ctx.placeholder,
     )
     # The commit record is written last: until it exists, none of the outputs count.
     store.put_text(commit_key(manifest.key), record.model_dump_json(indent=2) + "\n")
