@@ -210,3 +210,16 @@ def test_retry_after_injected_failure(store_uri: str, tmp_path: Path, monkeypatc
         assert store.list("runs/r/") == []  # no partial object is visible
         store.put_file("runs/r/f.bin", src)
         assert store.get_bytes("runs/r/f.bin") == b"y" * 4096
+
+
+def test_iter_lines_splits_on_newlines_only(store_uri: str) -> None:
+    import json
+
+    store = open_store(store_uri)
+    rows = [{"text": "line\u2028separator and \x1c file separator"}, {"text": "second"}]
+    store.put_text("runs/r/rows.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    lines = list(store.iter_lines("runs/r/rows.jsonl"))
+    assert [json.loads(line) for line in lines] == rows
+    assert list(store.child("runs/r").iter_lines("rows.jsonl")) == lines
+    with pytest.raises(NotFoundError):
+        list(store.iter_lines("runs/r/missing.jsonl"))

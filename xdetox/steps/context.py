@@ -144,14 +144,7 @@ class StepContext:
             for o in rec.outputs:
                 if not o.key.endswith(".jsonl"):
                     continue
-                local = self.store.local_path(o.key)
-                source = f"{self.store.uri}/{o.key}"
-                if local is not None:
-                    with open(local, encoding="utf-8") as f:
-                        yield from parse_lines(f, source, model)
-                else:
-                    data = self.store.get_bytes(o.key)
-                    yield from parse_lines(data.decode("utf-8").splitlines(), source, model)
+                yield from parse_lines(self.store.iter_lines(o.key), f"{self.store.uri}/{o.key}", model)
 
 
 def common_prefix(keys: list[str]) -> str:

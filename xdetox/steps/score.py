@@ -58,13 +58,7 @@ def _existing_chunks(ctx: StepContext) -> list[str]:
 
 
 def _chunk_rows(ctx: StepContext, key: str) -> Iterator[ScoreRow]:
-    local = ctx.store.local_path(key)
-    source = f"{ctx.store.uri}/{key}"
-    if local is not None:
-        with open(local, encoding="utf-8") as f:
-            yield from parse_lines(f, source, ScoreRow)
-    else:
-        yield from parse_lines(ctx.store.get_bytes(key).decode("utf-8").splitlines(), source, ScoreRow)
+    yield from parse_lines(ctx.store.iter_lines(key), f"{ctx.store.uri}/{key}", ScoreRow)
 
 
 def _reference_source(ctx: StepContext, ppl_spec: dict[str, Any]) -> str:
@@ -177,8 +171,4 @@ def run(ctx: StepContext) -> dict[str, Any]:
 def _concatenate(ctx: StepContext, keys: list[str], dest: Path) -> None:
     with open(dest, "wb") as out:
         for key in keys:
-            local = ctx.store.local_path(key)
-            if local is not None:
-                out.write(local.read_bytes())
-            else:
-                out.write(ctx.store.get_bytes(key))
+            out.write(ctx.store.get_bytes(key))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,15 @@ class Store(abc.ABC):
 
     def get_text(self, key: str) -> str:
         return self.get_bytes(key).decode("utf-8")
+
+    def iter_lines(self, key: str) -> Iterator[str]:
+        """The object's text, line by line (streamed from disk on a file store)."""
+        return self._iter_lines(check_key(key))
+
+    def _iter_lines(self, key: str) -> Iterator[str]:
+        # Split on "\n" only, like a file: str.splitlines() would also split on U+2028 and other
+        # separators that JSON text written with ensure_ascii=False may hold inside a string.
+        yield from io.StringIO(self._get_bytes(key).decode("utf-8"))
 
     def get_file(self, key: str, path: Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +134,9 @@ class PrefixedStore(Store):
 
     def _get_file(self, key: str, path: Path) -> None:
         self.parent._get_file(self._k(key), path)
+
+    def _iter_lines(self, key: str) -> Iterator[str]:
+        return self.parent._iter_lines(self._k(key))
 
     def _exists(self, key: str) -> bool:
         return self.parent._exists(self._k(key))

@@ -58,6 +58,13 @@ class LocalStore(Store):
         except (FileNotFoundError, IsADirectoryError):
             raise NotFoundError(f"{self.uri}/{key}: no such object") from None
 
+    def _iter_lines(self, key: str) -> Iterator[str]:
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFoundError(f"{self.uri}/{key}: no such object")
+        with open(path, encoding="utf-8") as f:
+            yield from f
+
     def _get_file(self, key: str, path: Path) -> None:
         src = self._path(key)
         if not src.is_file():
