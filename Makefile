@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := train,generate,score,k8s,dev
 
-.PHONY: setup run test test-fast test-slow test-vllm vllm-venv lint goldens bench clean
+.PHONY: setup run test test-fast test-slow test-vllm vllm-venv lint goldens bench clean images-lock images-check
 
 setup: $(STAMP)
 
@@ -39,6 +39,15 @@ test-vllm: vllm-venv
 
 lint: setup
 	$(BIN)/ruff check xdetox tests bench scripts
+
+# Image locks from pyproject.toml's extras per role (images/lock.py); images-check builds each image's
+# Python env from its lock (venvs with CPU torch; vLLM's resolved only) and imports what every
+# rendered template needs. About 6 min on 2 cores (docs/cluster.md); .ci/run runs it.
+images-lock: setup
+	$(BIN)/python images/lock.py
+
+images-check: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python images/check.py
 
 goldens: setup
 	$(BIN)/xdetox argo render-goldens

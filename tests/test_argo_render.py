@@ -121,7 +121,10 @@ def test_gpu_requests_semaphore_and_node_pools_per_kind() -> None:
     assert GPU_RESOURCE not in score["container"]["resources"].get("limits", {})
     assert GPU_RESOURCE not in score["container"]["resources"].get("requests", {})
     assert "synchronization" not in score
-    assert score["nodeSelector"] == cfg.cpu_pool.node_selector
+    assert score["nodeSelector"] == cfg.roles.score_cpu.node_selector == {"xdetox.io/pool": "cpu"}
+    assert score["metadata"]["labels"]["xdetox.io/role"] == "score-cpu"
+    assert train["metadata"]["labels"]["xdetox.io/role"] == "train"
+    assert gen["metadata"]["labels"]["xdetox.io/role"] == "generate"
     assert "tolerations" not in score
     for t in (train, gen):
         sem = t["synchronization"]["semaphores"][0]["configMapKeyRef"]
@@ -154,13 +157,15 @@ def _expr_allows(expr: str, exit_code: str, status: str, message: str) -> bool:
     [
         ("-1", "Error", "pod deleted", True),  # node loss / pod deleted
         ("143", "Failed", "Pod was terminated due to imminent node shutdown", True),  # spot preemption
-        ("137", "Failed", "OOMKilled (exit code 137)", False),  # OOM: same again next time
-        ("137", "Error", "OOMKilled", False),
+        ("137", "Failed", "OOMKilled (exit code 137)", True),  # OOM: retried with more memory
+        ("137", "Error", "OOMKilled", True),
+        ("75", "Failed", "Error (exit code 75)", True),  # a step's own "transient, retry me"
         ("2", "Failed", "invalid manifest", False),  # bad manifest
+        ("2", "Error", "invalid manifest", False),
         ("1", "Failed", "ValueError", False),  # a bug: retrying does not help
     ],
 )
-def test_retry_strategy_retries_preemption_not_oom_or_bad_manifest(
+def test_retry_strategy_retries_transient_and_oom_not_bad_manifest(
     exit_code: str, status: str, message: str, retry: bool
 ) -> None:
     wf = rendered(SMOKE)
@@ -248,7 +253,25 @@ def test_cluster_config_errors_name_file_and_field(tmp_path: Path) -> None:
     f.write_text("images:\n  tag: latest\nnamepsace: x\n")
     with pytest.raises(ClusterConfigError) as e:
         load_cluster_config(f)
-    assert f"{f}: images.tag" in str(e.value) and "namepsace" in str(e.value)
+    assert f"{f}:2: images.tag" in str(e.value) and f"{f}:3: namepsace" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("roles:\n  train:\n    resources:\n      memory: -4Gi\n", ":4: roles.train.resources.memory: must be a non-negative"),
+        ("roles:\n  cpu: {}\n  gpu-big:\n    node_selector: {a: b}\n", ":3: roles.gpu-big: no such role"),
+        ("roles:\n  score-cpu:\n    affinity: {nodeAfinity: {}}\n", ":3: roles.score-cpu.affinity"),
+        ("images:\n  train: {digest: 'sha256:xyz'}\n", ":2: images.train.digest"),
+        ("store:\n  sekret: x\n", ":2: store.sekret: Extra inputs"),
+    ],
+)
+def test_bad_cluster_config_names_line_and_key(tmp_path: Path, text: str, want: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ClusterConfigError) as e:
+        load_cluster_config(f)
+    assert f"{f}{want}" in str(e.value), str(e.value)
 
 
 def test_publish_manifests_writes_every_manifest(tmp_path: Path) -> None:
@@ -310,3 +333,70 @@ def test_cli_render_writes_both_forms(tmp_path: Path) -> None:
     assert "kind: WorkflowTemplate" in (tmp_path / "workflowtemplate.yaml").read_text()
     bad = CliRunner().invoke(app, ["argo", "render", str(ROOT / SMOKE), "-o", str(tmp_path)])
     assert bad.exit_code == 2 and "s3://" in bad.output
+
+
+def test_oom_retry_bumps_memory_per_retry() -> None:
+    """podSpecPatch over Argo's ``retries``: 32Gi = 32768Mi, +50% (16384Mi) per retry."""
+    wf, _ = _render_text(_spec())
+    gen = templates(wf)["step-generate"]
+    patch = json.loads(gen["podSpecPatch"])
+    (c,) = patch["containers"]
+    assert c["name"] == "main"
+    expr = c["resources"]["limits"]["memory"]
+    assert expr == c["resources"]["requests"]["memory"] == "{{=sprig.int(retries) * 16384 + 32768}}Mi"
+    for retries, want in ((0, 32768), (1, 49152), (2, 65536)):  # 32Gi, 48Gi, 64Gi by hand
+        got = eval(expr[3:-4].replace("sprig.int(retries)", str(retries)))  # noqa: S307 - our own constant
+        assert got == want
+
+
+def test_deadlines_fail_fast_exit_handler_and_pod_gc() -> None:
+    wf, _ = _render_text(_spec())
+    spec = wf["spec"]
+    cfg = cluster_config()
+    assert spec["activeDeadlineSeconds"] == cfg.active_deadline_s == 14 * 24 * 3600
+    main = next(t for t in spec["templates"] if t["name"] == "main")
+    assert main["dag"]["failFast"] is False
+    tm = templates(wf)
+    assert tm["step-train"]["activeDeadlineSeconds"] == 3 * 24 * 3600
+    assert tm["step-generate"]["activeDeadlineSeconds"] == 2 * 24 * 3600
+    assert tm["step-score"]["activeDeadlineSeconds"] == 24 * 3600
+    assert tm["publish"]["activeDeadlineSeconds"] == 1800
+    assert all("activeDeadlineSeconds" in t for t in tm.values() if "container" in t)
+    assert spec["onExit"] == "record-outcome"
+    c = tm["record-outcome"]["container"]
+    assert c["command"] == ["xdetox", "argo", "record-outcome"]
+    assert "{{workflow.status}}" in c["args"] and "{{workflow.failures}}" in c["args"]
+    assert spec["podGC"]["strategy"] == "OnPodSuccess"
+    assert "archiveLogs" not in spec  # only with an artifact repository (cluster config archive_logs)
+
+
+def test_roles_pull_secrets_hub_token_and_workload_identity(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(
+        "images:\n  registry: r.example/ml\n  tag: '1.0'\n  pull_secrets: [regcred]\n"
+        "  generate: {repository: other.example/gen, digest: 'sha256:" + "ab" * 32 + "'}\n"
+        "roles:\n  generate:\n    priority_class_name: gpu-batch\n"
+        "    node_selector: {cloud.google.com/gke-accelerator: nvidia-h100-80gb}\n"
+        "    affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms:"
+        " [{matchExpressions: [{key: zone, operator: In, values: [a]}]}]}}}\n"
+        "    resources: {memory: 80Gi, cpu: '12'}\n"
+        "store: {secret: null}\nhub_token: {secret: hub, key: token}\narchive_logs: true\n"
+    )
+    spec = load_spec_text(_spec())
+    wf = render(make_plan(spec), spec, load_cluster_config(cfg_file))
+    tm = templates(wf)
+    gen = tm["step-generate"]
+    assert gen["priorityClassName"] == "gpu-batch"
+    assert gen["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+    assert gen["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert gen["container"]["resources"]["requests"] == {"cpu": "12", "memory": "80Gi", GPU_RESOURCE: "1"}
+    assert gen["container"]["image"] == "other.example/gen@sha256:" + "ab" * 32
+    assert tm["step-train"]["container"]["image"] == "r.example/ml/xdetox-train:1.0"
+    assert wf["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert wf["spec"]["archiveLogs"] is True
+    for t in tm.values():
+        if "container" not in t:
+            continue
+        env = {e["name"]: e for e in t["container"]["env"]}
+        assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+        assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hub", "key": "token"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -31,6 +33,13 @@ WORKFLOW_STATUS = {
         "n2": {"id": "n2", "name": "smoke-abcde.score-1", "displayName": "score-1(1)", "type": "Pod", "phase": "Running"},
         "n3": {"id": "n3", "name": "smoke-abcde", "displayName": "smoke-abcde", "type": "DAG", "phase": "Failed"},
     },
+}
+
+# What Argo writes past its size limit: the same nodes, gzip-compressed JSON in base64 (made here
+# with gzip and base64 directly, not with the code under test).
+COMPRESSED_STATUS = {
+    **{k: v for k, v in WORKFLOW_STATUS.items() if k != "nodes"},
+    "compressedNodes": base64.b64encode(gzip.compress(json.dumps(WORKFLOW_STATUS["nodes"]).encode())).decode(),
 }
 
 
@@ -82,6 +91,9 @@ class ArgoServer:
                     lines = [{"result": {"podName": "smoke-abcde-generate-1", "content": "step generate: done"}},
                              {"result": {"podName": "smoke-abcde-score-2", "content": "step score: failed"}}]
                     return self._reply(200, "\n".join(json.dumps(x) for x in lines).encode(), "application/json")
+                if self.path.split("?")[0] == "/api/v1/workflows/xdetox/smoke-packed":
+                    return self._reply(200, {"metadata": {"name": "smoke-packed", "namespace": "xdetox"},
+                                             "spec": {"entrypoint": "main"}, "status": COMPRESSED_STATUS})
                 if self.path.split("?")[0] == "/api/v1/workflows/xdetox/smoke-abcde":
                     return self._reply(200, {"metadata": {"name": "smoke-abcde", "namespace": "xdetox"},
                                              "spec": {"entrypoint": "main"}, "status": WORKFLOW_STATUS})
@@ -147,6 +159,24 @@ def test_status_via_argo_server(argo_server: ArgoServer) -> None:
     assert "running: score-1(1)" in res.output
     assert argo_server.requests[0]["path"].startswith("/api/v1/workflows/xdetox/smoke-abcde")
     assert TOKEN not in res.output
+
+
+def test_status_reads_compressed_nodes(argo_server: ArgoServer) -> None:
+    res = CliRunner().invoke(app, ["argo", "status", "smoke-packed"])
+    assert res.exit_code == 1, res.output
+    assert "generate-1(0): OOMKilled (exit code 137)" in res.output
+    assert "running: score-1(1)" in res.output
+
+
+def test_status_nodes_inline_compressed_offloaded_and_broken() -> None:
+    inline = sub.status_nodes({"status": WORKFLOW_STATUS})
+    assert sorted(inline) == ["n1", "n2", "n3"]
+    assert sub.status_nodes({"status": COMPRESSED_STATUS}) == inline
+    assert sub.status_nodes({"status": {"phase": "Pending"}}) == {}
+    with pytest.raises(sub.SubmitError, match="offloaded.*ARGO_SERVER"):
+        sub.status_nodes({"status": {"phase": "Running", "offloadNodeStatusVersion": "fnv:12345"}})
+    with pytest.raises(sub.SubmitError, match="compressedNodes: cannot decode"):
+        sub.status_nodes({"status": {"compressedNodes": "bm90IGd6aXA="}})  # base64 of "not gzip"
 
 
 def test_logs_via_argo_server(argo_server: ArgoServer) -> None:
@@ -267,3 +297,12 @@ def test_submit_status_logs_via_kubernetes_api(kube: KubeAPI) -> None:
 def test_kubernetes_api_errors_are_reported(kube: KubeAPI) -> None:
     res = CliRunner().invoke(app, ["argo", "status", "no-such-workflow"])
     assert res.exit_code == 1 and "404" in res.output
+
+
+def test_bad_cluster_config_exits_2_and_submits_nothing(argo_server: ArgoServer, tmp_path: Path) -> None:
+    bad = tmp_path / "cluster.yaml"
+    bad.write_text("namespace: xdetox\nroles:\n  scorer-gpu:\n    node_selector: {pool: gpu}\n")
+    res = CliRunner().invoke(app, ["argo", "submit", SMOKE, "--cluster-config", str(bad)])
+    assert res.exit_code == 2, res.output
+    assert "cluster.yaml:3: roles.scorer-gpu: no such role" in res.output.replace("\n", "")
+    assert argo_server.requests == []

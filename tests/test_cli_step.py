@@ -76,3 +76,25 @@ def test_step_failure_exits_1_without_commit(tmp_path: Path, toys: None) -> None
     res = CliRunner().invoke(app, ["step", f"{store_uri}/runs/r/steps/k1/manifest.json"])
     assert res.exit_code == 1 and "out of cheese" in res.output
     assert not is_committed(store, "k1")
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [(ConnectionResetError("peer reset"), 75), (TimeoutError("read timed out"), 75), (ValueError("bad"), 1)],
+)
+def test_transient_step_failure_exits_75_for_the_workflow_to_retry(
+    tmp_path: Path, toys: None, error: Exception, code: int
+) -> None:
+    from xdetox.steps import registry
+
+    def flaky(ctx):  # type: ignore[no-untyped-def]
+        raise error
+
+    registry.register("train", flaky)
+    store_uri = (tmp_path / "s").as_uri()
+    store = open_store(store_uri).child("runs/r")
+    store.put_text("steps/k1/manifest.json", json.dumps({"kind": "train", "key": "k1", "run_id": "r",
+                                                           "label": "x", "output_prefix": "models/k1"}))
+    res = CliRunner().invoke(app, ["step", f"{store_uri}/runs/r/steps/k1/manifest.json"])
+    assert res.exit_code == code, res.output
+    assert not is_committed(store, "k1")

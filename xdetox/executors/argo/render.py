@@ -7,6 +7,13 @@ Shape of the DAG:
   <kind>-<group>            one task per shard group, fanned out with ``withItems`` over shard
                             indices (each item: shard index and that shard's step key)
   check-nightly             only when a reference is given: compares metrics, exits 1 on regression
+  record-outcome            the onExit handler: writes runs/<run-id>/outcomes/<workflow>.json
+
+Survival on a real cluster: every pod template retries what a retry can fix (see RETRY_EXPRESSION),
+an OOM-killed pod comes back with more memory (podSpecPatch over ``retries``), each template has
+its role's activeDeadlineSeconds and the workflow its own, the DAG does not fail fast (one failed
+shard leaves the other branches running; their results stay in the store), pods are garbage
+collected by the cluster config's podGC strategy and logs archived when ``archive_logs`` is set.
 
 Every step container runs ``xdetox step <store>/runs/<run-id>/steps/<key>/manifest.json``; the
 runner skips committed steps, so Argo retries and resubmissions are idempotent.
@@ -16,13 +23,15 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from hera.workflows import DAG, Container, Parameter, Task, Workflow, WorkflowTemplate
 from hera.workflows import models as m
 
-from xdetox.executors.argo.config import ClusterConfig, Pool
+from xdetox.executors.argo.config import ClusterConfig, Role
 from xdetox.manifest import StepManifest, digest
 from xdetox.plan import Plan
 from xdetox.spec.models import ExperimentSpec, StepResources
@@ -41,19 +50,54 @@ SHARDED = ("generate", "score")
 #: kinds whose pods get a memory-backed /dev/shm (vLLM's workers; torch DataLoader workers)
 SHM_KINDS = ("generate", "train")
 EXIT_BAD_INPUT = "2"  # xdetox step: bad manifest / bad input (not worth retrying)
+EXIT_RETRIABLE = "75"  # xdetox step: a transient failure the step itself marks retriable (EX_TEMPFAIL)
 
-# Retry what a retry can fix (preemption, node loss, a deleted pod: status Error, or SIGTERM 143),
-# never an OOM kill (137) or a bad manifest (2): those fail the same way every time.
+# Retry what a retry can fix: preemption, node loss, a deleted pod (status Error, SIGTERM 143, -1),
+# an OOM kill (137: retried with more memory, see _memory_patch) and exit 75, which a step returns
+# for a transient failure (network, store). Never a bad manifest (2), and not a step error (1):
+# those fail the same way every time.
 RETRY_EXPRESSION = (
-    '!(lastRetry.exitCode in ["2", "137"]) && !(lastRetry.message matches "OOMKilled") && '
-    '(lastRetry.status == "Error" || lastRetry.exitCode in ["143", "-1"] || '
-    'lastRetry.message matches "imminent node shutdown|pod deleted|node .* (lost|not ready)|preempt")'
+    f'!(lastRetry.exitCode in ["{EXIT_BAD_INPUT}"]) && '
+    f'(lastRetry.status == "Error" || lastRetry.exitCode in ["137", "143", "{EXIT_RETRIABLE}", "-1"] || '
+    'lastRetry.message matches "OOMKilled|imminent node shutdown|pod deleted|node .* (lost|not ready)|preempt")'
 )
+#: publish, check-nightly and the exit handler: small, quick, on the cpu role
+LIGHT_DEADLINE_S = 1800
 
 GPU_RESOURCE = "nvidia.com/gpu"
 LABEL_KIND = "xdetox.io/step-kind"
 LABEL_IMAGE = "xdetox.io/image"
 LABEL_RUN = "xdetox.io/run-id"
+LABEL_ROLE = "xdetox.io/role"
+
+
+def role_for(kind: str, res: StepResources) -> str:
+    """The scheduling role of a step kind's pods (train, generate, score-gpu, score-cpu, cpu).
+
+    A step kind that asks for no GPU runs on the cpu role (smoke and nightly runs train on CPU).
+    """
+    if kind == "score":
+        return "score-gpu" if res.gpu > 0 else "score-cpu"
+    if kind in ("build_model", "train", "align", "analyze") and res.gpu > 0:
+        return "train"
+    if kind == "generate" and res.gpu > 0:
+        return "generate"
+    return "cpu"
+
+
+_BINARY = {"Ki": 1, "Mi": 2**10, "Gi": 2**20, "Ti": 2**30, "Pi": 2**40}
+_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "": 1}
+
+
+def mebibytes(quantity: str) -> int:
+    """A Kubernetes memory quantity in Mi, rounded up (for the OOM retry's memory patch)."""
+    m_ = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([KMGTP]i|[kMGTP]?)", quantity)
+    if m_ is None:
+        raise ValueError(f"memory {quantity!r}: not a Kubernetes quantity")
+    num, unit = float(m_.group(1)), m_.group(2)
+    if unit in _BINARY:
+        return math.ceil(num * _BINARY[unit] / 1024)
+    return math.ceil(num * _DECIMAL[unit] / 2**20)
 
 
 @dataclass(frozen=True)
@@ -145,17 +189,28 @@ def _env(cfg: ClusterConfig, kind: str, spec: ExperimentSpec) -> list[m.EnvVar]:
         m.EnvVar(name="HF_HOME", value="/cache/huggingface"),
         m.EnvVar(name="MPLCONFIGDIR", value="/tmp/matplotlib"),
         m.EnvVar(name="PYTHONUNBUFFERED", value="1"),
-        secret("AWS_ACCESS_KEY_ID", st.secret, st.access_key_id_key),
-        secret("AWS_SECRET_ACCESS_KEY", st.secret, st.secret_access_key_key),
     ]
+    if st.secret is not None:  # none: workload identity (IRSA, GKE WI) gives boto3 its credentials
+        env += [secret("AWS_ACCESS_KEY_ID", st.secret, st.access_key_id_key),
+                secret("AWS_SECRET_ACCESS_KEY", st.secret, st.secret_access_key_key)]
+    if cfg.hub_token is not None:  # gated models (Llama): the hub token, from a Secret, never a value
+        env.append(secret("HF_TOKEN", cfg.hub_token.secret, cfg.hub_token.key))
     if kind == "score" and spec.scoring.kind == "perspective":
         env.append(secret(spec.scoring.api_key_env, st.perspective_secret, st.perspective_key))
     return env
 
 
-def _resources(res: StepResources) -> m.ResourceRequirements:
+def _sized(res: StepResources, role: Role) -> StepResources:
+    """The spec's size, with what the cluster config's role sets in its place."""
+    over = {k: v for k, v in (("cpu", role.resources.cpu), ("memory", role.resources.memory)) if v is not None}
+    return res.model_copy(update=over) if over else res
+
+
+def _resources(res: StepResources, role: Role) -> m.ResourceRequirements:
     requests: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
     limits: dict[str, Any] = {"memory": res.memory}
+    if role.resources.ephemeral_storage is not None:
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = role.resources.ephemeral_storage
     if res.gpu > 0:  # a pod with gpu 0 requests no GPU at all
         requests[GPU_RESOURCE] = str(res.gpu)
         limits[GPU_RESOURCE] = str(res.gpu)
@@ -174,9 +229,20 @@ def _volumes(cfg: ClusterConfig, kind: str) -> tuple[list[m.Volume], list[m.Volu
     return vols, mounts
 
 
-def _tolerations(pool: Pool) -> list[m.Toleration] | None:
-    out = [m.Toleration(**t.model_dump(exclude_none=True)) for t in pool.tolerations]
+def _tolerations(role: Role) -> list[m.Toleration] | None:
+    out = [m.Toleration(**t.model_dump(exclude_none=True)) for t in role.tolerations]
     return out or None
+
+
+def _memory_patch(memory: str, step_pct: int) -> str | None:
+    """podSpecPatch raising the memory by step_pct of the spec's per retry (Argo's ``retries``)."""
+    if step_pct == 0:
+        return None
+    base = mebibytes(memory)
+    step = max(1, base * step_pct // 100)
+    mem = f"{{{{=sprig.int(retries) * {step} + {base}}}}}Mi"  # integer arithmetic: a valid quantity
+    res = {"requests": {"memory": mem}, "limits": {"memory": mem}}
+    return json.dumps({"containers": [{"name": "main", "resources": res}]}, separators=(",", ":"))
 
 
 def _retry(cfg: ClusterConfig) -> m.RetryStrategy:
@@ -194,7 +260,9 @@ def _container(
     command: list[str], args: list[str], inputs: list[Parameter] | None = None, retry: bool = True,
 ) -> Container:
     vols, mounts = _volumes(cfg, kind)
-    pool = cfg.gpu_pool if res.gpu > 0 else cfg.cpu_pool
+    role_name = role_for(kind, res)
+    role = cfg.roles.get(role_name)
+    res = _sized(res, role)
     sync = None
     if res.gpu > 0:
         ref = m.ConfigMapKeySelector(name=cfg.semaphore.config_map, key=cfg.semaphore.key)
@@ -206,17 +274,21 @@ def _container(
         command=command,
         args=args,
         inputs=inputs,
-        resources=_resources(res),
+        resources=_resources(res, role),
         env=_env(cfg, kind, spec),
         env_from=[m.EnvFromSource(config_map_ref=m.ConfigMapEnvSource(name=cfg.store.config_map))],
         volumes=vols,
         volume_mounts=mounts,
         security_context=_security_context(),
-        node_selector=pool.node_selector or None,
-        tolerations=_tolerations(pool),
+        node_selector=role.node_selector or None,
+        tolerations=_tolerations(role),
+        affinity=m.Affinity.model_validate(role.affinity) if role.affinity else None,
+        priority_class_name=role.priority_class_name,
+        active_deadline_seconds=LIGHT_DEADLINE_S if kind in LIGHT_KINDS else role.active_deadline_s,
         retry_strategy=_retry(cfg) if retry else None,
+        pod_spec_patch=_memory_patch(res.memory, cfg.retry.oom_memory_step_pct) if retry else None,
         synchronization=sync,
-        labels={LABEL_KIND: kind.replace("_", "-"), LABEL_IMAGE: image_name},
+        labels={LABEL_KIND: kind.replace("_", "-"), LABEL_IMAGE: image_name, LABEL_ROLE: role_name},
     )
 
 
@@ -232,6 +304,10 @@ class RenderOptions:
 
 def _manifest_arg(run_id: str, key_expr: str, root: str) -> str:
     return f"{root}/runs/{run_id}/steps/{key_expr}/manifest.json"
+
+
+#: tasks that are not steps: they take the light size and deadline
+LIGHT_KINDS = ("publish", "check", "outcome")
 
 
 def build(
@@ -278,6 +354,12 @@ def build(
             ["--store", root, "--run", run_id, "--reference-b64", "{{workflow.parameters.reference}}"],
             retry=False,
         ))
+    templates.append(_container(
+        "record-outcome", "outcome", "score", light, cfg, spec,
+        ["xdetox", "argo", "record-outcome"],
+        ["--store", root, "--run", run_id, "--workflow", "{{workflow.name}}", "--status", "{{workflow.status}}",
+         "--failures", "{{workflow.failures}}", "--duration", "{{workflow.duration}}"],
+    ))
     dag_list: list[Task] = [Task(name="publish", template="publish")]
     for t in tasks:
         template_name = f"step-{t.kind.replace('_', '-')}"
@@ -295,7 +377,7 @@ def build(
     if options.reference_json is not None:
         report_task = next(t.name for t in tasks if plan.report_key in t.keys)
         dag_list.append(Task(name="check-nightly", template="check-nightly", dependencies=[report_task]))
-    templates.insert(0, DAG(name="main", tasks=dag_list))
+    templates.insert(0, DAG(name="main", tasks=dag_list, fail_fast=cfg.fail_fast))
 
     labels = {"app.kubernetes.io/name": "xdetox", "app.kubernetes.io/part-of": "xdetox", LABEL_RUN: run_id}
     common: dict[str, Any] = dict(
@@ -314,6 +396,9 @@ def build(
         pod_metadata=m.Metadata(labels={"app.kubernetes.io/part-of": "xdetox", LABEL_RUN: run_id}),
         parallelism=cfg.parallelism,
         active_deadline_seconds=cfg.active_deadline_s,
+        on_exit="record-outcome",
+        archive_logs=cfg.archive_logs or None,
+        image_pull_secrets=[m.LocalObjectReference(name=n) for n in cfg.images.pull_secrets] or None,
     )
     if template:
         return WorkflowTemplate(name=f"xdetox-{run_id}", **common)

@@ -9,6 +9,9 @@ the environment only and never printed, logged or put in an error message.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import gzip
 import json
 import os
 import secrets
@@ -158,9 +161,38 @@ class Status:
     running: list[str]
 
 
+def status_nodes(wf: dict[str, Any]) -> dict[str, Any]:
+    """The workflow's node status, wherever Argo keeps it.
+
+    Argo stores ``status.nodes`` inline; past its size limit it keeps them gzip-compressed and
+    base64-encoded in ``status.compressedNodes``; past that it offloads them to its database
+    (``status.offloadNodeStatusVersion``), from where only the Argo Server returns them (its GET
+    hydrates them into ``nodes``). Through the Kubernetes API an offloaded status is unreadable: that
+    is an error naming the fix, not an empty workflow.
+    """
+    st = wf.get("status") or {}
+    if st.get("nodes"):
+        return dict(st["nodes"])
+    if st.get("compressedNodes"):
+        try:
+            raw = gzip.decompress(base64.b64decode(st["compressedNodes"], validate=True))
+            nodes = json.loads(raw)
+        except (binascii.Error, OSError, EOFError, ValueError) as e:
+            raise SubmitError(f"status.compressedNodes: cannot decode ({type(e).__name__}: {e})") from None
+        if not isinstance(nodes, dict):
+            raise SubmitError("status.compressedNodes: not a map of nodes")
+        return nodes
+    if st.get("offloadNodeStatusVersion"):
+        raise SubmitError(
+            "the workflow's node status is offloaded to Argo's database (offloadNodeStatusVersion "
+            f"{st['offloadNodeStatusVersion']}); only the Argo Server returns it: set ARGO_SERVER"
+        )
+    return {}
+
+
 def summarize(wf: dict[str, Any]) -> Status:
     st = wf.get("status") or {}
-    nodes = (st.get("nodes") or {}).values()
+    nodes = status_nodes(wf).values()
     failed = [(n.get("displayName") or n.get("name", "?"), n.get("message", ""))
               for n in nodes if n.get("type") == "Pod" and n.get("phase") in {"Failed", "Error"}]
     running = [n.get("displayName") or n.get("name", "?") for n in nodes
