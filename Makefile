@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := train,generate,score,k8s,dev
 
-.PHONY: setup run test test-fast test-slow test-vllm vllm-venv lint goldens bench clean images-lock images-check
+.PHONY: setup run test test-fast test-slow test-vllm vllm-venv lint goldens bench clean images-lock images-check images-build
 
 setup: $(STAMP)
 
@@ -48,6 +48,11 @@ images-lock: setup
 
 images-check: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python images/check.py
+
+# buildah (Debian package) builds the three images over local stand-in bases (registry bases cannot
+# be pulled here; STANDIN=0 uses the real ones), labelled with git commit and lock digest.
+images-build: setup
+	PYTHON=$(BIN)/python bash images/build.sh
 
 goldens: setup
 	$(BIN)/xdetox argo render-goldens

@@ -303,8 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="images-check: can each image run every template that uses it?")
     ap.add_argument("--static", action="store_true", help="only compare imports with the locks (seconds)")
     ap.add_argument("--image", action="append", choices=sorted(lockgen.ROLES), help="default: all")
+    ap.add_argument("--modules", choices=sorted(lockgen.ROLES),
+                    help="print the modules the image's templates import (for images/build.sh to import in the image)")
     args = ap.parse_args(argv)
     uses = template_uses()
+    if args.modules:
+        mods: set[str] = set()
+        for use in uses:
+            if use.image == args.modules:
+                mods |= {e.partition(":")[0] for e in use.entries} | set(third_party(use.entries))
+        print(" ".join(sorted(mods)))
+        return 0
     problems = static_problems()
     images = args.image or sorted(lockgen.ROLES)
     print(f"{len(uses)} templates in {len({u.workflow for u in uses})} workflows; static import check: "

@@ -177,3 +177,23 @@ def test_static_check_names_image_template_and_module(monkeypatch: pytest.Monkey
     assert any("image score, template publish" in p and "'hera'" in p for p in problems), problems
     assert any("image train, template step-train" in p and "'peft'" in p for p in problems), problems
     assert not any("template check-nightly" in p for p in problems)  # it needs neither
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_images_carry_commit_and_lock_digest_labels(name: str) -> None:
+    text = (ROOT / "images" / name / "Dockerfile").read_text()
+    assert "ARG GIT_COMMIT" in text and "ARG LOCK_DIGEST" in text
+    assert 'org.opencontainers.image.revision="${GIT_COMMIT}"' in text
+    assert 'io.xdetox.lock-digest="${LOCK_DIGEST}"' in text
+    build = (ROOT / "images/build.sh").read_text()
+    assert '--build-arg "GIT_COMMIT=$commit"' in build and '--build-arg "LOCK_DIGEST=$lock_digest"' in build
+
+
+def test_vllm_standin_uses_vllms_own_pins() -> None:
+    standin = _images_module("standin_pins").standin_pins()
+    base = dict(x.split("==") for x in (ROOT / "images/generate/base-pins.txt").read_text().splitlines()
+                if x and not x.startswith("#"))
+    assert standin["torch"] == base["torch"] + "+cpu"
+    assert standin["transformers"] == base["transformers"] and standin["numpy"] == base["numpy"]
+    assert "vllm" not in standin and not any(n.startswith("nvidia-") for n in standin)
+    assert all(v == base[n] for n, v in standin.items() if n != "torch")
