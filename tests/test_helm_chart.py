@@ -203,6 +203,8 @@ def _role(t: dict[str, Any]) -> str:
 
 def test_gke_example_roles_digests_workload_identity_and_hub_token() -> None:
     docs = _render(_values(CHART / "ci" / "gke-values.yaml"))
+    (sa,) = _by_kind(docs, "ServiceAccount")
+    assert sa["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": "xdetox@ml-project.iam.gserviceaccount.com"}
     ts = _containers(docs)
     assert {_role(t) for t in ts} >= {"train", "generate", "cpu"}
     for t in ts:
@@ -228,6 +230,9 @@ def test_gke_example_roles_digests_workload_identity_and_hub_token() -> None:
 
 def test_eks_example_pull_secrets_affinity_and_own_repository() -> None:
     docs = _render(_values(CHART / "ci" / "eks-values.yaml"))
+    (sa,) = _by_kind(docs, "ServiceAccount")
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/xdetox-s3")
+    assert "annotations" not in _by_kind(_render(None), "ServiceAccount")[0]["metadata"]
     for wt in _by_kind(docs, "WorkflowTemplate"):
         assert wt["spec"]["imagePullSecrets"] == [{"name": "ecr-pull"}]
     ts = _containers(docs)
