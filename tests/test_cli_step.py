@@ -14,7 +14,7 @@ from xdetox.executors.publish import publish, run_store
 from xdetox.plan import plan
 from xdetox.spec import load_spec
 from xdetox.steps.runner import is_committed
-from xdetox.store import open_store
+from xdetox.store import NotFoundError, StoreError, open_store
 
 
 @pytest.fixture
@@ -80,7 +80,8 @@ def test_step_failure_exits_1_without_commit(tmp_path: Path, toys: None) -> None
 
 @pytest.mark.parametrize(
     ("error", "code"),
-    [(ConnectionResetError("peer reset"), 75), (TimeoutError("read timed out"), 75), (ValueError("bad"), 1)],
+    [(ConnectionResetError("peer reset"), 75), (TimeoutError("read timed out"), 75), (ValueError("bad"), 1),
+     (StoreError("s3: SlowDown after 5 attempts"), 75), (NotFoundError("no object inputs/x"), 1)],
 )
 def test_transient_step_failure_exits_75_for_the_workflow_to_retry(
     tmp_path: Path, toys: None, error: Exception, code: int

@@ -29,8 +29,16 @@ EXIT_RETRIABLE = 75  # EX_TEMPFAIL: a transient failure; the Argo workflow retri
 
 
 def _retriable(e: BaseException) -> bool:
-    """Transient: the network or a server, not the step's input or code (an error may say so itself)."""
-    return bool(getattr(e, "retriable", False)) or isinstance(e, ConnectionError | TimeoutError)
+    """Transient: the network or a server, not the step's input or code (an error may say so itself).
+
+    A StoreError is one the store could not get past with its own retries (an S3 outage, throttling):
+    worth another pod later. A missing object (NotFoundError) is not: it will still be missing.
+    """
+    from xdetox.store import NotFoundError, StoreError
+
+    if isinstance(e, NotFoundError):
+        return False
+    return bool(getattr(e, "retriable", False)) or isinstance(e, ConnectionError | TimeoutError | StoreError)
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
@@ -169,7 +177,9 @@ def step(
         raw = store.get_bytes(f"steps/{key}/manifest.json")
     except (NotFoundError, FileNotFoundError):
         raise _fail(f"{manifest_uri}: no such manifest") from None
-    except (StoreError, ValueError) as e:
+    except StoreError as e:  # the store is there but failing: transient, the workflow retries it
+        raise _fail(f"{manifest_uri}: {e}", EXIT_RETRIABLE) from None
+    except ValueError as e:
         raise _fail(f"{manifest_uri}: {e}") from None
     try:
         manifest = StepManifest.model_validate_json(raw)
