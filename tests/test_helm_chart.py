@@ -205,6 +205,7 @@ def test_gke_example_roles_digests_workload_identity_and_hub_token() -> None:
     docs = _render(_values(CHART / "ci" / "gke-values.yaml"))
     (sa,) = _by_kind(docs, "ServiceAccount")
     assert sa["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": "xdetox@ml-project.iam.gserviceaccount.com"}
+    assert all(wt["spec"]["archiveLogs"] is True for wt in _by_kind(docs, "WorkflowTemplate"))
     ts = _containers(docs)
     assert {_role(t) for t in ts} >= {"train", "generate", "cpu"}
     for t in ts:
@@ -218,6 +219,7 @@ def test_gke_example_roles_digests_workload_identity_and_hub_token() -> None:
         if _role(t) == "train":
             assert t["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
             assert t["priorityClassName"] == "xdetox-training"
+            assert t["activeDeadlineSeconds"] == 4 * 24 * 3600
             assert t["container"]["resources"]["requests"]["memory"] == "200Gi"
             assert t["container"]["resources"]["limits"]["memory"] == "200Gi"
             assert t["container"]["resources"]["requests"]["cpu"] == "24"
@@ -225,6 +227,7 @@ def test_gke_example_roles_digests_workload_identity_and_hub_token() -> None:
             assert len(t["tolerations"]) == 2 and t["nodeSelector"]["cloud.google.com/gke-spot"] == "true"
         if _role(t) == "cpu":
             assert t["nodeSelector"] == {"cloud.google.com/gke-nodepool": "default-pool"}
+            assert t["activeDeadlineSeconds"] in (1800, 21600)  # as rendered: light task or cpu role
             assert "priorityClassName" not in t
 
 
@@ -256,6 +259,7 @@ def test_default_values_keep_the_rendered_scheduling() -> None:
     golden = yaml.safe_load((ROOT / "argo/smoke/workflowtemplate.yaml").read_text())
     want = {t["name"]: t for t in golden["spec"]["templates"] if "container" in t}
     (wt,) = [d for d in _by_kind(_render(None), "WorkflowTemplate") if d["metadata"]["name"] == "xdetox-smoke"]
+    assert "archiveLogs" not in wt["spec"]
     for t in wt["spec"]["templates"]:
         if "container" in t:
             g = want[t["name"]]
