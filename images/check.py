@@ -162,8 +162,8 @@ def third_party(entries: tuple[str, ...]) -> dict[str, str]:
 def _cli_commands() -> dict[tuple[str, ...], str]:
     """("argo", "publish") -> "xdetox.cli.argo_cmds:publish", read from the Typer decorators."""
     out: dict[tuple[str, ...], str] = {}
-    for f in sorted((PKG / "cli").glob("*.py")):
-        mod = f"xdetox.cli.{f.stem}"
+    for f in sorted((PKG / "cli").rglob("*.py")):
+        mod = ".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         for node in ast.parse(f.read_text(encoding="utf-8")).body:
             if not isinstance(node, ast.FunctionDef):
                 continue
