@@ -92,3 +92,20 @@ def test_align_identical_languages_align_perfectly(tiny_model: Path, tmp_path: P
     s = layer_scores(a, b)
     assert s["paired_cosine_mean"] == pytest.approx(1.0, abs=1e-5)
     assert s["retrieval_accuracy_mean"] == 1.0
+
+
+def test_correlation_uses_the_relative_reduction_so_better_alignment_gives_positive_r() -> None:
+    """Paper 1: languages better aligned with English lose more toxicity, r > 0 (0.73 for mGPT)."""
+    from xdetox.metrics.alignment import alignment_correlation, relative_reduction
+
+    before = {"de": 0.50, "es": 0.50, "zh": 0.50}
+    after = {"de": 0.10, "es": 0.30, "zh": 0.45}
+    reduction = {lang: relative_reduction(before[lang], after[lang]) for lang in before}
+    assert reduction == pytest.approx({"de": 0.8, "es": 0.4, "zh": 0.1})  # (0.5 - 0.1) / 0.5, ...
+    alignment = {"de": 0.9, "es": 0.5, "zh": 0.1}
+    # by hand: x = (0.9, 0.5, 0.1), y = (0.8, 0.4, 0.1); deviations (0.4, 0, -0.4) and
+    # (0.3667, -0.0333, -0.3333): r = 0.28 / sqrt(0.32 * 0.2467) = 0.9966
+    res = alignment_correlation(alignment, reduction)
+    assert res["r"] == pytest.approx(0.28 / (0.32 * 0.24666666666666667) ** 0.5, rel=1e-9)
+    assert res["r"] > 0.99
+    assert relative_reduction(0.0, 0.1) is None and relative_reduction(None, 0.1) is None

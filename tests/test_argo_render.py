@@ -315,14 +315,16 @@ def test_rendered_workflow_runs_end_to_end_under_a_simulated_argo(tmp_path: Path
 
 
 def test_simulated_nightly_fails_visibly_when_metrics_regress(tmp_path: Path, toys: None) -> None:
-    ref = {"spec": "jobs/nightly.yaml", "source": "test", "checks": [{"path": "a.b", "value": 0.5, "abs_tol": 0.1}]}
+    ref = {"spec": "jobs/nightly.yaml", "spec_digest": "d", "xdetox_version": "0.1.0", "source": "test",
+           "seeds": [1, 2, 3, 4, 5],
+           "figures": [{"path": "a.b", "name": "tuned rate", "kind": "noisy", "values": [0.5] * 5}]}
     wf = rendered(NIGHTLY, RenderOptions(fresh_root=True, reference_json=json.dumps(ref)))
     runner = CliRunner()
     ran = simulate(wf, {"store": tmp_path.as_uri()}, lambda argv: runner.invoke(app, argv[1:]).exit_code,
                    workflow_name="nightly-x1")
     assert ran[-1] == ("check-nightly", 1), "toy steps write no metrics: the check must fail the workflow"
     report = (tmp_path / "nightly-x1/runs/nightly/results/nightly-check.md").read_text()
-    assert "FAIL" in report and "a.b" in report and "missing" in report
+    assert "FAIL" in report and "tuned rate" in report and "missing" in report
 
 
 def test_cli_render_writes_both_forms(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -162,7 +161,8 @@ def check_nightly(
     reference: Annotated[Path | None, typer.Option(help="reference values (JSON file)")] = None,
     reference_b64: Annotated[str | None, typer.Option("--reference-b64", help="reference values, base64")] = None,
 ) -> None:
-    """Compare a run's metrics with reference values; write results/nightly-check.{json,md}; exit 1 on regression."""
+    """Test a run's metrics against the reference seeds' distribution; write results/nightly-check.{json,md};
+    exit 1 on regression."""
     from xdetox.executors.argo.nightly import CHECK_MD, check_run
     from xdetox.executors.publish import run_store
     from xdetox.store import open_store
@@ -170,19 +170,24 @@ def check_nightly(
     ref = _reference(reference, reference_b64)
     rs = run_store(open_store(store), run)
     ok, outcomes = check_run(rs, ref)
-    table = Table(title=f"nightly check of {rs.uri}")
-    for col in ("metric", "reference", "value", "tolerance", "result"):
+    table = Table(title=f"nightly check of {rs.uri} against {len(ref.seeds)} reference seeds")
+    for col in ("figure", "reference", "value", "detects", "result"):
         table.add_column(col)
     for o in outcomes:
-        table.add_row(o.path, f"{o.reference:.6g}", "missing" if o.value is None else f"{o.value:.6g}",
-                      f"{o.tolerance:.3g}", "[green]ok[/green]" if o.ok else f"[red]{o.reason}[/red]")
+        table.add_row(o.name, f"{o.reference:.4g}", "missing" if o.value is None else f"{o.value:.4g}",
+                      "exact" if o.kind == "exact" else f"±{o.tolerance:.3g}",
+                      "[green]ok[/green]" if o.ok else f"[red]{o.reason}[/red]")
     out.print(table)
+    n_noisy = sum(o.kind == "noisy" for o in outcomes)
+    out.print(f"test: two-sided t prediction interval of the reference seeds, family-wise false-alarm rate "
+              f"{ref.false_alarm_rate:g} (Bonferroni over {n_noisy} noisy figures); counts exact")
     out.print(f"written: {rs.uri}/{CHECK_MD}")
     if not ok:
         bad = sum(not o.ok for o in outcomes)
-        err.print(f"[bold red]REGRESSION:[/bold red] {bad} of {len(outcomes)} metrics outside tolerance")
+        err.print(f"[bold red]REGRESSION:[/bold red] {bad} of {len(outcomes)} figures outside what seed and "
+                  "sampling noise explain")
         raise typer.Exit(EXIT_FAILED)
-    out.print(f"[green]✓[/green] all {len(outcomes)} metrics within tolerance")
+    out.print(f"[green]✓[/green] all {len(outcomes)} figures within seed and sampling noise")
 
 
 @argo_app.command("record-outcome")
@@ -207,52 +212,54 @@ def record_outcome(
     out.print(f"{workflow}: {status}, {body['failed_nodes']} failed node(s) → {rs.uri}/{outcome_key(workflow)}")
 
 
-def _installed(name: str) -> bool:
-    from importlib import metadata
-
-    try:
-        metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 @argo_app.command("make-reference")
 def make_reference_cmd(
     spec: SpecArg,
-    store: Annotated[str | None, typer.Option(help="store root of a finished local run; default: the spec's")] = None,
+    seeds: Annotated[int, typer.Option(help="how many seeds to run (spec seed, +1, +2, ...); at least 5")] = 8,
+    work: Annotated[str, typer.Option(help="store root for the seed runs (each under seed-<n>/)")] =
+        "file://./xdetox-store/nightly-reference-runs",
+    from_store: Annotated[list[str] | None, typer.Option("--from", help="use finished runs in these run stores "
+                                                         "(<root>/runs/<run>) instead of running")] = None,
     output: Annotated[Path | None, typer.Option("-o", help="reference file; default jobs/<spec>-reference.json")] = None,
-    abs_tol: Annotated[float, typer.Option(help="absolute tolerance per metric")] = 0.02,
-    rel_tol: Annotated[float, typer.Option(help="relative tolerance per metric")] = 0.0,
-    include: Annotated[list[str] | None, typer.Option(help="only metrics under these dotted paths")] = None,
+    false_alarm_rate: Annotated[float, typer.Option(help="family-wise false-alarm rate of one check")] = 0.05,
 ) -> None:
-    """Write reference values from an actual finished run of SPEC (e.g. after `xdetox run jobs/nightly.yaml`)."""
+    """Run SPEC with several seeds on this machine (or read finished runs) and write the reference
+    distribution the nightly check tests against. Refuses runs of different xdetox versions or specs."""
     import platform
     from datetime import UTC, datetime
-    from importlib import metadata
 
-    from xdetox.executors.argo.nightly import METRICS_KEY, make_reference
-    from xdetox.executors.publish import run_store
+    from xdetox.executors.argo.nightly import MIN_SEEDS, ReferenceError, make_reference
+    from xdetox.executors.argo.reference_runs import collect, run_seed
+    from xdetox.executors.local import StepFailed
     from xdetox.spec import SpecError, load_spec
-    from xdetox.store import NotFoundError, open_store
+    from xdetox.store import StoreError, open_store
 
     try:
         s = load_spec(spec)
     except SpecError as e:
         raise _fail(str(e)) from None
-    rs = run_store(open_store(store or s.store), s.name)
     try:
-        metrics = json.loads(rs.get_text(METRICS_KEY))
-    except (NotFoundError, FileNotFoundError):
-        raise _fail(f"{rs.uri}/{METRICS_KEY}: no metrics; run the spec first (xdetox run {spec})") from None
-    versions = ", ".join(f"{n} {metadata.version(n)}" for n in ("xdetox", "torch", "transformers", "trl", "peft")
-                         if _installed(n))
-    source = (f"xdetox run {spec} on {datetime.now(UTC).date().isoformat()} ({platform.platform()}; {versions}); "
-              f"abs_tol {abs_tol}, rel_tol {rel_tol}")
-    ref = make_reference(metrics, f"jobs/{spec.name}", source, abs_tol, rel_tol, include or None)
+        if from_store:
+            stores = [open_store(u) for u in from_store]
+            how = f"finished runs {', '.join(from_store)}"
+        else:
+            if seeds < MIN_SEEDS:
+                raise _fail(f"--seeds {seeds}: a reference needs at least {MIN_SEEDS} seeds")
+            stores = [run_seed(s, s.seed + i, work, log=lambda m: err.print(m, highlight=False))
+                      for i in range(seeds)]
+            how = f"xdetox argo make-reference {spec} --seeds {seeds}"
+        runs, version, digest = collect(stores)
+        source = f"{how} on {datetime.now(UTC).date().isoformat()} ({platform.platform()})"
+        ref = make_reference(runs, f"jobs/{spec.name}", digest, version, source, false_alarm_rate)
+    except (ReferenceError, StoreError, ValueError) as e:
+        raise _fail(str(e)) from None
+    except StepFailed as e:
+        raise _fail(str(e), EXIT_FAILED) from None
     target = output or spec.with_name(f"{spec.stem}-reference.json")
     target.write_text(ref.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    out.print(f"wrote {target}: {len(ref.checks)} reference values")
+    noisy = sum(f.kind == "noisy" for f in ref.figures)
+    out.print(f"wrote {target}: {len(ref.figures)} figures ({noisy} noisy, {len(ref.figures) - noisy} exact) "
+              f"from seeds {ref.seeds}")
 
 
 @argo_app.command()

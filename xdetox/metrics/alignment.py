@@ -67,10 +67,22 @@ def relative_change(before: float | None, after: float | None) -> float | None:
     return (after - before) / before
 
 
+def relative_reduction(before: float | None, after: float | None) -> float | None:
+    """(before - after) / before: the share of toxicity removed (positive when tuning helped).
+
+    Paper 1 correlates alignment with this reduction ("percent change" of EMT, positive for a
+    language that was detoxified), which is why its r is positive (0.73 for mGPT): better aligned
+    languages lose more of their toxicity. Correlating with (after - before) / before flips the sign.
+    """
+    change = relative_change(before, after)
+    return None if change is None else -change
+
+
 def alignment_correlation(
     alignment: Mapping[str, float | None], change: Mapping[str, float | None], min_languages: int = 3
 ) -> dict[str, Any]:
-    """Pearson r (and two-sided p) across languages between alignment and detoxification change.
+    """Pearson r (and two-sided p) across languages between alignment and detoxification
+    (``change``: the relative reduction per language, as paper 1 defines it).
 
     Only languages with both values count. Fewer than ``min_languages`` of them, or a constant
     series, gives ``r = None`` with the reason.

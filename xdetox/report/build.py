@@ -130,7 +130,7 @@ def figures(metrics: dict[str, Any]) -> dict[str, list[Figure]]:
             for corr in al.get("correlations", []):
                 if len(scatters) >= MAX_SCATTER_PLOTS:
                     break
-                points = {lang: {**v, "change": corr["relative_change"].get(lang)}
+                points = {lang: {**v, "change": corr["relative_reduction"].get(lang)}
                           for lang, v in al["per_language"].items()}
                 title = (f"Alignment with {al['pivot']} vs detoxification: {model} ({al['arm']} model) "
                          f"on {corr['prompt_set']}{where}")

@@ -98,7 +98,7 @@ def heatmap(rows: list[str], cols: list[str], values: np.ndarray, title: str, cb
 
 def alignment_scatter(points: dict[str, dict[str, float | None]], correlations: dict[str, dict[str, Any]],
                       metric: str, title: str) -> bytes:
-    """One panel per alignment score: x = score, y = relative change of ``metric`` per language,
+    """One panel per alignment score: x = score, y = relative reduction of ``metric`` per language,
     least-squares line and Pearson r in the panel title."""
     plt = _plt()
     kinds = [("retrieval_accuracy", "retrieval accuracy with the pivot (mean over layers)"),
@@ -122,7 +122,7 @@ def alignment_scatter(points: dict[str, dict[str, float | None]], correlations: 
             f"r: n/a ({corr.get('reason') or 'too few languages'})"
         ax.set_title(sub, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=9)
-        ax.set_ylabel(f"relative change of {label(metric, short=True)} (%)", fontsize=9)
+        ax.set_ylabel(f"reduction of {label(metric, short=True)}, (before − after)/before (%)", fontsize=9)
         ax.axhline(0, color="#bbbbbb", lw=0.8)
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)

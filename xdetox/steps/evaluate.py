@@ -123,12 +123,15 @@ def alignment_section(
         for comp in comparisons:
             if comp["model_id"] != model:
                 continue
-            change = {lang: row.get(headline, {}).get("rel_change") for lang, row in comp["per_language"].items()}
+            # the relative reduction (before - after) / before, as paper 1 correlates it: positive r
+            # means better-aligned languages lost more of their toxicity
+            change = {lang: (None if row.get(headline, {}).get("rel_change") is None
+                             else -row[headline]["rel_change"]) for lang, row in comp["per_language"].items()}
             entry["correlations"].append({
                 "prompt_set": comp["prompt_set"],
                 "tuned": comp["tuned"],
                 "metric": headline,
-                "relative_change": change,
+                "relative_reduction": change,
                 "paired_cosine": alignment_correlation(
                     {lang: v["paired_cosine"] for lang, v in entry["per_language"].items()}, change),
                 "retrieval_accuracy": alignment_correlation(
