@@ -70,3 +70,17 @@ def fmt_ci(metric: dict[str, Any] | None, digits: int = 3) -> str:
 
 def fmt_pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:+.1f}%"
+
+
+NO_CHANGE = "no change detected"
+
+
+def fmt_change(change: dict[str, Any] | None) -> str:
+    """The relative change tuned vs base, unless its paired bootstrap CI of tuned − base includes 0:
+    then the data cannot tell a change from noise, and a percentage would read as a finding."""
+    if not change:
+        return "–"
+    ci = change.get("abs_change_ci")
+    if ci and ci[0] is not None and ci[1] is not None and ci[0] <= 0.0 <= ci[1]:
+        return NO_CHANGE
+    return fmt_pct(change.get("rel_change"))

@@ -9,7 +9,7 @@ from typing import Any
 
 from xdetox.metrics import toxicity as tox
 from xdetox.report.build import Figure
-from xdetox.report.labels import fmt, fmt_ci, fmt_pct, label
+from xdetox.report.labels import fmt, fmt_change, fmt_ci, label
 
 Table = tuple[str, list[str], list[list[str]]]  # (caption, header, rows)
 
@@ -30,6 +30,8 @@ FIGURE_SECTIONS = (("heatmaps", "Training × evaluation language"), ("bars", "Be
 COMMON_NOTES = [
     "Intervals: 95% percentile bootstrap over prompts (not samples); differences use the same resamples "
     "for base and tuned (paired) when both scored the same prompts.",
+    "Relative change: (tuned − base) / base; where the paired 95% CI of tuned − base includes 0 the "
+    "tables say \"no change detected\" instead, since the data cannot tell that change from noise.",
     "Missing scores (unsupported language, scorer errors) are excluded, never counted as 0; a language "
     "with no scores shows –.",
     "Distinct-n: unique n-grams over total tokens of a prompt's samples, mean over prompts (whitespace "
@@ -49,7 +51,7 @@ def summary_rows(metrics: dict[str, Any]) -> Table:
             a = c["average"].get(h, {})
             rows.append([s["label"], c["model_id"], c["prompt_set"], fmt(a.get("base")), fmt(a.get("tuned")),
                          fmt(a.get("abs_change")) + (f" [{fmt(a['abs_change_ci'][0])}, {fmt(a['abs_change_ci'][1])}]"
-                                                     if a.get("abs_change_ci") else ""), fmt_pct(a.get("rel_change"))])
+                                                     if a.get("abs_change_ci") else ""), fmt_change(a)])
     if rows:
         return (f"Average over languages of {label(h)}: base vs tuned",
                 ["setting", "model", "prompt set", "base", "tuned", "change [95% CI]", "relative"], rows)
@@ -68,7 +70,7 @@ def comparison_table(metrics: dict[str, Any], comp: dict[str, Any]) -> Table:
         cells = [lang]
         for n in names:
             v = m.get(n) or {}
-            cells += [fmt(v.get("base")), fmt(v.get("tuned")), fmt_pct(v.get("rel_change"))]
+            cells += [fmt(v.get("base")), fmt(v.get("tuned")), fmt_change(v)]
         rows.append(cells)
     return (f"{comp['model_id']} on {comp['prompt_set']}: before vs after", header, rows)
 

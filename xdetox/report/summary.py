@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from xdetox.report.labels import fmt, fmt_ci, fmt_pct, label
+from xdetox.report.labels import fmt, fmt_change, fmt_ci, label
 
 MAX_ROWS = 30
 
@@ -39,9 +39,9 @@ def summary_table(metrics: dict[str, Any]) -> Table:
         order = c.get("languages") or list(c["per_language"])
         for lang, row in [(x, c["per_language"][x]) for x in order][:MAX_ROWS]:
             table.add_row(lang, _ci_of(b, lang, headline), _ci_of(t, lang, headline),
-                          fmt_pct((row.get(headline) or {}).get("rel_change")))
+                          fmt_change(row.get(headline)))
         table.add_row("[bold]average[/bold]", _ci_of(b, None, headline), _ci_of(t, None, headline),
-                      fmt_pct((c["average"].get(headline) or {}).get("rel_change")), end_section=True)
+                      fmt_change(c["average"].get(headline)), end_section=True)
         return table
     if comps:
         for col in ("setting", "model", "prompts", "base avg", "tuned avg", "relative change"):
@@ -49,7 +49,7 @@ def summary_table(metrics: dict[str, Any]) -> Table:
         for s, c in comps[:MAX_ROWS]:
             a = c["average"].get(headline) or {}
             table.add_row(s.get("label", ""), c["model_id"], c["prompt_set"], fmt(a.get("base")),
-                          fmt(a.get("tuned")), fmt_pct(a.get("rel_change")))
+                          fmt(a.get("tuned")), fmt_change(a))
         if len(comps) > MAX_ROWS:
             table.caption = "; ".join(x for x in (table.caption, f"{len(comps) - MAX_ROWS} more comparisons in "
                                                   "results/metrics.json") if x)
