@@ -132,6 +132,22 @@ def test_perplexity_median() -> None:
     assert r.metrics["perplexity_median"] == pytest.approx(10.0) and r.counts["perplexity_rows"] == 2
 
 
+def test_perplexity_quartiles_and_limit_as_paper_one() -> None:
+    """np.percentile(..., interpolation="midpoint") over the values below 1e4, by hand: sorted
+    1..8 (20000 dropped): median index 3.5 -> (4 + 5) / 2; Q1 index 1.75 -> (2 + 3) / 2;
+    Q3 index 5.25 -> (6 + 7) / 2."""
+    agg = StreamingAggregator()
+    k = ("m", "b", "p", "en")
+    for v in (5.0, 1.0, 20000.0, 8.0, 3.0, None, 2.0, 7.0, 4.0, 6.0):
+        agg.add(k, "x", "probability", toxicity=0.1, perplexity=v)
+    r = agg.finalize(10)[k]
+    assert r.metrics["perplexity_median"] == pytest.approx(4.5)
+    assert r.metrics["perplexity_q1"] == pytest.approx(2.5)
+    assert r.metrics["perplexity_q3"] == pytest.approx(6.5)
+    assert r.counts["perplexity_rows"] == 8 and r.counts["perplexity_over_limit"] == 1
+    assert median_perplexity([9999.0, 10000.0, 3.0]) == pytest.approx((3.0 + 9999.0) / 2)
+
+
 def test_bootstrap_resamples_prompts_not_samples() -> None:
     # prompt 0: 100 samples all 1.0; prompt 1: one sample 0.0. Resampling prompts can only give
     # 0, 100/101 or 1 for average toxicity; resampling samples would give many other values.

@@ -85,20 +85,25 @@ def test_padding_without_position_ids_would_differ(gpt2: tuple[Any, Any]) -> Non
     assert torch.allclose(right, ref, atol=1e-4) and not torch.allclose(naive, ref, atol=1e-4)
 
 
-def test_seq2seq_matches_hand_computation(tmp_path: Path) -> None:
+def test_seq2seq_is_paper_ones_formula(tmp_path: Path) -> None:
+    """Paper 1 (xg/eval/metric_perplexity.py): full text and prompt each as encoder input and labels,
+    exp((full_loss * (len(full) - 1) - prompt_loss * (len(prompt) - 1)) / (len(full) - len(prompt))),
+    computed here one example at a time exactly as their loop does; blank continuations skipped."""
     import torch
 
     model, tok = load_reference(str(build_seq2seq(tmp_path / "t5")), device="cpu")
     assert model.config.is_encoder_decoder
     got = conditional_perplexity(model, tok, PROMPTS, CONTS, batch_size=3)
     for i, (p, c) in enumerate(zip(PROMPTS, CONTS, strict=True)):
-        if not c:
+        if not c or not c.strip():
             assert got[i] is None
             continue
-        src = tok(p)["input_ids"] or [tok.eos_token_id]  # an empty prompt is encoded as EOS alone
-        labels = torch.tensor([tok(c, add_special_tokens=False)["input_ids"]])
+        full = torch.tensor([tok.encode(p + c)])
+        prompt = torch.tensor([tok.encode(p) or [tok.eos_token_id]])  # mT5 encodes "" as EOS alone
         with torch.no_grad():
-            loss = model(input_ids=torch.tensor([src]), labels=labels).loss
+            full_loss = model(full, labels=full)[0] * (full.shape[1] - 1)
+            prompt_loss = model(prompt, labels=prompt)[0] * (prompt.shape[1] - 1)
+        loss = (full_loss - prompt_loss) / (full.shape[1] - prompt.shape[1])
         assert got[i] == pytest.approx(math.exp(loss.item()), rel=1e-4), i
 
 

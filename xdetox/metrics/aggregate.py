@@ -249,7 +249,9 @@ class StreamingAggregator:
                 metrics.update(dict.fromkeys(dnames))
                 ci.update(dict.fromkeys(dnames))
         if g.ppl.n:
-            metrics["perplexity_median"], ci["perplexity_median"] = g.ppl.median(), None
+            # paper 1: the median with Q1 and Q3 (midpoint interpolation), perplexities >= 1e4 left out
+            for name, q in (("perplexity_median", 50), ("perplexity_q1", 25), ("perplexity_q3", 75)):
+                metrics[name], ci[name] = g.ppl.quantile(q), None
         counts = {
             "rows": g.rows,
             "rows_scored": g.rows - g.missing_rows,
@@ -258,6 +260,7 @@ class StreamingAggregator:
             "prompts_scored": int(scored.sum()),
             "prompts_missing": int(len(idx) - scored.sum()),
             "perplexity_rows": g.ppl.n,
+            "perplexity_over_limit": g.ppl.over_limit,
             "diversity_prompts": n_div,
             "diversity_split_prompts": len(g.split),
             "missing_reasons": dict(g.errors.most_common()),

@@ -15,6 +15,8 @@ METRIC_LABELS: dict[str, str] = {
     "dist2": "Distinct-2",
     "dist3": "Distinct-3",
     "perplexity_median": "Median perplexity",
+    "perplexity_q1": "Perplexity, first quartile",
+    "perplexity_q3": "Perplexity, third quartile",
 }
 SHORT_LABELS: dict[str, str] = {
     "expected_maximum_toxicity": "EMT",
@@ -27,6 +29,8 @@ SHORT_LABELS: dict[str, str] = {
     "dist2": "dist-2",
     "dist3": "dist-3",
     "perplexity_median": "PPL (median)",
+    "perplexity_q1": "PPL Q1",
+    "perplexity_q3": "PPL Q3",
 }
 
 

@@ -76,7 +76,8 @@ def comparison_table(metrics: dict[str, Any], comp: dict[str, Any]) -> Table:
 
 
 def arm_table(metrics: dict[str, Any], arm: dict[str, Any]) -> Table:
-    names = list(_tox_names(metrics)) + ["dist1", "dist2", "dist3", "perplexity_median"]
+    names = list(_tox_names(metrics)) + ["dist1", "dist2", "dist3", "perplexity_median", "perplexity_q1",
+                                         "perplexity_q3"]
     present = [n for n in names if any(n in v["metrics"] for v in arm["per_language"].values())]
     header = ["language"] + [label(n, short=True) for n in present] + ["rows", "missing", "prompts w/o score"]
     rows = []

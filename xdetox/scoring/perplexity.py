@@ -2,6 +2,8 @@
 
 ``conditional_perplexity(model, tokenizer, prompts, continuations)`` returns
 ``exp(mean NLL of the continuation's tokens)`` per pair, or None for an empty continuation.
+For a causal LM this equals paper 1's goodtriever formula, exp((full_total - prompt_total) /
+(len(full) - len(prompt))), whenever the prompt's tokens are a prefix of the full text's.
 
 - Causal LMs are batched with LEFT padding: a token is counted only where it and its predecessor
   are real tokens, and ``position_ids`` come from the attention mask (cumsum - 1), so GPT-2-style
@@ -9,8 +11,11 @@
   suffix of the tokenized ``prompt + continuation`` after the tokenized prompt when that is a
   prefix; otherwise prompt and continuation are tokenized separately and concatenated. A prompt
   too long for the model is cut from the left.
-- Seq2seq models (paper 1's mT5): the prompt is the encoder input (right-padded; cut from the left
-  when too long), the continuation (no EOS) the decoder labels.
+- Seq2seq models (paper 1's mT5-XL): paper 1's own formula (xg/eval/metric_perplexity.py, after
+  goodtriever): prompt + continuation as both encoder input and labels, and the prompt alone
+  likewise; exp((full_total - prompt_total) / (len(full) - len(prompt))) from total losses.
+- Empty or blank continuations get None (paper 1 skips them). Values >= 1e4 are dropped later, in
+  the aggregation (xdetox.metrics.perplexity), as paper 1 does.
 Pairs are sorted by length before batching and returned in input order.
 """
 
@@ -54,7 +59,7 @@ def _causal(model: Any, tokenizer: Any, prompts: Sequence[str], conts: Sequence[
     takes_positions = accepts_position_ids(model)
     encoded: list[tuple[list[int], int]] = []
     for p, c in zip(prompts, conts, strict=True):
-        ids, n_cont = _causal_ids(tokenizer, p, c) if c else ([], 0)
+        ids, n_cont = _causal_ids(tokenizer, p, c) if c and c.strip() else ([], 0)  # blank: skipped (paper 1)
         if len(ids) > limit:
             ids = ids[len(ids) - limit:]
             n_cont = min(n_cont, limit)
@@ -87,42 +92,56 @@ def _causal(model: Any, tokenizer: Any, prompts: Sequence[str], conts: Sequence[
     return out
 
 
-def _seq2seq(model: Any, tokenizer: Any, prompts: Sequence[str], conts: Sequence[str],
-             batch_size: int) -> list[float | None]:
+def _seq2seq_totals(model: Any, tokenizer: Any, seqs: Sequence[list[int]], batch_size: int) -> list[float]:
+    """Per sequence: the model's mean label NLL with the sequence as both encoder input and labels,
+    times (len - 1): paper 1's "total loss" (``model(ids, labels=ids)[0] * (ids.shape[1] - 1)``)."""
     import torch
 
     device = next(model.parameters()).device
-    out: list[float | None] = [None] * len(prompts)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else pad_id
-    idx_all = [i for i, c in enumerate(conts) if c]
-    for b in range(0, len(idx_all), batch_size):
-        idx = idx_all[b:b + batch_size]
-        limit = _max_length(model, default=512)
-        # an empty prompt is encoded as EOS alone: an encoder cannot take zero tokens
-        srcs = [(tokenizer(prompts[i])["input_ids"] or [eos])[-limit:] for i in idx]
-        src_w = max(len(x) for x in srcs)
-        src = torch.full((len(idx), src_w), pad_id, dtype=torch.long)
-        src_mask = torch.zeros((len(idx), src_w), dtype=torch.long)
-        for r, seq in enumerate(srcs):  # right padding: T5-style encoders use relative positions
-            src[r, :len(seq)] = torch.tensor(seq, dtype=torch.long)
-            src_mask[r, :len(seq)] = 1
-        labels = [tokenizer(conts[i], add_special_tokens=False)["input_ids"] for i in idx]
-        width = max(len(x) for x in labels)
-        if width == 0:
-            continue
-        lab = torch.full((len(idx), width), -100, dtype=torch.long)
-        for r, seq in enumerate(labels):
-            lab[r, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+    out = [0.0] * len(seqs)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        width = max(len(seqs[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        labels = torch.full((len(idx), width), -100, dtype=torch.long)
+        for r, i in enumerate(idx):  # right padding: T5-style models use relative positions
+            seq = torch.tensor(seqs[i], dtype=torch.long)
+            ids[r, :len(seq)], mask[r, :len(seq)], labels[r, :len(seq)] = seq, 1, seq
         with torch.inference_mode():
-            logits = model(input_ids=src.to(device), attention_mask=src_mask.to(device),
-                           labels=lab.to(device)).logits.float()
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           labels=labels.to(device)).logits.float()
         logp = torch.log_softmax(logits, dim=-1).cpu()
-        valid = lab != -100
-        nll = -logp.gather(-1, lab.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        valid = labels != -100
+        nll = -logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         for r, i in enumerate(idx):
             n = int(valid[r].sum())
-            out[i] = math.exp(float(nll[r][valid[r]].sum()) / n) if n else None
+            out[i] = float(nll[r][valid[r]].sum()) / n * (n - 1) if n else 0.0
+    return out
+
+
+def _seq2seq(model: Any, tokenizer: Any, prompts: Sequence[str], conts: Sequence[str],
+             batch_size: int) -> list[float | None]:
+    """Paper 1's perplexity under a seq2seq model (mT5-XL; xg/eval/metric_perplexity.py, after
+    goodtriever): the full text (prompt + continuation) is both the encoder input and the labels,
+    and so is the prompt alone; ppl = exp((full_total - prompt_total) / (len(full) - len(prompt))),
+    from total losses. Empty (or blank) continuations are skipped (None), as in their code."""
+    limit = _max_length(model, default=512)
+    todo = [i for i, c in enumerate(conts) if c and c.strip()]
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    # an empty text is EOS alone, as mT5's tokenizer encodes it: an encoder cannot take zero tokens
+    full = [(tokenizer(prompts[i] + conts[i])["input_ids"] or [eos])[-limit:] for i in todo]
+    prompt = [(tokenizer(prompts[i])["input_ids"] or [eos])[-limit:] for i in todo]
+    totals = _seq2seq_totals(model, tokenizer, full + prompt, batch_size)
+    out: list[float | None] = [None] * len(prompts)
+    for k, i in enumerate(todo):
+        extra = len(full[k]) - len(prompt[k])
+        if extra <= 0:
+            continue
+        loss = (totals[k] - totals[len(todo) + k]) / extra
+        out[i] = math.exp(loss) if loss < 700 else math.inf  # exp overflows past ~709: beyond any limit
     return out
 
 
