@@ -5,11 +5,17 @@ with a JSON body, answers ``attributeScores.TOXICITY.summaryScore.value`` (plus 
 languages, as the real service does), and Google API error bodies
 (``{"error": {"code", "message", "status", "details": [...]}}``) for bad keys, bad requests and
 unsupported languages. Failure scripts (429 storms, 5xx) are per-text queues of status codes.
+
+As a quota-enforcing stand-in (issue 15): ``quota`` (queries per second over a sliding 1 s
+window) answers 429 RESOURCE_EXHAUSTED to every request that arrives while the last second
+already holds ``quota`` requests and counts it in ``over_quota``; ``rate_429``/``rate_503``
+inject failures at random with a seeded generator; every arrival time is recorded.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections import defaultdict
@@ -49,8 +55,13 @@ def fake_score(text: str) -> float:
 class FakePerspective:
     """A local Perspective API. ``script[text]`` is a list of status codes to answer before 200."""
 
-    def __init__(self, key: str = "test-key-123") -> None:
+    def __init__(self, key: str = "test-key-123", quota: float | None = None, rate_429: float = 0.0,
+                 rate_503: float = 0.0, seed: int = 0) -> None:
         self.key = key
+        self.quota, self.rate_429, self.rate_503 = quota, rate_429, rate_503
+        self.rng = random.Random(seed)
+        self.arrivals: list[float] = []  # every analyze request that passed the key check, wall clock
+        self.over_quota = 0
         self.requests: list[dict[str, Any]] = []  # {"t", "text", "languages", "status"}
         self.script: dict[str, list[int]] = defaultdict(list)
         self.unsupported: set[str] = set()  # languages answered with LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE
@@ -102,7 +113,7 @@ class FakePerspective:
         self.thread.join(timeout=5)
 
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes, dict[str, str]]:
-        t = time.monotonic()
+        t = time.time()  # wall clock: comparable with the clients' cross-process pacer
         url = urlparse(path)
         if url.path != API_PATH:
             return 404, google_error(404, "NOT_FOUND", "Method not found."), {}
@@ -140,8 +151,16 @@ class FakePerspective:
             self.violations.extend(problems)
             return 400, google_error(400, "INVALID_ARGUMENT", "; ".join(problems)), {}
         with self.lock:
+            over = self.quota is not None and sum(1 for a in self.arrivals if t - a < 1.0) >= self.quota
+            self.arrivals.append(t)
             queued = self.script.get(text)
             status = queued.pop(0) if queued else 200
+            if over:
+                self.over_quota += 1
+                status = 429
+            elif status == 200 and self.rate_429 + self.rate_503 > 0:
+                u = self.rng.random()
+                status = 429 if u < self.rate_429 else 503 if u < self.rate_429 + self.rate_503 else 200
             self.requests.append({"t": t, "text": text, "languages": langs, "status": status})
         if status == 429:
             headers_out = {"Retry-After": self.retry_after} if self.retry_after else {}
@@ -151,7 +170,7 @@ class FakePerspective:
         if status >= 500:
             return status, google_error(status, "UNAVAILABLE" if status == 503 else "INTERNAL",
                                         "The service is currently unavailable."), {}
-        if not text.strip():
+        if not text:  # the empty string; " " is a comment (paper 1 sends it and gets a score)
             return 400, google_error(400, "INVALID_ARGUMENT", "Comment must be non-empty.", [
                 {"@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error", "errorType": "COMMENT_EMPTY"}
             ]), {}

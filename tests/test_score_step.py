@@ -111,8 +111,9 @@ def test_perspective_shard_with_missing_scores(tmp_path: Path, monkeypatch: pyte
             gen_row("ciao", "it", 3)]
     with FakePerspective(key=key) as server:
         server.script["ciao"] = [429] * 20
+        # one transient gap in 4 texts passes only because this spec allows up to half of them missing
         spec = {"kind": "perspective", "endpoint": server.endpoint, "qps": 100, "max_retries": 1,
-                "api_key_env": "XDETOX_TEST_PERSPECTIVE_KEY"}
+                "api_key_env": "XDETOX_TEST_PERSPECTIVE_KEY", "max_missing_share": 0.5}
         store, m = setup_run(tmp_path, rows, spec)
         logs: list[str] = []
         rec, _ = run_step(m, store, log=logs.append)
@@ -124,6 +125,29 @@ def test_perspective_shard_with_missing_scores(tmp_path: Path, monkeypatch: pyte
     assert rec.info["missing_by_language"] == {"it": 1, "tr": 1}
     manifest_text = store.get_text(f"steps/{m.key}/manifest.json")
     assert key not in manifest_text and key not in json.dumps(rec.model_dump()) and not any(key in x for x in logs)
+
+
+def test_perspective_storm_is_not_committed_and_the_retry_resumes_from_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xdetox.scoring.base import ShardIncomplete
+
+    monkeypatch.setenv("XDETOX_TEST_PERSPECTIVE_KEY", "k")
+    monkeypatch.setattr("xdetox.steps.score._CHUNK", {"perspective": 2})  # partial chunks get stored
+    rows = [gen_row(f"text {i}", "en", i) for i in range(6)]
+    with FakePerspective(key="k") as server:
+        server.script["text 4"] = [503, 503]  # both attempts fail: 1 of 6 missing > default 1 %
+        spec = {"kind": "perspective", "endpoint": server.endpoint, "qps": 100, "max_retries": 1,
+                "api_key_env": "XDETOX_TEST_PERSPECTIVE_KEY"}
+        store, m = setup_run(tmp_path, rows, spec)
+        with pytest.raises(ShardIncomplete, match=r"1 of 6 texts"):
+            run_step(m, store, log=lambda _: None)
+        assert not is_committed(store, m.key) and not store.list(f"steps/{m.key}/partial/")
+        first = len(server.requests)
+        assert first == 5 + 2
+        rec, _ = run_step(m, store, log=lambda _: None)  # the retry: the storm is over
+        assert len(server.requests) - first == 1  # only the gap; five scores replayed from the cache
+    assert [r.toxicity for r in output_rows(store, rec)] == [fake_score(f"text {i}") for i in range(6)]
+    assert rec.info["scorer_stats"]["cache_hits"] == 5
 
 
 def test_perspective_outage_fails_the_shard_without_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

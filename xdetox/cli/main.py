@@ -111,10 +111,18 @@ def run(
     spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
     store: Annotated[str | None, typer.Option(help="store URI (file://… or s3://…); default: the spec's")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    offline_scores: Annotated[bool, typer.Option(
+        "--offline-scores", help="API scorers use only the store's score cache; uncached texts stay missing")] = False,
 ) -> None:
     """Run an experiment on this machine; committed steps are reused, a killed run resumes."""
     t0 = time.perf_counter()
     s = _load(spec)
+    if offline_scores:
+        if "offline_scores" not in type(s.scoring).model_fields:
+            err.print(f"[bold red]error:[/bold red] --offline-scores: scorer kind {s.scoring.kind!r} has no score cache")
+            raise typer.Exit(EXIT_INVALID)
+        # a spec field, so the offline steps get their own keys and never pass for the online ones
+        s = s.model_copy(update={"scoring": s.scoring.model_copy(update={"offline_scores": True})})
     from xdetox.executors.local import StepFailed, run_plan
     from xdetox.executors.publish import publish, run_store
     from xdetox.plan import plan as make_plan
@@ -227,7 +235,8 @@ def status(
 
 
 # Sub-commands that live with their parts: report/compare, argo, bench.
-for _module in ("xdetox.cli.report_cmds", "xdetox.cli.argo_cmds", "xdetox.cli.bench_cmds"):
+for _module in ("xdetox.cli.report_cmds", "xdetox.cli.argo_cmds", "xdetox.cli.bench_cmds",
+                "xdetox.cli.scores_cmds"):
     try:
         importlib.import_module(_module).register(app)
     except ModuleNotFoundError as _e:

@@ -35,6 +35,10 @@ def missing(reason: str) -> ScoreResult:
     return ScoreResult(score_error=reason)
 
 
+class ShardIncomplete(RuntimeError):
+    """Too many texts of a shard could not be scored for a passing reason: fail it, don't commit gaps."""
+
+
 class Scorer(ABC):
     id: str
     version: str
@@ -50,6 +54,16 @@ class Scorer(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients, threads or GPU memory."""
+
+    def attach_store(self, store: Any) -> None:  # noqa: B027 - optional hook
+        """Given the step's store: a scorer with a score cache replays and records through it."""
+
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """After the last batch: raise ``ShardIncomplete`` when the shard must not be committed."""
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the step's info (requests sent, cache hits, ...)."""
+        return {}
 
     def __enter__(self) -> Scorer:
         return self

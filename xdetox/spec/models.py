@@ -199,6 +199,21 @@ class PerspectiveScorer(StrictModel):
     endpoint: str = "https://commentanalyzer.googleapis.com/v1alpha1/comments:analyze"
     api_key_env: str = Field(default="PERSPECTIVE_API_KEY", description="environment variable with the key")
     attribute: str = "TOXICITY"
+    quota_margin: float = Field(
+        default=0.9, gt=0, le=1,
+        description="share of qps actually used: requests are spaced 1/(qps*margin) apart so that network "
+        "jitter never pushes a 1 s window over the quota (issue 15)")
+    shard_deadline_s: float | None = Field(
+        default=None, gt=0,
+        description="per-shard time bound for retries/backoff; past it unscored texts are missing (default: none)")
+    max_missing_share: float = Field(
+        default=0.01, ge=0, le=1,
+        description="a shard with more texts left unscored by retries/deadline than this share is not committed")
+    empty_text: Literal[" ", "missing"] = Field(
+        default=" ",
+        description="whitespace-only continuations: sent as ' ' and counted (paper 1), or left missing")
+    offline_scores: bool = Field(
+        default=False, description="use only the store's score cache; texts not in it stay missing")
 
 
 class ClassifierScorer(StrictModel):

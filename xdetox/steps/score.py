@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from xdetox.records import GenerationRow, ScoreRow, dumps_row, parse_lines
-from xdetox.scoring.base import Scorer, build_scorer, to_score_row
+from xdetox.scoring.base import Scorer, ShardIncomplete, build_scorer, to_score_row
 from xdetox.steps.context import StepContext
 
 CHUNK_ROWS = 2000
@@ -99,6 +99,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     n_chunks = len(done_chunks)
     try:
         scorer = build_scorer(scorer_spec)
+        scorer.attach_store(ctx.store)
         kind = str(scorer_spec.get("kind", ""))
         batch_size = _BATCH.get(kind, 4 * int(scorer_spec.get("batch_size", 32)))
         chunk_rows = _CHUNK.get(kind, CHUNK_ROWS)
@@ -139,6 +140,12 @@ def run(ctx: StepContext) -> dict[str, Any]:
         if in_chunk:
             ctx.store.put_file(f"{partial}/chunk-{n_chunks:06d}.jsonl", chunk_path)
             n_chunks += 1
+        scorer.finish()
+    except ShardIncomplete:
+        # the stored chunks hold this attempt's gaps; the scores it did get are in the score cache,
+        # so the retry starts over from the cache instead of resuming after chunks full of gaps
+        ctx.store.delete_prefix(partial + "/")
+        raise
     finally:
         if scorer is not None:
             scorer.close()
@@ -160,6 +167,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "scorer_version": scorer.version if scorer else None,
         "score_kind": scorer.score_kind if scorer else None,
         "resumed_rows": skip,
+        **({"scorer_stats": scorer.stats()} if scorer is not None and scorer.stats() else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if ppl_spec is not None:

@@ -1,0 +1,80 @@
+"""``xdetox scores export|import``: move the store-wide score cache between stores (laptop -> cluster S3).
+
+After Perspective's end of service the cache is the only source of those scores, so it must be
+easy to carry: ``export`` writes every entry (with its scorer id, API version and date obtained)
+as JSONL to a file or stdout; ``import`` adds the entries a store does not have yet.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+scores_app = typer.Typer(help="The store's score cache (Perspective scores outlive the API).", no_args_is_help=True)
+err = Console(stderr=True)
+EXIT_INVALID = 2
+DEFAULT_STORE = "file://./runs"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_INVALID)
+
+
+def _open(uri: str):  # type: ignore[no-untyped-def]
+    from xdetox.store import open_store
+
+    try:
+        return open_store(uri)
+    except ValueError as e:
+        raise _fail(f"--store {uri}: {e}") from None
+
+
+@scores_app.command("export")
+def export(
+    dest: Annotated[Path, typer.Argument(help="JSONL file to write ('-' for stdout)")],
+    store: Annotated[str, typer.Option(help="store URI whose cache to export")] = DEFAULT_STORE,
+) -> None:
+    """Write every cached score of STORE to DEST."""
+    from xdetox.scoring.score_cache import export_lines
+
+    n = 0
+    out = sys.stdout if str(dest) == "-" else open(dest, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for line in export_lines(_open(store)):
+            out.write(line)
+            n += 1
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    err.print(f"exported {n} cached scores from {store}")
+
+
+@scores_app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="JSONL file written by `xdetox scores export`")],
+    store: Annotated[str, typer.Option(help="store URI to add the scores to")] = DEFAULT_STORE,
+) -> None:
+    """Add the cached scores in SOURCE that STORE does not have yet."""
+    from xdetox.scoring.score_cache import import_lines
+
+    if not source.is_file():
+        raise _fail(f"{source}: no such file")
+    try:
+        with open(source, encoding="utf-8") as f:
+            added = import_lines(_open(store), f, str(source))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _fail(str(e)) from None
+    total = sum(added.values())
+    detail = ", ".join(f"{k}: {v}" for k, v in sorted(added.items())) or "nothing"
+    err.print(f"imported {total} new cached scores into {store} ({detail})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(scores_app, name="scores")
