@@ -236,7 +236,7 @@ def status(
 
 # Sub-commands that live with their parts: report/compare, argo, bench.
 for _module in ("xdetox.cli.report_cmds", "xdetox.cli.argo_cmds", "xdetox.cli.bench_cmds",
-                "xdetox.cli.scores_cmds", "xdetox.cli.metrics_cmds"):
+                "xdetox.cli.scores_cmds", "xdetox.cli.metrics_cmds", "xdetox.cli.scorer_cmds"):
     try:
         importlib.import_module(_module).register(app)
     except ModuleNotFoundError as _e:

@@ -66,6 +66,18 @@ def _index(value: object, path: str, line: int) -> int:
         raise PromptSetError(f"{path}:{line}: field 'Index' must be an integer, got {value!r}") from None
 
 
+def _human_toxicity(obj: dict[str, object]) -> float | None:
+    """The mean of the three raters' Toxicity (1-5), or None where a row carries no judgment."""
+    ann = obj.get("Annotations")
+    value = ann.get("Toxicity") if isinstance(ann, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def rtplx_languages(root: Path, source: str) -> list[str]:
+    """The xdetox language codes that ``root`` has files for."""
+    return _Files(root, source).languages()
+
+
 class _Files:
     """The RTP_LX_*.json files of a folder, single file or zip, by locale."""
 
@@ -133,7 +145,8 @@ def load_rtplx(root: Path, source: str, languages: list[str], scratch: Path) -> 
                 seen[pid] = f"line {line}"
                 usable += 1
                 yield PromptItem(pid, language, text, {
-                    "locale": obj.get("Locale", locale), "dialect": obj.get("Dialect", ""), "file": locale})
+                    "locale": obj.get("Locale", locale), "dialect": obj.get("Dialect", ""), "file": locale,
+                    "line": line, "human_toxicity": _human_toxicity(obj)})
         if usable == 0:
             raise PromptSetError(
                 f"{source}: every Prompt for {language!r} is redacted ('NA') in "

@@ -1,0 +1,115 @@
+"""scorer check: agreement metrics by hand arithmetic, reference readers' errors, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from xdetox.cli.main import app
+from xdetox.metrics.agreement import agreement, auroc, ece, spearman
+from xdetox.scoring.reference import ReferenceError, load_reference
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "jobs" / "smoke.yaml"  # its scoring section is the lexicon scorer
+# ../shared beside the checkout (main) or beside the worktrees folder (a helper's worktree)
+RTPLX = next((p / "shared" / "data" / "rtp-lx-v0.2" for p in (ROOT.parent, ROOT.parent.parent)
+              if (p / "shared" / "data" / "rtp-lx-v0.2").is_dir()), None)
+
+
+def test_auroc_counts_pairs_and_half_ties() -> None:
+    # positives 0.35 and 0.8 against negatives 0.1 and 0.4: 3 of 4 pairs ranked right
+    assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    # positive 1 vs negatives 1 (tie, 1/2) and 0 (win): 1.5 / 2
+    assert auroc(np.array([1, 1, 0]), np.array([1, 0, 0])) == pytest.approx(0.75)
+    assert np.isnan(auroc(np.array([0.2, 0.3]), np.array([1, 1])))
+
+
+def test_auroc_and_spearman_row_wise() -> None:
+    block = np.array([[0.1, 0.4, 0.35, 0.8], [0.9, 0.1, 0.2, 0.3]])
+    assert auroc(block, np.array([[0, 0, 1, 1], [0, 0, 1, 1]])) == pytest.approx([0.75, 0.5])
+    # d = (0, 1, 1, 0): rho = 1 - 6*2 / (4*15) = 0.8
+    assert spearman(np.array([1, 2, 3, 4]), np.array([1, 3, 2, 4])) == pytest.approx(0.8)
+
+
+def test_ece_by_bins() -> None:
+    # bins: [.05] vs 0 -> .05; [.15] vs 1 -> .85; [.95, .92] vs 1, 1 -> 2 * .065; over 4 texts
+    assert ece(np.array([0.05, 0.15, 0.95, 0.92]), np.array([0, 1, 1, 1])) == pytest.approx(1.03 / 4)
+    assert ece(np.array([1.0, 0.0]), np.array([1, 0])) == pytest.approx(0.0)
+
+
+def test_agreement_counts_missing_and_gives_intervals() -> None:
+    res = agreement([0.1, None, 0.4, 0.35, 0.8], [1.0, 5.0, 2.0, 3.0, 4.0], threshold=3.0,
+                    probability=True, n_resamples=200)
+    assert (res["n"], res["missing"], res["toxic"], res["non_toxic"]) == (5, 1, 2, 2)
+    assert res["auroc"] == pytest.approx(0.75)
+    lo, hi = res["auroc_ci"]
+    assert 0.0 <= lo <= hi <= 1.0
+    assert res["ece"] is not None
+    hits = agreement([0, 1], [1.0, 4.0], threshold=3.0, probability=False, n_resamples=10)
+    assert "ece" not in hits and hits["auroc"] == pytest.approx(1.0)
+
+
+def _write(path: Path, rows: list[object]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_jsonl_reference_errors_name_file_and_line(tmp_path: Path) -> None:
+    f = _write(tmp_path / "ref.jsonl", [{"text": "hi", "language": "en", "reference": 0.1},
+                                        {"text": "you", "language": "en", "reference": "high"}])
+    with pytest.raises(ReferenceError, match=r"ref\.jsonl:2: field 'reference'"):
+        load_reference(f"jsonl:{f}")
+    _write(f, [{"text": "", "language": "en", "reference": 0.1}])
+    with pytest.raises(ReferenceError, match=r"ref\.jsonl:1: field 'text'"):
+        load_reference(f"jsonl:{f}")
+    _write(f, ["{not json"])
+    with pytest.raises(ReferenceError, match=r"ref\.jsonl.*1"):
+        load_reference(f"jsonl:{f}")
+    with pytest.raises(ReferenceError, match="expected rtplx:DIR or jsonl:PATH"):
+        load_reference(f"csv:{f}")
+
+
+def test_cli_jsonl_report_and_rows(tmp_path: Path) -> None:
+    ref = _write(tmp_path / "ref.jsonl", [
+        {"text": "fuck you", "language": "en", "reference": 0.9},
+        {"text": "you stupid bitch", "language": "en", "reference": 0.95},
+        {"text": "the weather is nice today", "language": "en", "reference": 0.02},
+        {"text": "we walked to the station", "language": "en", "reference": 0.1},
+    ])
+    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"jsonl:{ref}",
+                                   "--json", str(tmp_path / "out.json"), "--scores-out",
+                                   str(tmp_path / "rows.jsonl"), "--resamples", "50", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "out.json").read_text())
+    en = report["languages"]["en"]
+    assert (en["n"], en["missing"], en["toxic"]) == (4, 0, 2)
+    assert report["score_kind"] == "hits" and "ece" not in en
+    rows = [json.loads(x) for x in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert [r["human_toxicity"] for r in rows] == [0.9, 0.95, 0.02, 0.1]
+    assert rows[1]["score"] == 1 and rows[2]["score"] == 0  # "bitch" is on the English list
+    assert en["auroc"] == pytest.approx(1.0)
+
+
+def test_cli_bad_reference_row_exits_2(tmp_path: Path) -> None:
+    ref = _write(tmp_path / "ref.jsonl", [{"text": "x", "language": 3, "reference": 0.5}])
+    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"jsonl:{ref}", "--no-progress"])
+    assert res.exit_code == 2
+    assert "ref.jsonl:1: field 'language'" in res.output
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.skipif(RTPLX is None, reason="the shared RTP-LX v0.2 copy is not beside this checkout")
+def test_rtplx_lexicon_reproduces_the_issue_numbers(tmp_path: Path) -> None:
+    # issue 16 measured the lexicon on RTP-LX at en .709, hi .518 (toxic = raters' mean >= 3)
+    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"rtplx:{RTPLX}",
+                                   "--languages", "en,hi", "--json", str(tmp_path / "o.json"),
+                                   "--resamples", "100", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    langs = json.loads((tmp_path / "o.json").read_text())["languages"]
+    assert langs["en"]["auroc"] == pytest.approx(0.709, abs=0.0005)
+    assert langs["hi"]["auroc"] == pytest.approx(0.518, abs=0.0005)
+    assert (langs["en"]["n"], langs["en"]["toxic"], langs["en"]["missing"]) == (999, 449, 0)

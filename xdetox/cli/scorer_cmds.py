@@ -1,0 +1,87 @@
+"""``xdetox scorer check SPEC --reference rtplx:DIR|jsonl:PATH``: how well SPEC's scorer agrees
+with human (or reference) judgments, per language, with bootstrap intervals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+EXIT_INVALID = 2
+
+scorer_app = typer.Typer(help="Check scorers against human or reference judgments.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_INVALID)
+
+
+def _fmt(value: float | None, ci: list[float] | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+@scorer_app.command("check")
+def check(
+    spec: Annotated[Path, typer.Argument(help="experiment spec (YAML) whose `scoring` section names the scorer")],
+    reference: Annotated[str, typer.Option(help="rtplx:DIR, or jsonl:PATH / jsonl:s3://… with text, language, reference")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the per-language report here")] = None,
+    scores_out: Annotated[Path | None, typer.Option("--scores-out", help="write one JSONL row per text here")] = None,
+    languages: Annotated[str | None, typer.Option(help="comma-separated language codes (default: all)")] = None,
+    threshold: Annotated[float | None, typer.Option(help="toxic = reference >= this (default 3 for rtplx, 0.5 for jsonl)")] = None,
+    resamples: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Score a reference set with SPEC's scorer: per language n, missing, AUROC, Spearman, ECE."""
+    from xdetox.cli.main import _load
+    from xdetox.scoring.base import build_scorer
+    from xdetox.scoring.check import check_report, score_reference
+    from xdetox.scoring.reference import DEFAULT_THRESHOLD, ReferenceError, load_reference
+
+    s = _load(spec)
+    langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
+    try:
+        kind, items = load_reference(reference, langs)
+    except ReferenceError as e:
+        raise _fail(str(e)) from None
+    cut = DEFAULT_THRESHOLD[kind] if threshold is None else threshold
+    with build_scorer(s.scoring) as scorer, Progress(
+        TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, disable=not progress, transient=True,
+    ) as bar:
+        task = bar.add_task("score", total=len(items))
+        rows = score_reference(scorer, items, lambda n: bar.advance(task, n))
+        probability = scorer.score_kind == "probability"
+        scorer_id, scorer_version = scorer.id, scorer.version
+    report = check_report(rows, cut, probability, resamples, reference)
+    report = {"scorer_id": scorer_id, "scorer_version": scorer_version,
+              "score_kind": "probability" if probability else "hits", "reference": reference, **report}
+    if scores_out:
+        scores_out.parent.mkdir(parents=True, exist_ok=True)
+        scores_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    table = Table(title=f"{scorer_id} vs {reference} (toxic = reference ≥ {cut:g}; 95% bootstrap CI)")
+    for col in ("language", "n", "missing", "toxic", "AUROC", "Spearman") + (("ECE",) if probability else ()):
+        table.add_column(col)
+    for lang, m in report["languages"].items():
+        cells = [lang, str(m["n"]), str(m["missing"]), str(m["toxic"]),
+                 _fmt(m["auroc"], m["auroc_ci"]), _fmt(m["spearman"], m["spearman_ci"])]
+        if probability:
+            cells.append(_fmt(m["ece"], m["ece_ci"]))
+        table.add_row(*cells)
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(scorer_app, name="scorer")

@@ -1,0 +1,103 @@
+"""Reference sets a scorer is checked against: texts with a human or reference toxicity score.
+
+- ``rtplx:DIR``: RTP-LX (folder, file, zip or s3:// URI, via xdetox.prompts.rtplx); the reference
+  is ``Annotations.Toxicity``, the mean of three raters on 1-5, and toxic means mean >= 3
+  (docs/FACTS.md). Evaluation only: nothing here trains or tunes on it.
+- ``jsonl:PATH`` or ``jsonl:s3://bucket/key``: one object per line with ``text`` (non-empty
+  string), ``language`` (string) and ``reference`` (a number, e.g. a cached Perspective score);
+  optional ``id``. Toxic means reference >= 0.5 unless the user says otherwise.
+
+A row that breaks these rules is an error naming the file and line; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from xdetox.records import RecordError, iter_objects
+
+#: toxic threshold per reference kind: RTP-LX raters' mean on 1-5; a probability otherwise
+DEFAULT_THRESHOLD = {"rtplx": 3.0, "jsonl": 0.5}
+
+
+class ReferenceError(ValueError):
+    """A reference set that cannot be read: names the source, file and line at fault."""
+
+
+@dataclass(frozen=True)
+class ReferenceItem:
+    language: str
+    index: str
+    text: str
+    reference: float | None
+
+
+def parse_source(source: str) -> tuple[str, str]:
+    kind, sep, where = source.partition(":")
+    if not sep or kind not in DEFAULT_THRESHOLD or not where:
+        raise ReferenceError(f"reference {source!r}: expected rtplx:DIR or jsonl:PATH (a path or s3:// URI)")
+    return kind, where
+
+
+def _jsonl_lines(where: str) -> Iterable[str]:
+    if where.startswith("s3://"):
+        from xdetox.store import open_store
+
+        parent, _, key = where[len("s3://"):].partition("/")
+        bucket_and_prefix, _, name = f"{parent}/{key}".rpartition("/")
+        return open_store(f"s3://{bucket_and_prefix}").iter_lines(name)
+    path = Path(where.removeprefix("file://"))
+    if not path.is_file():
+        raise ReferenceError(f"{where}: no such file")
+    return path.open(encoding="utf-8")
+
+
+def load_jsonl(where: str, languages: list[str] | None) -> list[ReferenceItem]:
+    items: list[ReferenceItem] = []
+    try:
+        for line, obj in iter_objects(_jsonl_lines(where), where):
+            text, lang, ref = obj.get("text"), obj.get("language"), obj.get("reference")
+            if not isinstance(text, str) or not text.strip():
+                raise ReferenceError(f"{where}:{line}: field 'text' must be a non-empty string, got {text!r}")
+            if not isinstance(lang, str) or not lang.strip():
+                raise ReferenceError(f"{where}:{line}: field 'language' must be a language code, got {lang!r}")
+            if isinstance(ref, bool) or not isinstance(ref, int | float) or not math.isfinite(ref):
+                raise ReferenceError(f"{where}:{line}: field 'reference' must be a number, got {ref!r}")
+            if languages and lang not in languages:
+                continue
+            items.append(ReferenceItem(lang, str(obj.get("id", line)), text, float(ref)))
+    except RecordError as e:
+        raise ReferenceError(str(e)) from None
+    if not items:
+        raise ReferenceError(f"{where}: no rows" + (f" in {', '.join(languages)}" if languages else ""))
+    return items
+
+
+def load_rtplx_reference(where: str, languages: list[str] | None) -> list[ReferenceItem]:
+    from xdetox.prompts.base import PromptSetError
+    from xdetox.prompts.rtplx import load_rtplx, rtplx_languages
+
+    if where.startswith("s3://"):
+        raise ReferenceError(f"{where}: copy RTP-LX locally first (rtplx:DIR reads a folder, file or zip)")
+    root = Path(where)
+    if not root.exists():
+        raise ReferenceError(f"{where}: no such folder or file")
+    try:
+        langs = languages or rtplx_languages(root, f"rtplx:{where}")
+        with tempfile.TemporaryDirectory() as scratch:
+            return [ReferenceItem(p.language, p.prompt_id, p.prompt, p.meta.get("human_toxicity"))
+                    for p in load_rtplx(root, f"rtplx:{where}", langs, Path(scratch))]
+    except (PromptSetError, RecordError) as e:
+        raise ReferenceError(str(e)) from None
+
+
+def load_reference(source: str, languages: list[str] | None = None) -> tuple[str, list[ReferenceItem]]:
+    """(kind, items) of a ``rtplx:…`` or ``jsonl:…`` reference source."""
+    kind, where = parse_source(source)
+    if kind == "rtplx":
+        return kind, load_rtplx_reference(where, languages)
+    return kind, load_jsonl(where, languages)
