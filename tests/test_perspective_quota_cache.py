@@ -111,8 +111,8 @@ def test_offline_uses_only_the_cache(server: FakePerspective, tmp_path: Path) ->
     assert [r["text"] for r in server.requests] == ["known"]
 
 
-def test_concurrent_writers_lose_no_entry(tmp_path: Path) -> None:
-    store = open_store(tmp_path.as_uri())
+def test_concurrent_writers_lose_no_entry(store_uri: str) -> None:
+    store = open_store(store_uri)  # file:// and the SeaweedFS S3 fixture
 
     def write(w: int) -> None:
         cache = ScoreCache(store, "perspective-toxicity")
@@ -180,6 +180,17 @@ def test_export_import_moves_the_cache(server: FakePerspective, tmp_path: Path) 
     bad.write_text('{"scorer_id": "perspective-toxicity", "key": "k"}\n')
     r = runner.invoke(app, ["scores", "import", str(bad), "--store", cluster])
     assert r.exit_code == 2 and "line 1" in r.output and "Traceback" not in r.output
+
+
+def test_offline_scores_flag_needs_a_cached_scorer(tmp_path: Path) -> None:
+    from tests.test_spec_errors import VALID
+    from xdetox.cli import app
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(VALID)  # a valid spec scored by the lexicon, which has no score cache
+    r = CliRunner().invoke(app, ["run", str(spec), "--offline-scores", "--store", tmp_path.as_uri()])
+    assert r.exit_code == 2 and "has no score cache" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "runs").exists()  # refused before anything ran
 
 
 def test_end_of_service_warning() -> None:

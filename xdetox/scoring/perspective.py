@@ -37,7 +37,6 @@ import os
 import random
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -267,7 +266,6 @@ def warn_end_of_service_once(today: date | None = None) -> None:
     if msg:
         _warned = True
         log.warning(msg)
-        warnings.warn(msg, FutureWarning, stacklevel=3)
 
 
 class PerspectiveToxicityScorer(Scorer):

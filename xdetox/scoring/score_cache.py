@@ -140,7 +140,7 @@ def import_lines(store: Store, lines: Iterable[str], source: str) -> dict[str, i
     for sid, entries in by_id.items():
         cache = ScoreCache(store, sid)
         known = cache.load()
-        new = [e for e in entries if e.key not in known]
+        new = list({e.key: e for e in reversed(entries) if e.key not in known}.values())[::-1]  # first wins
         if new:
             digest = hashlib.sha256("".join(e.to_json() for e in new).encode()).hexdigest()[:32]
             cache.append(new, name=f"import-{digest}")
