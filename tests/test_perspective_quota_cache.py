@@ -197,5 +197,17 @@ def test_end_of_service_warning() -> None:
     assert end_of_service_warning(date(2026, 6, 1)) is None  # 213 days before: quiet
     near = end_of_service_warning(date(2026, 12, 4))
     assert near is not None and "27 days left" in near and "calibrated local scorer" in near
+    assert "xdetox scorer check" in near
     past = end_of_service_warning(date(2027, 1, 2))
     assert past is not None and "ended on 2026-12-31" in past
+
+
+def test_end_of_service_warning_once_per_run(server: FakePerspective, monkeypatch: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    import xdetox.scoring.perspective as p
+
+    monkeypatch.setattr(p, "_warned", False)
+    monkeypatch.setattr(p, "end_of_service_warning", lambda today=None: "Perspective API ends soon")
+    for _ in range(3):  # three score steps of one run in one process
+        make(server).close()
+    assert [r.getMessage() for r in caplog.records].count("Perspective API ends soon") == 1

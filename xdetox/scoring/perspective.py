@@ -254,8 +254,8 @@ def end_of_service_warning(today: date | None = None) -> str | None:
     return (f"Perspective API {when}. Scores already obtained stay usable from the store's score cache "
             f"(cache/scores; `xdetox scores export/import` moves it, `--offline-scores` uses only it). "
             f"To keep scoring, switch the spec's scoring section to a calibrated local scorer "
-            f"(kind: classifier with a model calibrated against cached Perspective scores) and note "
-            f"that its numbers are not the papers' Perspective numbers.")
+            f"(kind: classifier, calibrated against cached Perspective scores), measure it first with "
+            f"`xdetox scorer check`, and note that its numbers are not the papers' Perspective numbers.")
 
 
 def warn_end_of_service_once(today: date | None = None) -> None:
