@@ -130,7 +130,7 @@ class StepContext:
             return _under(dest, prefix)
         for o in rec.outputs:
             target = _under(dest, o.key)
-            self.store.get_file(o.key, target)
+            self.store.get_file(o.key, target, o.sha256)
             got = file_sha256(target)
             if got != o.sha256:
                 raise RuntimeError(f"{self.store.uri}/{o.key}: sha256 {got} does not match its commit record")
@@ -144,7 +144,7 @@ class StepContext:
             for o in rec.outputs:
                 if not o.key.endswith(".jsonl"):
                     continue
-                yield from parse_lines(self.store.iter_lines(o.key), f"{self.store.uri}/{o.key}", model)
+                yield from parse_lines(self.store.iter_lines(o.key, o.sha256), f"{self.store.uri}/{o.key}", model)
 
 
 def common_prefix(keys: list[str]) -> str:

@@ -94,7 +94,7 @@ def _read_alignment(ctx: StepContext, name: str) -> dict[str, Any] | None:
     for rec in ctx.input_records(name):
         for o in rec.outputs:
             if o.key.endswith("alignment.json"):
-                return json.loads(ctx.store.get_bytes(o.key))
+                return json.loads(ctx.store.get_bytes(o.key, o.sha256))
     return None
 
 

@@ -27,11 +27,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def _put_file(self, key: str, path: Path) -> None: ...
 
+    # ``sha256``, where given, is the digest a commit record promises: a body that does not match
+    # is a transfer fault (retried on S3) and never handed to the caller.
     @abc.abstractmethod
-    def _get_bytes(self, key: str) -> bytes: ...
+    def _get_bytes(self, key: str, sha256: str | None = None) -> bytes: ...
 
     @abc.abstractmethod
-    def _get_file(self, key: str, path: Path) -> None: ...
+    def _get_file(self, key: str, path: Path, sha256: str | None = None) -> None: ...
 
     @abc.abstractmethod
     def _exists(self, key: str) -> bool: ...
@@ -56,24 +58,25 @@ class Store(abc.ABC):
     def put_file(self, key: str, path: Path) -> None:
         self._put_file(check_key(key), Path(path))
 
-    def get_bytes(self, key: str) -> bytes:
-        return self._get_bytes(check_key(key))
+    def get_bytes(self, key: str, sha256: str | None = None) -> bytes:
+        return self._get_bytes(check_key(key), sha256)
 
-    def get_text(self, key: str) -> str:
-        return self.get_bytes(key).decode("utf-8")
+    def get_text(self, key: str, sha256: str | None = None) -> str:
+        return self.get_bytes(key, sha256).decode("utf-8")
 
-    def iter_lines(self, key: str) -> Iterator[str]:
-        """The object's text, line by line (streamed from disk on a file store)."""
-        return self._iter_lines(check_key(key))
+    def iter_lines(self, key: str, sha256: str | None = None) -> Iterator[str]:
+        """The object's text, line by line (streamed from disk on a file store, which is not
+        checked against ``sha256``: nothing travels over a network there)."""
+        return self._iter_lines(check_key(key), sha256)
 
-    def _iter_lines(self, key: str) -> Iterator[str]:
+    def _iter_lines(self, key: str, sha256: str | None = None) -> Iterator[str]:
         # Split on "\n" only, like a file: str.splitlines() would also split on U+2028 and other
         # separators that JSON text written with ensure_ascii=False may hold inside a string.
-        yield from io.StringIO(self._get_bytes(key).decode("utf-8"))
+        yield from io.StringIO(self._get_bytes(key, sha256).decode("utf-8"))
 
-    def get_file(self, key: str, path: Path) -> None:
+    def get_file(self, key: str, path: Path, sha256: str | None = None) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._get_file(check_key(key), Path(path))
+        self._get_file(check_key(key), Path(path), sha256)
 
     def exists(self, key: str) -> bool:
         return self._exists(check_key(key))
@@ -129,14 +132,14 @@ class PrefixedStore(Store):
     def _put_file(self, key: str, path: Path) -> None:
         self.parent._put_file(self._k(key), path)
 
-    def _get_bytes(self, key: str) -> bytes:
-        return self.parent._get_bytes(self._k(key))
+    def _get_bytes(self, key: str, sha256: str | None = None) -> bytes:
+        return self.parent._get_bytes(self._k(key), sha256)
 
-    def _get_file(self, key: str, path: Path) -> None:
-        self.parent._get_file(self._k(key), path)
+    def _get_file(self, key: str, path: Path, sha256: str | None = None) -> None:
+        self.parent._get_file(self._k(key), path, sha256)
 
-    def _iter_lines(self, key: str) -> Iterator[str]:
-        return self.parent._iter_lines(self._k(key))
+    def _iter_lines(self, key: str, sha256: str | None = None) -> Iterator[str]:
+        return self.parent._iter_lines(self._k(key), sha256)
 
     def _exists(self, key: str) -> bool:
         return self.parent._exists(self._k(key))

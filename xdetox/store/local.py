@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from xdetox.store.base import NotFoundError, Store
+from xdetox.store.base import NotFoundError, Store, StoreError
 
 
 class LocalStore(Store):
@@ -52,20 +53,23 @@ class LocalStore(Store):
 
         self._atomic_write(key, copy)
 
-    def _get_bytes(self, key: str) -> bytes:
+    def _get_bytes(self, key: str, sha256: str | None = None) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            data = self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             raise NotFoundError(f"{self.uri}/{key}: no such object") from None
+        if sha256 is not None and (got := hashlib.sha256(data).hexdigest()) != sha256:
+            raise StoreError(f"{self.uri}/{key}: sha256 {got} does not match its commit record ({sha256})")
+        return data
 
-    def _iter_lines(self, key: str) -> Iterator[str]:
+    def _iter_lines(self, key: str, sha256: str | None = None) -> Iterator[str]:
         path = self._path(key)
         if not path.is_file():
             raise NotFoundError(f"{self.uri}/{key}: no such object")
         with open(path, encoding="utf-8") as f:
             yield from f
 
-    def _get_file(self, key: str, path: Path) -> None:
+    def _get_file(self, key: str, path: Path, sha256: str | None = None) -> None:
         src = self._path(key)
         if not src.is_file():
             raise NotFoundError(f"{self.uri}/{key}: no such object")

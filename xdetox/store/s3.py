@@ -10,8 +10,12 @@ half an object.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterator
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,37 @@ from typing import Any
 from xdetox.store.base import NotFoundError, Store, StoreError
 
 MiB = 1024 * 1024
+
+# botocore's standard mode backs off rand(0, 1) * min(0.05 s * 2**i, 20 s) for non-throttling
+# errors; a cut response body gets the same schedule (botocore.retries.standard.ExponentialBackoff).
+_BACKOFF_BASE_S = 0.05
+_BACKOFF_MAX_S = 20.0
+
+
+def _transient_read_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean the bytes did not arrive whole (not that the object is wrong or missing)."""
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        ConnectionError,
+        IncompleteReadError,
+        ReadTimeoutError,
+        ResponseStreamingError,
+    )
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    return (ResponseStreamingError, IncompleteReadError, ConnectionError, ConnectionClosedError,
+            ReadTimeoutError, Urllib3Error, ConnectionResetError, BrokenPipeError, TimeoutError)
+
+
+def _body_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+    from urllib3.exceptions import ProtocolError
+
+    return (ResponseStreamingError, IncompleteReadError, ProtocolError)
+
+
+class _BodyMismatch(Exception):
+    """A body whose length or sha256 is not what the server or the commit record announced."""
 
 
 @dataclass(frozen=True)
@@ -103,24 +138,74 @@ class S3Store(Store):
             "upload", key, self.client.upload_file, str(path), self.bucket, self._k(key), Config=self._transfer_config()
         )
 
-    def _get_bytes(self, key: str) -> bytes:
-        resp = self._call("GET", key, self.client.get_object, Bucket=self.bucket, Key=self._k(key))
-        return resp["Body"].read()
+    def _with_read_retries(self, what: str, key: str, attempt: Callable[[], Any]) -> Any:
+        """Run ``attempt`` (a request *and* the reading of its body) until it succeeds.
 
-    def _get_file(self, key: str, path: Path) -> None:
-        tmp = path.with_name(f".tmp-{path.name}")
-        try:
+        botocore retries a request whose headers failed, but a body cut midway surfaces later, in
+        ``.read()``, outside its retry loop (ResponseStreamingError, IncompleteRead, a reset); so
+        the whole GET is redone here, with botocore's own backoff schedule and attempt count.
+        """
+        transient = _transient_read_errors()
+        last: BaseException | None = None
+        for i in range(max(1, self.settings.max_attempts)):
+            if i:
+                time.sleep(random.random() * min(_BACKOFF_BASE_S * 2 ** (i - 1), _BACKOFF_MAX_S))
+            try:
+                return attempt()
+            except StoreError as e:
+                # _call wraps BotoCoreError. Only a cut body is retried again here: botocore has
+                # already spent its attempts on refused connections, timeouts and 5xx.
+                if isinstance(e, NotFoundError) or not isinstance(e.__cause__, _body_errors()):
+                    raise
+                last = e.__cause__
+            except (*transient, _BodyMismatch) as e:
+                last = e
+        raise StoreError(
+            f"{what} s3://{self.bucket}/{self._k(key)} failed after {self.settings.max_attempts} attempts: "
+            f"{type(last).__name__}: {last}"
+        ) from last
+
+    def _get_bytes(self, key: str, sha256: str | None = None) -> bytes:
+        def attempt() -> bytes:
+            resp = self._call("GET", key, self.client.get_object, Bucket=self.bucket, Key=self._k(key))
+            data = resp["Body"].read()
+            if "ContentLength" in resp and len(data) != resp["ContentLength"]:
+                raise _BodyMismatch(f"got {len(data)} of {resp['ContentLength']} bytes")
+            if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+                raise _BodyMismatch(f"sha256 {hashlib.sha256(data).hexdigest()} is not the committed {sha256}")
+            return data
+
+        return self._with_read_retries("GET", key, attempt)
+
+    def _get_file(self, key: str, path: Path, sha256: str | None = None) -> None:
+        # A name no other process or thread uses: two runs sharing a cache never write one file.
+        tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}-{path.name}")
+
+        def attempt() -> None:
+            # The transfer manager retries cut bodies itself; the sha256 check catches the rest.
             self._call(
                 "download", key, self.client.download_file, self.bucket, self._k(key), str(tmp),
                 Config=self._transfer_config(),
             )
+            if sha256 is not None:
+                h = hashlib.sha256()
+                with open(tmp, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+                if h.hexdigest() != sha256:
+                    raise _BodyMismatch(f"sha256 {h.hexdigest()} is not the committed {sha256}")
+
+        try:
+            self._with_read_retries("download", key, attempt)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
 
     def _exists(self, key: str) -> bool:
         try:
-            self._call("HEAD", key, self.client.head_object, Bucket=self.bucket, Key=self._k(key))
+            self._with_read_retries(
+                "HEAD", key, lambda: self._call("HEAD", key, self.client.head_object, Bucket=self.bucket,
+                                                Key=self._k(key)))
             return True
         except NotFoundError:
             return False
@@ -129,7 +214,10 @@ class S3Store(Store):
         full = self._k(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
         n = len(self.prefix) + 1 if self.prefix else 0
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in self._call("LIST", prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full))):
+        pages = self._with_read_retries(
+            "LIST", prefix,
+            lambda: self._call("LIST", prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full))))
+        for page in pages:
             for obj in page.get("Contents", []):
                 yield obj["Key"][n:]
 
