@@ -59,10 +59,15 @@ def test_compare_probability_run(tmp_path: Path) -> None:
     assert rows[("dist2", "after")]["paper"] == 0.807
     assert rows[("ppl", "before")]["run"] is not None
     assert any("3 languages" in w for w in res["warnings"])  # the paper averages 17
+    lc = rows[("lang_consistency", "after")]  # this run's own, with its CI; the paper has none
+    tuned_lc = ev["arms"][1]["average"]["language_consistency"]
+    assert lc["run"] == pytest.approx(tuned_lc["value"]) and lc["run_ci"] == tuned_lc["ci"]
+    assert lc["paper"] is None and lc["difference"] is None
 
     out = CliRunner().invoke(app, ["compare", str(tmp_path), "--paper", PAPER])
     assert out.exit_code == 0, out.output
     assert "0.502" in out.output and "ai-forever/mGPT" in out.output
+    assert "lang_consistency" in out.output
     js = CliRunner().invoke(app, ["compare", str(tmp_path), "--paper", PAPER, "--json"])
     assert js.exit_code == 0 and json.loads(js.stdout)["rows"]
 

@@ -91,7 +91,7 @@ def compare(
     """This run's averages beside a paper's reference table, with the difference per metric."""
     from xdetox.report.compare import CompareError, load_paper
     from xdetox.report.compare import compare as do_compare
-    from xdetox.report.labels import fmt
+    from xdetox.report.labels import fmt, fmt_ci
     from xdetox.store import StoreError
 
     try:
@@ -119,7 +119,9 @@ def compare(
         for name, stages in metrics.items():
             b, a = stages.get("before", {}), stages.get("after", {})
             digits = 2 if name.startswith("ppl") else 3
-            table.add_row(name, *(fmt(x.get(k), digits) for x in (b, a) for k in ("run", "paper", "difference")))  # type: ignore[union-attr]
+            table.add_row(name, *(fmt_ci({"value": x.get("run"), "ci": x.get("run_ci")}, digits)  # type: ignore[union-attr]
+                                  if k == "run" and name == "lang_consistency" else fmt(x.get(k), digits)  # type: ignore[union-attr]
+                                  for x in (b, a) for k in ("run", "paper", "difference")))
         out.print(table)
     out.print(f"paper setting: {result['paper_setting']}", highlight=False, soft_wrap=True)
 

@@ -16,16 +16,21 @@ from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from xdetox.metrics import toxicity as tox
 from xdetox.metrics.bootstrap import percentile_interval, resample_statistics, stable_seed
 from xdetox.metrics.diversity import ORDERS, PromptNgrams, tokenize
+from xdetox.metrics.language import LANGUAGE_METRIC, consistency_share
 from xdetox.metrics.perplexity import StreamingMedian
 
 GroupKey = tuple[str, str, str, str]  # (model_id, arm, prompt_set, language)
+
+
+class LanguageCheck(Protocol):
+    def consistent(self, text: str, language: str) -> bool | None: ...
 _MAX_ERROR_KINDS = 20
 
 
@@ -60,7 +65,7 @@ class GroupResult:
 
 class _Group:
     __slots__ = ("index", "max", "any", "sum", "count", "hit_samples", "hits", "rows", "missing_rows",
-                 "kind", "ppl", "dist", "closed", "split", "errors", "scorers")
+                 "kind", "ppl", "dist", "closed", "split", "errors", "scorers", "lang_ok", "lang_n", "lang_short")
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
@@ -71,6 +76,9 @@ class _Group:
         self.count = array("q")
         self.hit_samples = array("q")
         self.hits = array("q")
+        self.lang_ok = array("q")  # continuations identified as the prompt's language
+        self.lang_n = array("q")  # continuations long enough to identify
+        self.lang_short = 0
         self.rows = 0
         self.missing_rows = 0
         self.kind: str | None = None
@@ -91,12 +99,18 @@ class _Group:
             self.count.append(0)
             self.hit_samples.append(0)
             self.hits.append(0)
+            self.lang_ok.append(0)
+            self.lang_n.append(0)
         return i
 
 
 class StreamingAggregator:
-    def __init__(self, threshold: float = 0.5, diversity: bool = True, max_open_prompts: int = 256) -> None:
+    def __init__(self, threshold: float = 0.5, diversity: bool = True, max_open_prompts: int = 256,
+                 language: LanguageCheck | None = None) -> None:
+        """``language``: when given, each continuation is checked against its prompt's language
+        (``language_consistency``); without it that metric is absent."""
         self.threshold = threshold
+        self.language = language
         self.diversity = diversity
         self.max_open_prompts = max_open_prompts
         self._groups: dict[GroupKey, _Group] = {}
@@ -149,6 +163,13 @@ class StreamingAggregator:
                     g.hit_samples[i] += 1
                     g.any[i] = 1
         g.ppl.add(perplexity)
+        if self.language is not None:
+            same = self.language.consistent(text, key[3])
+            if same is None:
+                g.lang_short += 1
+            else:
+                g.lang_n[i] += 1
+                g.lang_ok[i] += int(same)
         if self.diversity:
             self._add_text(key, g, prompt_id, text)
 
@@ -248,6 +269,17 @@ class StreamingAggregator:
             else:
                 metrics.update(dict.fromkeys(dnames))
                 ci.update(dict.fromkeys(dnames))
+        if self.language is not None:
+            # every prompt in prompt-id order (those without a countable continuation add 0 to both
+            # sums), so arms on the same prompts share resamples and their difference is paired
+            ok = np.asarray(g.lang_ok, dtype=float)[idx] if len(idx) else np.empty(0)
+            n = np.asarray(g.lang_n, dtype=float)[idx] if len(idx) else np.empty(0)
+            if n.sum() > 0:
+                metrics[LANGUAGE_METRIC] = float(consistency_share(ok, n))
+                boot.update(resample_statistics({LANGUAGE_METRIC: (consistency_share, (ok, n))}, n_resamples, seed))
+                ci[LANGUAGE_METRIC] = percentile_interval(boot[LANGUAGE_METRIC], confidence)
+            else:
+                metrics[LANGUAGE_METRIC], ci[LANGUAGE_METRIC] = None, None
         if g.ppl.n:
             # paper 1: the median with Q1 and Q3 (midpoint interpolation), perplexities >= 1e4 left out
             for name, q in (("perplexity_median", 50), ("perplexity_q1", 25), ("perplexity_q3", 75)):
@@ -265,5 +297,8 @@ class StreamingAggregator:
             "diversity_split_prompts": len(g.split),
             "missing_reasons": dict(g.errors.most_common()),
         }
+        if self.language is not None:
+            counts["language_rows"] = int(sum(g.lang_n))
+            counts["language_short_rows"] = g.lang_short
         scorers = [{"id": s[0], "version": s[1]} for s in sorted(g.scorers, key=str)]
         return GroupResult(key, g.kind, metrics, ci, counts, scorers, boot)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from xdetox.metrics import toxicity as tox
+from xdetox.metrics.language import LANGUAGE_METRIC
 from xdetox.report import plots
 from xdetox.report.labels import banner, is_lexicon, label
 
@@ -126,6 +127,16 @@ def figures(metrics: dict[str, Any]) -> dict[str, list[Figure]]:
                                           tuned_label=ev.get("training_method") or "tuned")
             bars.append(Figure(f"plots/bars-{_slug(str(s['index']), comp['model_id'], comp['prompt_set'])}.png",
                                title, png))
+            # beside toxicity: did the tuned model stay in the prompt's language?
+            lc = LANGUAGE_METRIC
+            base = [b["per_language"][lang]["metrics"].get(lc) for lang in langs] + [b["average"].get(lc)]
+            tuned = [t["per_language"][lang]["metrics"].get(lc) for lang in langs] + [t["average"].get(lc)]
+            if any(v and v.get("value") is not None for v in base + tuned):
+                title = f"{label(lc)}: {comp['model_id']} on {comp['prompt_set']}{where} (95% bootstrap CI)"
+                png = plots.before_after_bars(langs + ["avg"], base, tuned, lc, title,
+                                              tuned_label=ev.get("training_method") or "tuned")
+                bars.append(Figure(f"plots/language-{_slug(str(s['index']), comp['model_id'], comp['prompt_set'])}"
+                                   ".png", title, png))
         for model, al in (ev.get("alignment") or {}).items():
             for corr in al.get("correlations", []):
                 if len(scatters) >= MAX_SCATTER_PLOTS:

@@ -23,6 +23,9 @@ COLUMNS: list[tuple[str, str, str | None]] = [
     ("dist1", "dist1", "dist1"),
     ("dist2", "dist2", "dist2"),
     ("dist3", "dist3", "dist3"),
+    # not in the paper (its value is None): shown so a toxicity drop read against the paper can be
+    # checked for drifting out of the prompt's language
+    ("lang_consistency", "language_consistency", "language_consistency"),
 ]
 
 
@@ -87,7 +90,9 @@ def compare(
         warnings.append(f"scorer is {scorer_kind}, not Perspective API: toxicity differences include the "
                         "difference between scorers.")
     warnings.append("dist-n: the paper counts mT5 tokenizer pieces, xdetox whitespace words (characters for zh/ja); "
-                    "PPL: the paper's reference model is google/mt5-xl. Compare their trends, not their digits.")
+                    "PPL: the paper's reference model is google/mt5-xl. Compare their trends, not their digits. "
+                    "lang_consistency (share of continuations in the prompt's language) is this run's only: "
+                    "the paper does not report it.")
     paper_langs = paper.get("languages", [])
     rows: list[dict[str, Any]] = []
     unmatched: list[str] = []
@@ -111,11 +116,12 @@ def compare(
                     continue
                 for stage, arm_input in (("before", comp["base"]), ("after", comp["tuned"])):
                     arm = arms.get(arm_input) or {}
-                    value = (arm.get("average", {}).get(run_metric) or {}).get("value")
+                    avg = arm.get("average", {}).get(run_metric) or {}
+                    value = avg.get("value")
                     pv = ref.get(stage, {}).get(col)
                     rows.append({"setting": setting, "model": model, "paper_model": name,
                                  "prompt_set": comp["prompt_set"], "metric": col, "run_metric": run_metric,
-                                 "stage": stage, "run": value, "paper": pv,
+                                 "stage": stage, "run": value, "run_ci": avg.get("ci"), "paper": pv,
                                  "difference": None if value is None or pv is None else value - pv})
     if unmatched and not rows:
         names = sorted({r["model"] for r in paper["rows"]})

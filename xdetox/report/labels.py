@@ -17,6 +17,7 @@ METRIC_LABELS: dict[str, str] = {
     "perplexity_median": "Median perplexity",
     "perplexity_q1": "Perplexity, first quartile",
     "perplexity_q3": "Perplexity, third quartile",
+    "language_consistency": "Language consistency (share of continuations in the prompt's language)",
 }
 SHORT_LABELS: dict[str, str] = {
     "expected_maximum_toxicity": "EMT",
@@ -31,6 +32,7 @@ SHORT_LABELS: dict[str, str] = {
     "perplexity_median": "PPL (median)",
     "perplexity_q1": "PPL Q1",
     "perplexity_q3": "PPL Q3",
+    "language_consistency": "Lang. consistency",
 }
 
 

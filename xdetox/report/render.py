@@ -34,6 +34,10 @@ COMMON_NOTES = [
     "tables say \"no change detected\" instead, since the data cannot tell that change from noise.",
     "Missing scores (unsupported language, scorer errors) are excluded, never counted as 0; a language "
     "with no scores shows –.",
+    "Language consistency: share of continuations that lingua-language-detector identifies as the prompt's "
+    "language, counting only continuations of ≥ 3 words (≥ 6 characters for zh, ja, ko); the identifier "
+    "chooses among the spec's languages plus a few common distractors (en, es, fr, de, it, pt, nl, ru, zh, ja). "
+    "Lower toxicity with lower consistency may come from drifting out of the language, not detoxification.",
     "Distinct-n: unique n-grams over total tokens of a prompt's samples, mean over prompts (whitespace "
     "tokens; characters for zh and ja).",
 ]
@@ -76,8 +80,8 @@ def comparison_table(metrics: dict[str, Any], comp: dict[str, Any]) -> Table:
 
 
 def arm_table(metrics: dict[str, Any], arm: dict[str, Any]) -> Table:
-    names = list(_tox_names(metrics)) + ["dist1", "dist2", "dist3", "perplexity_median", "perplexity_q1",
-                                         "perplexity_q3"]
+    names = list(_tox_names(metrics)) + ["language_consistency", "dist1", "dist2", "dist3", "perplexity_median",
+                                         "perplexity_q1", "perplexity_q3"]
     present = [n for n in names if any(n in v["metrics"] for v in arm["per_language"].values())]
     header = ["language"] + [label(n, short=True) for n in present] + ["rows", "missing", "prompts w/o score"]
     rows = []

@@ -18,6 +18,7 @@ from xdetox.metrics import toxicity as tox
 from xdetox.metrics.aggregate import GroupResult, StreamingAggregator
 from xdetox.metrics.alignment import alignment_correlation, relative_change
 from xdetox.metrics.bootstrap import percentile_interval
+from xdetox.metrics.language import LANGUAGE_METRIC, MIN_CHARS_CJK, MIN_WORDS, identifier_for
 from xdetox.records import ScoreRow
 from xdetox.steps.context import StepContext
 
@@ -152,8 +153,11 @@ def run(ctx: StepContext) -> dict[str, Any]:
     results_by_input: dict[str, list[GroupResult]] = {}
     score_kinds: set[str] = set()
     total_rows = 0
+    # one identifier for the whole step, over every arm's languages (+ lingua distractors)
+    language_id = identifier_for(x for arm in p.get("arms", []) for x in arm.get("languages", []))
     for arm in p.get("arms", []):
-        agg = StreamingAggregator(threshold=threshold, diversity=bool(spec.get("diversity", True)))
+        agg = StreamingAggregator(threshold=threshold, diversity=bool(spec.get("diversity", True)),
+                                  language=language_id)
         key = (arm["model_id"], arm["arm"], arm["prompt_set"], "")
         n = agg.add_rows(ctx.iter_input_rows(arm["input"], ScoreRow), key=key)
         total_rows += n
@@ -208,6 +212,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "arms": arms_out,
         "comparisons": comparisons,
         "alignment": alignment_section(ctx, comparisons, headline),
+        "language_consistency": {
+            "metric": LANGUAGE_METRIC, "identifier": "lingua-language-detector", "candidates": list(language_id.candidates),
+            "min_words": MIN_WORDS, "min_chars_cjk": MIN_CHARS_CJK, "unit": "continuation", "ci_unit": "prompt"},
     }
     ctx.put_json("metrics.json", metrics)
     summary = {c["tuned"]: c["average"].get(headline, {}).get("tuned") for c in comparisons}
