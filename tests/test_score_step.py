@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.scoring_fixtures import FakePerspective, build_causal_lm, fake_score, gen_row
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.manifest import CommitRecord, OutputFile, Shard, StepManifest, commit_key
 from xdetox.records import GenerationRow, ScoreRow, dumps_row, read_jsonl
-from xdetox.steps import score as score_step
 from xdetox.steps.runner import is_committed, run_step
 from xdetox.store import open_store
 from xdetox.store.base import Store
@@ -76,8 +77,10 @@ def test_lexicon_shard(tmp_path: Path) -> None:
 def test_resume_after_a_kill_loses_and_duplicates_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from xdetox.scoring.lexicon import LexiconToxicityScorer
 
-    monkeypatch.setattr(score_step, "CHUNK_ROWS", 10)
-    monkeypatch.setitem(score_step._BATCH, "lexicon", 5)
+    # small batches and chunks, declared the way a kind declares them
+    lex = scorer_kinds.get("lexicon")
+    monkeypatch.setitem(scorer_kinds._KINDS, "lexicon",
+                        dataclasses.replace(lex, batch_size=lambda s: 5, chunk_rows=lambda s: 10))
     rows = gen_rows(37)
     clean_store, clean_m = setup_run(tmp_path / "clean", rows, {"kind": "lexicon"})
     want = output_rows(clean_store, run_step(clean_m, clean_store, log=lambda _: None)[0])
@@ -132,7 +135,8 @@ def test_perspective_storm_is_not_committed_and_the_retry_resumes_from_the_cache
     from xdetox.scoring.base import ShardIncomplete
 
     monkeypatch.setenv("XDETOX_TEST_PERSPECTIVE_KEY", "k")
-    monkeypatch.setattr("xdetox.steps.score._CHUNK", {"perspective": 2})  # partial chunks get stored
+    per = scorer_kinds.get("perspective")  # partial chunks get stored
+    monkeypatch.setitem(scorer_kinds._KINDS, "perspective", dataclasses.replace(per, chunk_rows=lambda s: 2))
     rows = [gen_row(f"text {i}", "en", i) for i in range(6)]
     with FakePerspective(key="k") as server:
         server.script["text 4"] = [503, 503]  # both attempts fail: 1 of 6 missing > default 1 %

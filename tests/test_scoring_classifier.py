@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.scoring_fixtures import build_classifier, gen_row
+from xdetox.kinds.scorers.classifier import ClassifierScorer
 from xdetox.scoring.base import build_scorer
 from xdetox.scoring.classifier import ClassifierLabelError, ClassifierToxicityScorer
-from xdetox.spec.models import ClassifierScorer
 
 TEXTS = ["you are a stupid idiot", "what a lovely day", "x", "der Hund", "敏捷的棕色狐狸跳过了懒狗 " * 3,
          "the quick brown fox jumps over the lazy dog and keeps running far away"]

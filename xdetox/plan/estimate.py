@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.manifest import StepManifest
 from xdetox.plan.model import Plan
 
@@ -285,13 +286,10 @@ def estimate(plan: Plan, throughput: Throughput = DEFAULT_THROUGHPUT) -> Estimat
         elif step.kind == "score":
             texts = sum(generations_of.get(k, 0) for k in step.inputs.get("generations", []))
             r.scored_texts += texts
-            scorer = p.get("scorer") or {}
-            kind = scorer.get("kind")
-            if kind == "perspective":
-                r.perspective_days += texts / float(scorer.get("qps", 1.0)) / 86400
-            elif kind == "classifier":
-                r.gpu_hours += (texts / throughput.classifier_texts_per_s + throughput.step_overhead_s["small"]) / 3600
-            # lexicon: CPU only, no GPU-hours
+            scorer = scorer_kinds.validate_spec(p.get("scorer") or scorer_kinds.default_spec())
+            cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
+            r.perspective_days += cost.api_days  # the kind's own cost: API days, GPU hours, or nothing (lexicon)
+            r.gpu_hours += cost.gpu_hours
             ppl = p.get("perplexity")
             if ppl:
                 gen_tokens = _generation_tokens(by_key, step)

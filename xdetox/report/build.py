@@ -16,7 +16,7 @@ import numpy as np
 from xdetox.metrics import toxicity as tox
 from xdetox.metrics.language import LANGUAGE_METRIC
 from xdetox.report import plots
-from xdetox.report.labels import banner, is_lexicon, label
+from xdetox.report.labels import banner, declared_score_kind, is_lexicon, label
 
 MAX_BAR_PLOTS = 24
 MAX_SCATTER_PLOTS = 12
@@ -45,7 +45,7 @@ def report_metrics(params: dict[str, Any], evaluations: list[dict[str, Any]]) ->
     if len(kinds) > 1:
         raise ValueError(f"report: settings mix score kinds {sorted(kinds)}")
     scorer = params.get("scorer") or {}
-    score_kind = kinds.pop() if kinds else ("hits" if scorer.get("kind") == "lexicon" else "probability")
+    score_kind = kinds.pop() if kinds else declared_score_kind(scorer)
     return {
         "run_id": params.get("run_id"),
         "description": params.get("description", ""),

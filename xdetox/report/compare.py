@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from xdetox.kinds import scorers as scorer_kinds
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "paper-reference"
 PAPERS = {"pref-tuning-2406.16235": "pref-tuning-2406.16235-table2.json"}
 #: paper column -> (run metric, run metric when the scorer is the lexicon, forced)
@@ -45,6 +47,12 @@ def lexicon_refusal(scorer_kind: str) -> str:
             "maximum toxicity or toxicity probability. Re-score with a probability scorer (perspective, or a "
             "classifier), or pass --force to print them side by side anyway (lexicon prompt-hit share beside "
             "toxicity probability, hit rate beside average toxicity; no EMT).")
+
+
+def _comparable(scorer_kind: str) -> bool:
+    """Whether the scorer kind declares its numbers on the papers' scale (an unknown kind does not)."""
+    kind = scorer_kinds.find(scorer_kind)
+    return kind is not None and kind.comparable_with_papers
 
 
 def _norm(s: str) -> str:
@@ -81,12 +89,12 @@ def compare(
     lexicon = "hits" in kinds
     scorer_kind = next((ev.get("scorer_kind") for _, ev in evaluations if ev.get("scorer_kind")), "")
     if lexicon and not force:
-        raise CompareError(lexicon_refusal(scorer_kind or "lexicon"))
+        raise CompareError(lexicon_refusal(scorer_kind or "hits"))
     warnings: list[str] = []
     if lexicon:
         warnings.append("FORCED: lexicon hit rates are shown beside Perspective probabilities; the differences "
                         "in the toxicity rows do not measure the same thing.")
-    elif scorer_kind and scorer_kind != "perspective":
+    elif scorer_kind and not _comparable(scorer_kind):
         warnings.append(f"scorer is {scorer_kind}, not Perspective API: toxicity differences include the "
                         "difference between scorers.")
     warnings.append("dist-n: the paper counts mT5 tokenizer pieces, xdetox whitespace words (characters for zh/ja); "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xdetox.kinds import scorers as scorer_kinds
+
 METRIC_LABELS: dict[str, str] = {
     "expected_maximum_toxicity": "Expected maximum toxicity",
     "toxicity_probability": "Toxicity probability",
@@ -41,25 +43,26 @@ def label(metric: str, short: bool = False) -> str:
 
 
 def is_lexicon(scorer: dict[str, Any], score_kind: str | None = None) -> bool:
-    return score_kind == "hits" or scorer.get("kind") == "lexicon"
+    """Whether the numbers are hit counts (lexicon-like), from the rows' score kind or the scorer kind's declaration."""
+    return score_kind == "hits" or declared_score_kind(scorer) == "hits"
+
+
+def declared_score_kind(scorer: dict[str, Any]) -> str:
+    """What the scorer's kind declares it produces; probabilities for a kind this install does not know."""
+    kind = scorer_kinds.find(scorer.get("kind"))
+    return kind.score_kind if kind else "probability"
 
 
 def banner(scorer: dict[str, Any], score_kind: str | None = None) -> str:
-    """One paragraph naming the scorer and what its numbers are."""
-    kind = scorer.get("kind", "unknown")
-    if is_lexicon(scorer, score_kind):
-        return ("Scorer: lexicon (embedded multilingual word lists). These scores are LEXICON HITS, "
-                "not toxicity probabilities: results are reported as lexicon hit rates under their own names, "
-                "and are not comparable with Perspective API or classifier probabilities, nor with the papers' tables.")
-    if kind == "perspective":
-        return (f"Scorer: Perspective API ({scorer.get('attribute', 'TOXICITY')}). Scores are probabilities in [0, 1]; "
-                "expected maximum toxicity, toxicity probability (any sample ≥ 0.5) and average toxicity "
-                "as defined by Li et al. 2024.")
-    if kind == "classifier":
-        return (f"Scorer: classifier {scorer.get('model', '?')} (toxic label {scorer.get('toxic_label', '?')!r}). "
-                "Scores are the classifier's probabilities in [0, 1]: comparable across runs with the same classifier, "
-                "not numerically with Perspective API.")
-    return f"Scorer: {kind}."
+    """One paragraph naming the scorer and what its numbers are (the scorer kind's own banner)."""
+    name = scorer.get("kind", "unknown")
+    kind = scorer_kinds.find(name)
+    if kind is not None:
+        return kind.banner(scorer)
+    if score_kind == "hits":
+        return (f"Scorer: {name}. These scores are hit counts, not toxicity probabilities, and are not comparable "
+                "with probability scorers nor with the papers' tables.")
+    return f"Scorer: {name}."
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

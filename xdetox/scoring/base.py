@@ -88,22 +88,13 @@ def to_score_row(row: GenerationRow, result: ScoreResult, scorer: Scorer,
 
 
 def build_scorer(spec: dict[str, Any] | Any) -> Scorer:
-    """A scorer from a scorer spec (a LexiconScorer/PerspectiveScorer/ClassifierScorer or its dump)."""
-    from pydantic import TypeAdapter
+    """A scorer from a scorer spec of any registered kind (its model or its dump): the kind's
+    declared factory class, built by its ``from_spec``."""
+    import importlib
 
-    from xdetox.spec.models import ClassifierScorer, LexiconScorer, PerspectiveScorer, ScorerSpec
+    from xdetox.kinds import scorers
 
-    parsed = TypeAdapter(ScorerSpec).validate_python(spec) if isinstance(spec, dict) else spec
-    if isinstance(parsed, LexiconScorer):
-        from xdetox.scoring.lexicon import LexiconToxicityScorer
-
-        return LexiconToxicityScorer(allowlist=parsed.allowlist)
-    if isinstance(parsed, PerspectiveScorer):
-        from xdetox.scoring.perspective import PerspectiveToxicityScorer
-
-        return PerspectiveToxicityScorer.from_spec(parsed)
-    if isinstance(parsed, ClassifierScorer):
-        from xdetox.scoring.classifier import ClassifierToxicityScorer
-
-        return ClassifierToxicityScorer.from_spec(parsed)
-    raise TypeError(f"unknown scorer spec {type(parsed).__name__}")
+    parsed = scorers.validate_spec(spec)
+    module, _, cls_name = scorers.get(str(parsed.kind)).factory.partition(":")  # type: ignore[attr-defined]
+    cls = getattr(importlib.import_module(module), cls_name)
+    return cls.from_spec(parsed)  # type: ignore[no-any-return]

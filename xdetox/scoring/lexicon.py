@@ -181,6 +181,10 @@ class LexiconToxicityScorer(Scorer):
         self.version = f"{MATCHER_VERSION}+{h.hexdigest()[:12]}"
         self._matchers: dict[str, tuple[_Matcher, _Matcher | None]] = {}
 
+    @classmethod
+    def from_spec(cls, spec: Any) -> LexiconToxicityScorer:
+        return cls(allowlist=spec.allowlist)
+
     def list_language(self, language: str) -> str | None:
         """The list that scores ``language``: the exact code (``hi-Latn``), else its base (``pt-BR``)."""
         if language in self.languages:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+import xdetox.kinds.scorers as scorer_kinds
 from xdetox.spec.models import ExperimentSpec
 
 
@@ -69,7 +70,7 @@ def _loc_to_path(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in {"lexicon", "perspective", "classifier"} and parts and parts[-1] == "scoring":
+        elif parts and parts[-1] == "scoring" and item in scorer_kinds.names():
             continue  # discriminated-union tag: not part of the user's path
         else:
             parts.append(("." if parts else "") + str(item))
@@ -101,7 +102,8 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
 
 
 def _line_for(loc: tuple[Any, ...], index: dict[tuple[Any, ...], int]) -> int | None:
-    loc = tuple(x for x in loc if x not in {"lexicon", "perspective", "classifier"})
+    # drop the scorer-kind tag after "scoring" (a union's branch, not a key the user wrote)
+    loc = tuple(x for i, x in enumerate(loc) if not (i and loc[i - 1] == "scoring" and x in scorer_kinds.names()))
     for n in range(len(loc), -1, -1):
         if loc[:n] in index:
             return index[loc[:n]]

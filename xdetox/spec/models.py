@@ -7,40 +7,17 @@ resources, matrix. The planner (xdetox.plan) is the only consumer that turns thi
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema as cs
 
-# ISO 639-1 codes (plus script/region variants used by RTP-LX and Perspective) that xdetox knows.
-KNOWN_LANGUAGES: frozenset[str] = frozenset(
-    ["af", "am", "ar", "az", "be", "bg", "bn", "ca", "ceb", "cs", "cy", "da", "de", "el", "en", "eo", "es", "et", "eu", "fa", "fi", "fil", "fr", "gd", "gl", "he", "hi", "hi-Latn", "hr", "hu", "hy", "id", "is", "it", "ja", "ka", "kk", "km", "ko", "ky", "lt", "lv", "mk", "ml", "mn", "mr", "ms", "mt", "my", "nb", "ne", "nl", "no", "pa", "pl", "ps", "pt", "ro", "ru", "si", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "te", "th", "tl", "tr", "uk", "ur", "uz", "vi", "yo", "zh", "zu"]
-)
+import xdetox.kinds.scorers as scorer_kinds
+from xdetox.fields import KNOWN_LANGUAGES, Language, Name, StrictModel
+from xdetox.fields import check_language as _check_language
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-def _check_name(v: str) -> str:
-    if not _NAME.match(v):
-        raise ValueError("must be lower-case letters, digits and '-', at most 63 characters")
-    return v
-
-
-#: ids and run names: they appear in store keys, step labels, Argo names and file names
-Name = Annotated[str, AfterValidator(_check_name), Field(json_schema_extra={"pattern": _NAME.pattern})]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_language(code: str) -> str:
-    if code not in KNOWN_LANGUAGES:
-        raise ValueError(f"unknown language code {code!r}; use ISO 639-1 codes such as en, de, zh")
-    return code
-
-
-Language = Annotated[str, Field(min_length=2, max_length=8)]
+__all__ = ["KNOWN_LANGUAGES", "Language", "Name", "StrictModel"]
 
 
 # --------------------------------------------------------------------------- models
@@ -187,47 +164,30 @@ class GenerationSpec(StrictModel):
 
 
 # --------------------------------------------------------------------------- scoring
-class LexiconScorer(StrictModel):
-    kind: Literal["lexicon"] = "lexicon"
-    allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
+class _ScorerSpecField:
+    """``scoring:``: dispatched on ``kind`` through the scorer-kind registry (xdetox.kinds.scorers), so a
+    kind registered later (a plugin, a test) validates too; errors keep their field paths and the
+    JSON schema is a oneOf of the kinds registered when it is generated."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
+        return cs.no_info_plain_validator_function(
+            scorer_kinds.validate_spec,
+            serialization=cs.plain_serializer_function_ser_schema(
+                lambda v, info: v.model_dump(mode=info.mode), info_arg=True, when_used="always"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: cs.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        subs = [handler(k.spec_model.__pydantic_core_schema__) for k in scorer_kinds.all_kinds()]
+        mapping = {k.name: sub["$ref"] for k, sub in zip(scorer_kinds.all_kinds(), subs, strict=True) if "$ref" in sub}
+        out: JsonSchemaValue = {"oneOf": subs}
+        out["discriminator"] = {"propertyName": "kind", **({"mapping": mapping} if mapping else {})}
+        return out
 
 
-class PerspectiveScorer(StrictModel):
-    kind: Literal["perspective"] = "perspective"
-    qps: float = Field(default=1.0, gt=0, description="the project's quota, queries per second")
-    max_retries: int = Field(default=8, ge=0)
-    endpoint: str = "https://commentanalyzer.googleapis.com/v1alpha1/comments:analyze"
-    api_key_env: str = Field(default="PERSPECTIVE_API_KEY", description="environment variable with the key")
-    attribute: str = "TOXICITY"
-    quota_margin: float = Field(
-        default=0.9, gt=0, le=1,
-        description="share of qps actually used: requests are spaced 1/(qps*margin) apart so that network "
-        "jitter never pushes a 1 s window over the quota (issue 15)")
-    shard_deadline_s: float | None = Field(
-        default=None, gt=0,
-        description="per-shard time bound for retries/backoff; past it unscored texts are missing (default: none)")
-    max_missing_share: float = Field(
-        default=0.01, ge=0, le=1,
-        description="a shard with more texts left unscored by retries/deadline than this share is not committed")
-    empty_text: Literal[" ", "missing"] = Field(
-        default=" ",
-        description="whitespace-only continuations: sent as ' ' and counted (paper 1), or left missing")
-    offline_scores: bool = Field(
-        default=False, description="use only the store's score cache; texts not in it stay missing")
-
-
-class ClassifierScorer(StrictModel):
-    kind: Literal["classifier"] = "classifier"
-    model: str = Field(description="local path, s3:// URI or hub id of a sequence classifier")
-    toxic_label: str | int = Field(description="label name or index whose probability is the score")
-    batch_size: int = Field(default=32, gt=0)
-    max_length: int = Field(default=256, gt=0)
-    languages: list[Language] | None = Field(
-        default=None, description="languages the classifier supports; others get a missing score"
-    )
-
-
-ScorerSpec = Annotated[LexiconScorer | PerspectiveScorer | ClassifierScorer, Field(discriminator="kind")]
+#: a scorer spec of any registered kind (each kind's Pydantic model, ``kind`` its tag)
+ScorerSpec = Annotated[Any, _ScorerSpecField]
 
 
 # --------------------------------------------------------------------------- metrics
@@ -333,7 +293,8 @@ class ExperimentSpec(StrictModel):
     training: TrainingSpec = TrainingSpec(method="none")
     prompts: list[PromptSet] = Field(min_length=1)
     generation: GenerationSpec = GenerationSpec()
-    scoring: ScorerSpec = LexiconScorer()
+    scoring: ScorerSpec = Field(default=scorer_kinds.default_spec(),
+                                description="the toxicity scorer; one of the registered scorer kinds")
     metrics: MetricsSpec = MetricsSpec()
     analysis: NeuronAnalysisSpec | None = None
     sharding: ShardingSpec = ShardingSpec()

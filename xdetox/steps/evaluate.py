@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.metrics import toxicity as tox
 from xdetox.metrics.aggregate import GroupResult, StreamingAggregator
 from xdetox.metrics.alignment import alignment_correlation, relative_change
@@ -22,7 +23,11 @@ from xdetox.metrics.language import LANGUAGE_METRIC, MIN_CHARS_CJK, MIN_WORDS, i
 from xdetox.records import ScoreRow
 from xdetox.steps.context import StepContext
 
-SCORER_SCORE_KIND = {"lexicon": "hits", "perspective": "probability", "classifier": "probability"}
+
+def declared_score_kind(scorer_kind: str) -> str:
+    """What the scorer kind declares it produces; probabilities for a kind this install does not know."""
+    kind = scorer_kinds.find(scorer_kind)
+    return kind.score_kind if kind else "probability"
 
 
 def _metric(value: float | None, ci: tuple[float, float] | list[float] | None) -> dict[str, Any]:
@@ -169,7 +174,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         for lang in order:
             r = by_lang.get(lang)
             if r is None:  # a language with no rows at all: metrics are missing, not 0
-                names = tox.LEXICON_METRICS if SCORER_SCORE_KIND.get(scorer_kind) == "hits" else tox.PROBABILITY_METRICS
+                names = tox.LEXICON_METRICS if declared_score_kind(scorer_kind) == "hits" else tox.PROBABILITY_METRICS
                 r = GroupResult((key[0], key[1], key[2], lang), None, dict.fromkeys(names),
                                 dict.fromkeys(names), {"rows": 0, "rows_scored": 0, "rows_missing": 0, "prompts": 0,
                                                        "prompts_scored": 0, "prompts_missing": 0}, [])
@@ -190,7 +195,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     if len(score_kinds) > 1:
         raise ValueError(f"this setting mixes score kinds {sorted(score_kinds)}: probabilities and lexicon hits "
                          "cannot be evaluated together")
-    score_kind = score_kinds.pop() if score_kinds else SCORER_SCORE_KIND.get(scorer_kind, "probability")
+    score_kind = score_kinds.pop() if score_kinds else declared_score_kind(scorer_kind)
     headline = tox.HEADLINE[score_kind]
     comparisons: list[dict[str, Any]] = []
     for b in arms_out:

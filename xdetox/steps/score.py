@@ -5,8 +5,8 @@ params: ``{"scorer": <scorer spec dump>, "perplexity": null | {"reference", "tex
 input ``generations``: one upstream generate shard. Output: ``shard-iiiii-of-nnnnn.jsonl`` of
 ScoreRows, in input order.
 
-Streaming and resumable: rows are read lazily and scored in batches; every CHUNK_ROWS rows the
-scored chunk is stored (CHUNK_ROWS; 240 for Perspective) under ``steps/<key>/partial/`` (invisible to readers: no commit record
+Streaming and resumable: rows are read lazily and scored in batches; every ``chunk_rows`` rows (the
+scorer kind's declaration: 2000, 240 for Perspective) the scored chunk is stored under ``steps/<key>/partial/`` (invisible to readers: no commit record
 lists it). A killed shard resumes after its last stored chunk (a Perspective shard of 25,000
 rows takes about 7 hours at 1 query per second, so redoing it all is not an option); at the end
 the chunks are concatenated into the output. Memory holds one batch, never the shard.
@@ -21,14 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.records import GenerationRow, ScoreRow, dumps_row, parse_lines
 from xdetox.scoring.base import Scorer, ShardIncomplete, build_scorer, to_score_row
 from xdetox.steps.context import StepContext
-
-CHUNK_ROWS = 2000
-#: Perspective at its default 1 query/s: a chunk of 240 rows is 4 minutes of quota at stake
-_CHUNK = {"perspective": 240}
-_BATCH = {"perspective": 64, "lexicon": 256}
 
 
 def _batches(rows: Iterator[GenerationRow], size: int) -> Iterator[list[GenerationRow]]:
@@ -100,9 +96,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
     try:
         scorer = build_scorer(scorer_spec)
         scorer.attach_store(ctx.store)
-        kind = str(scorer_spec.get("kind", ""))
-        batch_size = _BATCH.get(kind, 4 * int(scorer_spec.get("batch_size", 32)))
-        chunk_rows = _CHUNK.get(kind, CHUNK_ROWS)
+        # batch and chunk sizes are the kind's own (Perspective: small chunks, quota is precious)
+        parsed = scorer_kinds.validate_spec(scorer_spec)
+        kind = scorer_kinds.get(str(scorer_spec.get("kind", "")))
+        batch_size, chunk_rows = kind.batch_size(parsed), kind.chunk_rows(parsed)
         if ppl_spec is not None:
             from xdetox.scoring.perplexity import load_reference
 

@@ -32,6 +32,7 @@ from hera.workflows import DAG, Container, Parameter, Task, Workflow, WorkflowTe
 from hera.workflows import models as m
 
 from xdetox.executors.argo.config import ClusterConfig, Role
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.manifest import StepManifest, digest
 from xdetox.plan import Plan
 from xdetox.spec.models import ExperimentSpec, StepResources
@@ -195,8 +196,9 @@ def _env(cfg: ClusterConfig, kind: str, spec: ExperimentSpec) -> list[m.EnvVar]:
                 secret("AWS_SECRET_ACCESS_KEY", st.secret, st.secret_access_key_key)]
     if cfg.hub_token is not None:  # gated models (Llama): the hub token, from a Secret, never a value
         env.append(secret("HF_TOKEN", cfg.hub_token.secret, cfg.hub_token.key))
-    if kind == "score" and spec.scoring.kind == "perspective":
-        env.append(secret(spec.scoring.api_key_env, st.perspective_secret, st.perspective_key))
+    if kind == "score":  # the secrets the scorer kind declares (Perspective: its API key)
+        for name in scorer_kinds.get(spec.scoring.kind).secret_env(spec.scoring):
+            env.append(secret(name, st.perspective_secret, st.perspective_key))
     return env
 
 

@@ -1,0 +1,70 @@
+"""What a scorer kind declares (``ScorerKind``) and what a cost estimate of it is (``ScoreCost``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+ScoreKind = Literal["probability", "hits"]
+
+
+class ScoreRates(Protocol):
+    """The throughput figures a scorer's cost needs (xdetox.plan.estimate.Throughput has them)."""
+
+    classifier_texts_per_s: float
+    step_overhead_s: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ScoreCost:
+    gpu_hours: float = 0.0
+    api_days: float = 0.0
+
+
+def _no_cost(spec: BaseModel, n_texts: int, rates: ScoreRates) -> ScoreCost:
+    return ScoreCost()
+
+
+def _no_secrets(spec: BaseModel) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class ScorerKind:
+    """One scorer kind: its spec model and everything the rest of xdetox needs to know about it.
+
+    ``factory`` is ``"module:Class"``: a ``xdetox.scoring.base.Scorer`` subclass with a
+    ``from_spec(spec)`` classmethod, imported only when a score step runs (so declaring a kind
+    pulls in no torch/httpx).
+    """
+
+    name: str
+    spec_model: type[BaseModel]
+    score_kind: ScoreKind
+    #: short name a person reads (tables, warnings)
+    label: str
+    #: the report's one-paragraph banner: what this scorer is and what its numbers mean
+    banner: Callable[[Mapping[str, Any]], str]
+    #: whether its numbers are on the papers' scale (Perspective API probabilities); xdetox compare reads it
+    comparable_with_papers: bool
+    factory: str
+    image: str = "score"
+    #: cluster resource role of its score pods ("score-cpu" or "score-gpu")
+    resources: str = "score-cpu"
+    #: rows per score_batch call and rows per committed chunk (the resume unit) of the score step
+    batch_size: Callable[[BaseModel], int] = lambda spec: 128
+    chunk_rows: Callable[[BaseModel], int] = lambda spec: 2000
+    #: environment variables its score pods need from the cluster's secrets (e.g. an API key)
+    secret_env: Callable[[BaseModel], tuple[str, ...]] = _no_secrets
+    cost: Callable[[BaseModel, int, ScoreRates], ScoreCost] = _no_cost
+
+    def __post_init__(self) -> None:
+        tag = self.spec_model.model_fields.get("kind")
+        if tag is None or tag.default != self.name:
+            raise ValueError(f"scorer kind {self.name!r}: its spec model needs kind: Literal[{self.name!r}] "
+                             f"= {self.name!r}")
+        if ":" not in self.factory:
+            raise ValueError(f"scorer kind {self.name!r}: factory must be 'module:Class', got {self.factory!r}")

@@ -1,0 +1,38 @@
+"""Scorer kind ``lexicon``: embedded multilingual word lists (LDNOOBW); counts hits, not probabilities.
+
+CPU only, no network: the default scorer, so a run works anywhere. Its numbers are lexicon hit
+rates under their own names, never compared with the papers' Perspective probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from xdetox.fields import StrictModel
+from xdetox.kinds.scorers import register
+from xdetox.kinds.scorers.base import ScorerKind
+
+
+class LexiconScorer(StrictModel):
+    kind: Literal["lexicon"] = "lexicon"
+    allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
+
+
+def _banner(spec: Mapping[str, Any]) -> str:
+    return ("Scorer: lexicon (embedded multilingual word lists). These scores are LEXICON HITS, "
+            "not toxicity probabilities: results are reported as lexicon hit rates under their own names, "
+            "and are not comparable with Perspective API or classifier probabilities, nor with the papers' tables.")
+
+
+def _batch(spec: BaseModel) -> int:
+    return 256  # pure-Python matching: large batches cost nothing and cut per-batch overhead
+
+
+KIND = register(ScorerKind(
+    name="lexicon", spec_model=LexiconScorer, score_kind="hits", label="lexicon", banner=_banner,
+    comparable_with_papers=False, factory="xdetox.scoring.lexicon:LexiconToxicityScorer",
+    resources="score-cpu", batch_size=_batch,
+))
