@@ -41,6 +41,17 @@ def _retriable(e: BaseException) -> bool:
     return bool(getattr(e, "retriable", False)) or isinstance(e, ConnectionError | TimeoutError | StoreError)
 
 
+@app.callback()
+def _verbosity(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="show third-party logs, warnings and progress bars")] = False,
+) -> None:
+    """Library output follows the CLI's verbosity (before any command imports the libraries)."""
+    from xdetox.cli.library_output import configure_library_output
+
+    configure_library_output(verbose)
+
+
 def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
     err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
