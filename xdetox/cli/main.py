@@ -68,6 +68,30 @@ def _load(spec_path: Path):  # type: ignore[no-untyped-def]
         raise typer.Exit(EXIT_INVALID) from None
 
 
+def _debug() -> bool:
+    return "--debug" in sys.argv or bool(__import__("os").environ.get("XDETOX_DEBUG"))
+
+
+def _open_root(option: str | None, spec_store: str):  # type: ignore[no-untyped-def]
+    """Open the store a command names, as one clear error (exit 2) when its URI is unusable."""
+    from xdetox.store import open_store
+
+    uri, where = (option, "--store") if option else (spec_store, "spec field 'store'")
+    try:
+        return open_store(uri)
+    except ValueError as e:  # UnsafeKeyError is a ValueError too
+        if _debug():
+            raise
+        raise _fail(f"{where}: {e}") from None
+
+
+def _store_failed(e: BaseException) -> typer.Exit:
+    """A store that failed after its retries, as one line (the traceback with XDETOX_DEBUG=1)."""
+    if _debug():
+        raise e
+    return _fail(f"store: {e}", EXIT_FAILED)
+
+
 @app.command()
 def validate(spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")]) -> None:
     """Check a spec; exit 0 when valid, 2 with every problem named by field path when not."""
@@ -137,15 +161,20 @@ def run(
     from xdetox.executors.local import StepFailed, run_plan
     from xdetox.executors.publish import publish, run_store
     from xdetox.plan import plan as make_plan
-    from xdetox.store import open_store
+    from xdetox.store import StoreError
 
     p = make_plan(s)
-    root = open_store(store or s.store)
+    root = _open_root(store, s.store)
     rs = run_store(root, p.run_id)
     err.print(f"run [bold]{p.run_id}[/bold]: {len(p.steps)} steps → {rs.uri}")
-    publish(p, rs, spec.read_text(encoding="utf-8"))
+    try:
+        publish(p, rs, spec.read_text(encoding="utf-8"))
+    except StoreError as e:  # before the first step: the store is unusable as given
+        raise _store_failed(e) from None
     try:
         result = run_plan(p, rs, console=err, show_progress=progress)
+    except StoreError as e:
+        raise _store_failed(e) from None
     except StepFailed as e:
         err.print(f"[bold red]failed:[/bold red] {e}", highlight=False, soft_wrap=True)
         err.print("committed steps are kept; fix the cause and run the same command again to resume")
@@ -207,12 +236,19 @@ def step(
         raise _fail(f"{manifest_uri}: invalid manifest:\n  " + "\n  ".join(lines)) from None
     if manifest.key != key:
         raise _fail(f"{manifest_uri}: manifest key {manifest.key} does not match its path ({key})")
+    from xdetox.steps.runner import check_manifest_keys
+    from xdetox.store import UnsafeKeyError
+
+    try:
+        check_manifest_keys(manifest)
+    except UnsafeKeyError as e:
+        raise _fail(f"{manifest_uri}: {e}") from None
     t0 = time.perf_counter()
     try:
         record, cached = run_step(manifest, store, log=lambda m: err.print(m, highlight=False))
     except Exception as e:  # noqa: BLE001 - one line for the pod log, full trace on demand
         err.print(f"[bold red]step {manifest.kind} {manifest.key} failed:[/bold red] {type(e).__name__}: {e}")
-        if "--debug" in sys.argv or __import__("os").environ.get("XDETOX_DEBUG"):
+        if _debug():
             raise
         raise typer.Exit(EXIT_RETRIABLE if _retriable(e) else EXIT_FAILED) from None
     state = "cached" if cached else f"done in {time.perf_counter() - t0:.1f}s"
@@ -228,17 +264,20 @@ def status(
     from xdetox.executors.publish import run_store
     from xdetox.plan import plan as make_plan
     from xdetox.steps.runner import is_committed
-    from xdetox.store import open_store
+    from xdetox.store import StoreError
 
     s = _load(spec)
     p = make_plan(s)
-    rs = run_store(open_store(store or s.store), p.run_id)
+    rs = run_store(_open_root(store, s.store), p.run_id)
     table = Table(title=f"{p.run_id} at {rs.uri}")
     for col in ("kind", "key", "label", "state"):
         table.add_column(col)
     done = 0
     for st in p.steps:
-        ok = is_committed(rs, st.key)
+        try:
+            ok = is_committed(rs, st.key)
+        except StoreError as e:
+            raise _store_failed(e) from None
         done += ok
         table.add_row(st.kind, st.key, st.label, "[green]committed[/green]" if ok else "pending")
     out.print(table)

@@ -17,7 +17,7 @@ from typing import Any
 
 from xdetox.manifest import CommitRecord, OutputFile, StepManifest, commit_key
 from xdetox.records import parse_lines
-from xdetox.store import Store, join
+from xdetox.store import Store, check_field, check_segment, join
 
 
 class InputMissingError(RuntimeError):
@@ -107,7 +107,10 @@ class StepContext:
             ck = commit_key(key)
             if not self.store.exists(ck):
                 raise InputMissingError(f"input {name!r}: step {key} has not committed its outputs")
-            out.append(CommitRecord.model_validate_json(self.store.get_bytes(ck)))
+            rec = CommitRecord.model_validate_json(self.store.get_bytes(ck))
+            if rec.key != key:
+                raise ValueError(f"{self.store.uri}/{ck}: commit record names step {rec.key!r}, not {key!r}")
+            out.append(rec)
         return out
 
     def input_dir(self, name: str) -> Path:
@@ -120,11 +123,18 @@ class StepContext:
         if len(records) != 1:
             raise ValueError(f"input {name!r} has {len(records)} upstream steps; input_dir needs exactly one")
         rec = records[0]
+        # The record came from the store: its keys are checked before they name local paths.
+        check_segment(rec.key, f"commit record of input {name!r}: field 'key'")
+        for o in rec.outputs:
+            check_field(o.key, f"commit record of step {rec.key}: output key")
         prefix = common_prefix([o.key for o in rec.outputs])
         local = self.store.local_path(prefix) if rec.outputs else None
         if local is not None:
             return local
-        dest = cache_root() / "inputs" / rec.key
+        # Keyed by step key and content digest: a cache shared by processes, or by stores that
+        # hold different computations under one key, never serves one's files for the other's.
+        contents = hashlib.sha256("".join(f"{o.key}\0{o.sha256}\n" for o in rec.outputs).encode()).hexdigest()[:16]
+        dest = cache_root() / "inputs" / f"{rec.key}-{contents}"
         marker = dest / ".complete"
         if marker.exists():
             return _under(dest, prefix)

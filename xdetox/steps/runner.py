@@ -17,7 +17,7 @@ from importlib import metadata
 from xdetox.manifest import CommitRecord, StepManifest, commit_key, manifest_key
 from xdetox.steps import registry
 from xdetox.steps.context import StepContext
-from xdetox.store import Store
+from xdetox.store import Store, check_field, check_segment
 
 _VERSIONED = ("xdetox", "torch", "transformers", "trl", "peft", "vllm", "tokenizers", "boto3")
 
@@ -43,8 +43,22 @@ def write_manifest(store: Store, manifest: StepManifest) -> None:
     store.put_text(manifest_key(manifest.key), manifest.model_dump_json(indent=2) + "\n")
 
 
+def check_manifest_keys(manifest: StepManifest) -> None:
+    """Refuse a manifest whose keys would leave the run's prefix, before anything is written.
+
+    The error names the manifest field: ``key``, ``run_id``, ``output_prefix``, ``inputs.<name>``.
+    """
+    check_segment(manifest.key, "manifest field 'key'")
+    check_segment(manifest.run_id, "manifest field 'run_id'")
+    check_field(manifest.output_prefix, "manifest field 'output_prefix'")
+    for name, keys in manifest.inputs.items():
+        for k in keys:
+            check_segment(k, f"manifest field 'inputs.{name}'")
+
+
 def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRecord, bool]:  # type: ignore[no-untyped-def]
     """Run ``manifest`` against the run-rooted ``store``. Returns (record, was_cached)."""
+    check_manifest_keys(manifest)
     if is_committed(store, manifest.key):
         return read_commit(store, manifest.key), True
     fn = registry.resolve(manifest.kind)

@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from xdetox.store.base import NotFoundError, Store, StoreError
-from xdetox.store.keys import UnsafeKeyError, check_key, join
+from xdetox.store.keys import UnsafeKeyError, check_field, check_key, check_s3_prefix, check_segment, join
 
 
 def open_store(uri: str) -> Store:
@@ -17,7 +17,9 @@ def open_store(uri: str) -> Store:
         parsed = urlparse(uri)
         if not parsed.netloc:
             raise ValueError(f"store URI {uri!r} has no bucket")
-        return S3Store(parsed.netloc, parsed.path)
+        if parsed.query or parsed.fragment:
+            raise ValueError(f"store URI {uri!r}: '?' and '#' have no meaning in a store URI")
+        return S3Store(parsed.netloc, check_s3_prefix(uri, parsed.path))
     if uri.startswith("file://"):
         rest = uri[len("file://"):]
         path = Path(unquote(rest)) if rest.startswith("/") else Path(unquote(rest)).resolve()
@@ -37,4 +39,7 @@ def split_uri(uri: str) -> tuple[str, str]:
     return head, tail
 
 
-__all__ = ["NotFoundError", "Store", "StoreError", "UnsafeKeyError", "check_key", "join", "open_store", "split_uri"]
+__all__ = [
+    "NotFoundError", "Store", "StoreError", "UnsafeKeyError", "check_field", "check_key", "check_s3_prefix",
+    "check_segment", "join", "open_store", "split_uri",
+]

@@ -36,6 +36,10 @@ class Store(abc.ABC):
     def _get_file(self, key: str, path: Path, sha256: str | None = None) -> None: ...
 
     @abc.abstractmethod
+    def _put_if_absent(self, key: str, data: bytes) -> bool:
+        """Write ``data`` only if no object is at ``key``, atomically against other writers."""
+
+    @abc.abstractmethod
     def _exists(self, key: str) -> bool: ...
 
     @abc.abstractmethod
@@ -51,6 +55,16 @@ class Store(abc.ABC):
     # -- the public, key-checked interface
     def put_bytes(self, key: str, data: bytes) -> None:
         self._put_bytes(check_key(key), data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object at ``key`` with ``data`` unless one exists; True if this call created it.
+
+        Of several processes racing on one key exactly one gets True (a hard link on a file
+        system, ``If-None-Match: *`` on S3), so it can serve as a lock or a first-writer-wins record.
+        Put something unique to the writer in ``data`` (a uuid): an S3 PUT that botocore retried
+        after it had landed is recognised as this call's own by its equal bytes.
+        """
+        return self._put_if_absent(check_key(key), data)
 
     def put_text(self, key: str, text: str) -> None:
         self.put_bytes(key, text.encode("utf-8"))
@@ -140,6 +154,9 @@ class PrefixedStore(Store):
 
     def _iter_lines(self, key: str, sha256: str | None = None) -> Iterator[str]:
         return self.parent._iter_lines(self._k(key), sha256)
+
+    def _put_if_absent(self, key: str, data: bytes) -> bool:
+        return self.parent._put_if_absent(self._k(key), data)
 
     def _exists(self, key: str) -> bool:
         return self.parent._exists(self._k(key))

@@ -53,6 +53,23 @@ class LocalStore(Store):
 
         self._atomic_write(key, copy)
 
+    def _put_if_absent(self, key: str, data: bytes) -> bool:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            # link() fails if dest exists, and dest appears whole: a reader never sees half of it.
+            os.link(tmp, dest)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
     def _get_bytes(self, key: str, sha256: str | None = None) -> bytes:
         try:
             data = self._path(key).read_bytes()

@@ -133,6 +133,31 @@ class S3Store(Store):
     def _put_bytes(self, key: str, data: bytes) -> None:
         self._call("PUT", key, self.client.put_object, Bucket=self.bucket, Key=self._k(key), Body=data)
 
+    def _put_if_absent(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as e:
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            # 412: the object exists. 409: a concurrent conditional write to the key is in flight
+            # and will win or lose on its own; either way this call did not create the object.
+            if status in (412, 409) or code in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                # botocore may have retried a PUT that had in fact landed: then the object is ours.
+                try:
+                    return self._get_bytes(key) == data
+                except NotFoundError:
+                    return False
+            raise StoreError(f"conditional PUT s3://{self.bucket}/{self._k(key)} failed: {code} {e}") from e
+        except Exception as e:
+            from botocore.exceptions import BotoCoreError
+
+            if isinstance(e, BotoCoreError):
+                raise StoreError(f"conditional PUT s3://{self.bucket}/{self._k(key)} failed: {e}") from e
+            raise
+
     def _put_file(self, key: str, path: Path) -> None:
         self._call(
             "upload", key, self.client.upload_file, str(path), self.bucket, self._k(key), Config=self._transfer_config()
