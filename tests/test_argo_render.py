@@ -199,6 +199,23 @@ def test_security_context_env_and_secrets() -> None:
         assert ":latest" not in c["image"]
 
 
+def test_perspective_scoring_is_one_cpu_pod_at_a_time_for_the_whole_namespace() -> None:
+    # the spec asks a GPU for score pods, but Perspective waits on the network: CPU pod, no GPU
+    # permit, and the one perspective-api permit (the quota is the key's, not the pod's)
+    text = _spec("scoring: {kind: perspective}").replace('score: {gpu: 0, cpu: "2"', 'score: {gpu: 1, cpu: "2"')
+    score = templates(_render_text(text)[0])["step-score"]
+    assert GPU_RESOURCE not in score["container"]["resources"]["requests"]
+    assert score["metadata"]["labels"]["xdetox.io/role"] == "score-cpu"
+    assert score["synchronization"]["semaphores"] == [
+        {"configMapKeyRef": {"name": "xdetox-semaphores", "key": "perspective-api"}}]
+    # with perplexity in the same step the GPU stays, and both permits are taken
+    ppl = text + "metrics: {perplexity: {reference: self}}\n"
+    score = templates(_render_text(ppl)[0])["step-score"]
+    assert score["container"]["resources"]["requests"][GPU_RESOURCE] == "1"
+    assert [s["configMapKeyRef"]["key"] for s in score["synchronization"]["semaphores"]] == [
+        "gpu-pods", "perspective-api"]
+
+
 def test_perspective_key_comes_from_a_secret() -> None:
     wf, _ = _render_text(_spec("scoring: {kind: perspective, api_key_env: MY_KEY}"))
     env = {e["name"]: e for e in templates(wf)["step-score"]["container"]["env"]}

@@ -83,7 +83,7 @@ def test_default_install() -> None:
     names = {d["metadata"]["name"] for d in _by_kind(docs, "WorkflowTemplate")}
     assert names == {"xdetox-smoke", "xdetox-nightly"}
     sem = next(d for d in docs if d["metadata"]["name"] == "xdetox-semaphores")
-    assert sem["data"] == {"gpu-pods": "8"}
+    assert sem["data"] == {"gpu-pods": "8", "perspective-api": "1"}
 
 
 def test_rbac_is_least_privilege() -> None:

@@ -257,18 +257,27 @@ def _retry(cfg: ClusterConfig) -> m.RetryStrategy:
     )
 
 
+def _score_pod(res: StepResources, spec: ExperimentSpec) -> tuple[StepResources, str | None]:
+    """What the scorer kind's declaration says about its score pods: GPU or not, and its semaphore."""
+    decl = scorer_kinds.get(spec.scoring.kind)
+    if decl.resources == "score-cpu" and spec.metrics.perplexity is None:
+        res = res.model_copy(update={"gpu": 0})  # e.g. Perspective waits on the network: no GPU idles
+    return res, decl.semaphore
+
+
 def _container(
     name: str, kind: str, image_name: str, res: StepResources, cfg: ClusterConfig, spec: ExperimentSpec,
     command: list[str], args: list[str], inputs: list[Parameter] | None = None, retry: bool = True,
+    semaphore: str | None = None,
 ) -> Container:
     vols, mounts = _volumes(cfg, kind)
     role_name = role_for(kind, res)
     role = cfg.roles.get(role_name)
     res = _sized(res, role)
-    sync = None
-    if res.gpu > 0:
-        ref = m.ConfigMapKeySelector(name=cfg.semaphore.config_map, key=cfg.semaphore.key)
-        sync = m.Synchronization(semaphores=[m.SemaphoreRef(config_map_key_ref=ref)])
+    keys = ([cfg.semaphore.key] if res.gpu > 0 else []) + ([semaphore] if semaphore else [])
+    sync = m.Synchronization(semaphores=[
+        m.SemaphoreRef(config_map_key_ref=m.ConfigMapKeySelector(name=cfg.semaphore.config_map, key=k))
+        for k in keys]) if keys else None
     return Container(
         name=name,
         image=res.image or cfg.images.ref(image_name),
@@ -338,10 +347,13 @@ def build(
     ))
     for kind in kinds:
         res: StepResources = getattr(res_spec, KIND_RESOURCES[kind])
+        semaphore = None
+        if kind == "score":
+            res, semaphore = _score_pod(res, spec)
         templates.append(_container(
             f"step-{kind.replace('_', '-')}", kind, KIND_IMAGE[kind], res, cfg, spec,
             ["xdetox", "step"], [_manifest_arg(run_id, "{{inputs.parameters.key}}", root)],
-            inputs=[Parameter(name="key")],
+            inputs=[Parameter(name="key")], semaphore=semaphore,
         ))
     params = [
         Parameter(name="store", value=store),

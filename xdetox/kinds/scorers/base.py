@@ -52,8 +52,13 @@ class ScorerKind:
     comparable_with_papers: bool
     factory: str
     image: str = "score"
-    #: cluster resource role of its score pods ("score-cpu" or "score-gpu")
+    #: cluster resource role of its score pods ("score-cpu" or "score-gpu"); score-cpu pods ask for
+    #: no GPU unless the score step also computes perplexity
     resources: str = "score-cpu"
+    #: key in the cluster's semaphore ConfigMap that every score pod of this kind takes a permit of:
+    #: an API whose quota belongs to the key's project (Perspective) is limited across pods and
+    #: workflows, not per pod (the chart sets the permits, 1 for "perspective-api")
+    semaphore: str | None = None
     #: rows per score_batch call and rows per committed chunk (the resume unit) of the score step
     batch_size: Callable[[BaseModel], int] = lambda spec: 128
     chunk_rows: Callable[[BaseModel], int] = lambda spec: 2000

@@ -68,5 +68,6 @@ def _cost(spec: BaseModel, n_texts: int, rates: ScoreRates) -> ScoreCost:
 KIND = register(ScorerKind(
     name="perspective", spec_model=PerspectiveScorer, score_kind="probability", label="Perspective API",
     banner=_banner, comparable_with_papers=True, factory="xdetox.scoring.perspective:PerspectiveToxicityScorer",
-    resources="score-cpu", batch_size=_batch, chunk_rows=_chunk, secret_env=_secrets, cost=_cost,
+    resources="score-cpu", semaphore="perspective-api", batch_size=_batch, chunk_rows=_chunk,
+    secret_env=_secrets, cost=_cost,
 ))
