@@ -66,7 +66,7 @@ def test_generation_and_perspective_by_hand() -> None:
     assert (gen.steps, gen.generations, score.scored_texts) == (2, 150, 150)
     # small class: 150 x 20 tokens at 20,000 tok/s, plus 90 s start-up per shard
     assert gen.gpu_hours == pytest.approx((150 * 20 / 20_000 + 2 * 90) / 3600)
-    assert score.perspective_days == pytest.approx(150 / 2.0 / 86400)
+    assert score.perspective_days == pytest.approx(150 / (2.0 * 0.9) / 86400)  # sent at 90 % of the quota
     assert score.gpu_hours == 0  # Perspective uses no GPU
     assert est.total.generations == 150
     assert any("prompt counts" in a for a in est.assumptions)
@@ -103,9 +103,9 @@ def test_max_steps_overrides_epochs() -> None:
 def test_breaking_mbad_perspective_days() -> None:
     est = estimate(plan(load_spec(JOBS / "breaking-mbad.yaml")))
     # per arm: (300 train-toxic + 100 test-toxic + 100 test-neutral) x 9 languages = 4,500 prompts, 1 sample;
-    # arms: 4 base (shared by all settings) + 52 tuned = 56 -> 252,000 texts at 1 qps
+    # arms: 4 base (shared by all settings) + 52 tuned = 56 -> 252,000 texts at 0.9 of 1 qps
     assert est.by_kind["generate"].generations == 252_000
-    assert est.by_kind["score"].perspective_days == pytest.approx(252_000 / 86400)
+    assert est.by_kind["score"].perspective_days == pytest.approx(252_000 / 0.9 / 86400)
     # X-FT on one language: 300 rows x 3 epochs; 4 models x 9 languages. P-FT/M-FT: 9 x 300 x fraction x 3.
     per_model = 9 * 300 * 3 + sum(9 * int(300 * f) * 3 for f in (0.1, 0.2, 0.3, 1.0))
     assert est.by_kind["train"].train_examples == 4 * per_model

@@ -62,7 +62,8 @@ def _secrets(spec: BaseModel) -> tuple[str, ...]:
 
 def _cost(spec: BaseModel, n_texts: int, rates: ScoreRates) -> ScoreCost:
     assert isinstance(spec, PerspectiveScorer)
-    return ScoreCost(api_days=n_texts / spec.qps / 86400)
+    # the client sends at quota_margin of qps (GCRA spacing), so that is the rate a plan gets
+    return ScoreCost(api_days=n_texts / (spec.qps * spec.quota_margin) / 86400)
 
 
 KIND = register(ScorerKind(
