@@ -148,6 +148,10 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     offline_scores: Annotated[bool, typer.Option(
         "--offline-scores", help="API scorers use only the store's score cache; uncached texts stay missing")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="if another run of this spec holds the store, wait for it")]
+    = False,
+    break_lease: Annotated[bool, typer.Option(
+        "--break-lease", help="take over the lease of a run that stopped heartbeating (killed)")] = False,
 ) -> None:
     """Run an experiment on this machine; committed steps are reused, a killed run resumes."""
     t0 = time.perf_counter()
@@ -162,16 +166,22 @@ def run(
     from xdetox.executors.publish import publish, run_store
     from xdetox.plan import plan as make_plan
     from xdetox.store import StoreError
+    from xdetox.store.lease import LeaseHeldError
+    from xdetox.store.lease import acquire as acquire_lease
 
     p = make_plan(s)
     root = _open_root(store, s.store)
     rs = run_store(root, p.run_id)
     err.print(f"run [bold]{p.run_id}[/bold]: {len(p.steps)} steps → {rs.uri}")
     try:
-        publish(p, rs, spec.read_text(encoding="utf-8"))
+        # One `xdetox run` per spec and store at a time; Argo's `xdetox step` pods take no lease.
+        lease = acquire_lease(rs, wait_s=float("inf") if wait else 0.0, break_stale=break_lease)
+    except LeaseHeldError as e:
+        raise _fail(str(e), EXIT_FAILED) from None
     except StoreError as e:  # before the first step: the store is unusable as given
         raise _store_failed(e) from None
     try:
+        publish(p, rs, spec.read_text(encoding="utf-8"))
         result = run_plan(p, rs, console=err, show_progress=progress)
     except StoreError as e:
         raise _store_failed(e) from None
@@ -179,6 +189,8 @@ def run(
         err.print(f"[bold red]failed:[/bold red] {e}", highlight=False, soft_wrap=True)
         err.print("committed steps are kept; fix the cause and run the same command again to resume")
         raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        lease.release()
     err.print(
         f"[bold green]done[/bold green] in {time.perf_counter() - t0:.1f}s: "
         f"{result.count('ran')} ran, {result.count('cached')} cached"
@@ -282,6 +294,16 @@ def status(
         table.add_row(st.kind, st.key, st.label, "[green]committed[/green]" if ok else "pending")
     out.print(table)
     out.print(f"{done}/{len(p.steps)} steps committed")
+    from xdetox.store.lease import is_stale, read_lease
+
+    try:
+        holder = read_lease(rs)
+    except StoreError as e:
+        raise _store_failed(e) from None
+    if holder is not None:
+        state = "stopped heartbeating (killed?)" if is_stale(holder) else "running"
+        out.print(f"lease: {state}: host {holder.get('host')}, pid {holder.get('pid')}, "
+                  f"started {holder.get('started_at')}, expires {holder.get('expires_at')}")
 
 
 # Sub-commands that live with their parts: report/compare, argo, bench.
