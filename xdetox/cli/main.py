@@ -122,7 +122,9 @@ def plan(
     s = _load(spec)
     p = make_plan(s)
     if as_json:
-        sys.stdout.write(p.model_dump_json(indent=2) + "\n")
+        from xdetox.cli.plan_extras import plan_json
+
+        sys.stdout.write(json.dumps(plan_json(p), indent=2) + "\n")
         return
     table = Table(title=f"plan {p.run_id}: {len(p.steps)} steps, {len(p.settings)} settings")
     for col in ("#", "kind", "key", "label", "shard", "depends on"):

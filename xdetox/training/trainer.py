@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xdetox.spec.recipes import trainer_settings
 from xdetox.training.data import TrainSet
 
 
@@ -54,19 +55,17 @@ def _lora_config(peft: dict[str, Any]) -> Any:
                       target_modules=peft.get("target_modules") or "all-linear", bias="none", task_type="CAUSAL_LM")
 
 
-def _common_args(hyper: dict[str, Any], seed: int, out: Path, bf16: bool, device: str, has_eval: bool) -> dict[str, Any]:
-    save_steps = int(hyper.get("save_steps") or 200)
+def _common_args(settings: dict[str, Any], seed: int, out: Path, bf16: bool, device: str,
+                 has_eval: bool) -> dict[str, Any]:
+    """TrainingArguments for TRL: the recipe's settings (``recipes.trainer_settings``) as they are,
+    plus the run's plumbing (paths, device, logging)."""
+    trl = {k: v for k, v in settings["trl"].items() if k not in {"early_stopping_patience", "eval_steps"}}
+    trl.pop("beta", None)
+    trl.pop("loss_type", None)
     args: dict[str, Any] = {
+        **trl,
         "output_dir": str(out),
-        "per_device_train_batch_size": int(hyper["batch_size"]),
-        "per_device_eval_batch_size": int(hyper["batch_size"]),
-        "gradient_accumulation_steps": int(hyper.get("gradient_accumulation_steps") or 1),
-        "learning_rate": float(hyper["learning_rate"]),
-        "num_train_epochs": float(hyper.get("epochs") or 1.0),
-        "max_steps": int(hyper["max_steps"]) if hyper.get("max_steps") else -1,
-        "warmup_steps": int(hyper.get("warmup_steps") or 0),
-        "optim": hyper.get("optimizer") or "adamw_torch",
-        "max_length": int(hyper.get("max_length") or 256),
+        "per_device_eval_batch_size": int(trl["per_device_train_batch_size"]),
         "seed": seed,
         "data_seed": seed,
         "bf16": bf16,
@@ -79,13 +78,22 @@ def _common_args(hyper: dict[str, Any], seed: int, out: Path, bf16: bool, device
         "report_to": "none",
         "disable_tqdm": True,
         "save_strategy": "steps",
-        "save_steps": save_steps,
         "save_total_limit": 2 if has_eval else 1,
     }
     if has_eval:
-        args.update(eval_strategy="steps", eval_steps=save_steps, load_best_model_at_end=True,
+        args.update(eval_strategy="steps", eval_steps=settings["trl"]["eval_steps"], load_best_model_at_end=True,
                     metric_for_best_model="eval_loss", greater_is_better=False)
     return args
+
+
+def filter_pair_chars(rows: list[dict[str, str]], limit: int | None) -> tuple[list[dict[str, str]], int]:
+    """Paper 1's filter (xg/training/dpo.py): keep a pair only when len(prompt) + len(chosen) and
+    len(prompt) + len(rejected) are both <= ``limit`` characters. Returns (kept, dropped)."""
+    if not limit:
+        return rows, 0
+    kept = [r for r in rows if len(r["prompt"]) + len(r["chosen"]) <= limit
+            and len(r["prompt"]) + len(r["rejected"]) <= limit]
+    return kept, len(rows) - len(kept)
 
 
 def _dataset(ts: TrainSet, method: str, bos: str, validation_fraction: float, seed: int) -> tuple[Any, Any]:
@@ -136,6 +144,11 @@ def train(
     set_seed(seed)
     tokenizer = load_tokenizer(base)
     bos = tokenizer.bos_token or tokenizer.eos_token or ""
+    settings = trainer_settings(hyper, peft)
+    if method == "dpo" and hyper.get("max_pair_chars"):
+        ts.rows, n_long = filter_pair_chars(ts.rows, int(hyper["max_pair_chars"]))
+        if n_long:
+            ts.dropped[f"prompt + response over {hyper['max_pair_chars']} characters"] = n_long
     train_ds, eval_ds = _dataset(ts, method, bos, float(hyper.get("validation_fraction") or 0.0), seed)
     log(f"training set: {len(train_ds)} rows (+{len(eval_ds) if eval_ds is not None else 0} validation) after "
         f"filtering; read {ts.read}, dropped {ts.dropped or 'none'}; languages {ts.languages}")
@@ -143,7 +156,7 @@ def train(
         log(f"warning: {w}")
 
     model = _load_model(base, mode, device, bf16)
-    args = _common_args(hyper, seed, work_dir / "checkpoints", bf16, device, eval_ds is not None)
+    args = _common_args(settings, seed, work_dir / "checkpoints", bf16, device, eval_ds is not None)
     callbacks: list[Any] = []
     if eval_ds is not None and hyper.get("early_stopping_patience"):
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(hyper["early_stopping_patience"])))
@@ -159,7 +172,7 @@ def train(
     if method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        cfg = DPOConfig(**args, beta=float(hyper.get("beta") or 0.1), loss_type=list(hyper.get("loss_type") or ["sigmoid"]))
+        cfg = DPOConfig(**args, beta=float(settings["trl"]["beta"]), loss_type=list(settings["trl"]["loss_type"]))
         trainer = DPOTrainer(model=model, args=cfg, train_dataset=train_ds, eval_dataset=eval_ds,
                              processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     elif method == "sft":
