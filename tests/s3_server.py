@@ -73,7 +73,8 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
     # Ports whose gRPC twin (+10000) is also free, so nothing collides with another server.
     names = ["master", "volume", "filer", "s3", "admin", "webdav", "s3.port.iceberg", "s3.port.lance", "metrics"]
     ports = _free_ports(len(names))
-    while any(p + 10000 > 65535 for p in ports):
+    # weed also refuses a port that is another one's gRPC twin (port + 10000).
+    while any(p + 10000 > 65535 or p + 10000 in ports for p in ports):
         ports = _free_ports(len(names))
     port = dict(zip(names, ports, strict=True))
     args = [

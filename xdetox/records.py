@@ -57,8 +57,21 @@ M = TypeVar("M", bound=BaseModel)
 def iter_objects(lines: Iterable[str | bytes], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, object) for each non-blank JSONL line; a line that is not a JSON
     object raises RecordError naming ``source`` and the line. Every JSONL reader builds on this."""
+    offset = 0  # bytes before this line, when given bytes: to say where undecodable bytes are
     for n, raw in enumerate(lines, start=1):
-        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise RecordError(source, n, f"not UTF-8 text at byte offset {offset + e.start} "
+                                             f"(byte 0x{raw[e.start]:02x}): expected JSON lines; a binary file?") from None
+            offset += len(raw)
+        else:
+            line = raw
+        if n == 1:
+            line = line.removeprefix("\ufeff")  # a UTF-8 BOM, as some editors write: read, not rejected
+        if "\x00" in line:
+            raise RecordError(source, n, "holds NUL bytes: expected JSON lines; a binary file?")
         if not line.strip():
             continue
         try:

@@ -28,8 +28,15 @@ class PromptItem:
 def read_objects(path: Path, source: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line, object) per non-blank line, streamed; a bad line raises RecordError naming
     ``source`` (default: the path) and the line."""
-    with open(path, encoding="utf-8") as f:
-        yield from iter_objects(f, source or str(path))
+    # Bytes, decoded line by line, so that a binary or non-UTF-8 file is named with line and byte
+    # offset instead of ending in a bare UnicodeDecodeError.
+    empty = True
+    with open(path, "rb") as f:
+        for item in iter_objects(f, source or str(path)):
+            empty = False
+            yield item
+    if empty:
+        raise PromptSetError(f"{source or path}: the file is empty; expected one JSON object per line")
 
 
 def text_field(obj: dict[str, Any], name: str, path: Path | str, line: int) -> str:
