@@ -26,6 +26,13 @@ def _rate_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("XDETOX_RATE_DIR", str(tmp_path_factory.mktemp("rate")))
 
 
+def _all_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    # the CLI quiets httpx to ERROR (cli/library_output.py); a CLI test run earlier in this process
+    # must not hide the request lines (with their URL) that these tests check for the key
+    caplog.set_level(logging.DEBUG, logger="httpx")
+
+
 @pytest.fixture
 def server() -> Iterator[FakePerspective]:
     with FakePerspective(key=KEY) as s:
@@ -150,7 +157,7 @@ def test_empty_text_policy_missing_sends_nothing(server: FakePerspective) -> Non
 def test_bad_key_fails_at_once_and_never_shows_the_key(server: FakePerspective,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     wrong = "AIzaSy-wrong-key-should-never-appear"
-    caplog.set_level(logging.DEBUG)
+    _all_logs(caplog)
     with scorer(server, key=wrong) as s:
         assert wrong not in repr(s)
         with pytest.raises(PerspectiveFatalError) as ei:
@@ -161,7 +168,7 @@ def test_bad_key_fails_at_once_and_never_shows_the_key(server: FakePerspective,
 
 
 def test_key_never_logged_during_retries(server: FakePerspective, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+    _all_logs(caplog)
     server.script["x"] = [429, 500]
     with scorer(server) as s:
         res = s.score_batch([gen_row("x")])
@@ -173,7 +180,7 @@ def test_key_never_logged_during_retries(server: FakePerspective, caplog: pytest
 
 
 def test_transport_errors_are_retried_then_missing(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+    _all_logs(caplog)
     endpoint = "http://127.0.0.1:9/v1alpha1/comments:analyze"  # nothing listens on the discard port
     client = PerspectiveClient(endpoint, KEY, qps=100, max_retries=1, backoff_base=0.01, timeout=2)
     with PerspectiveToxicityScorer(client) as s, pytest.raises(PerspectiveUnavailableError) as ei:
