@@ -39,6 +39,7 @@ test-vllm: vllm-venv
 
 lint: setup
 	$(BIN)/ruff check xdetox tests bench scripts
+	$(BIN)/lint-imports
 
 # Image locks from pyproject.toml's extras per role (images/lock.py); images-check builds each image's
 # Python env from its lock (venvs with CPU torch; vLLM's resolved only) and imports what every

@@ -32,7 +32,8 @@ trap report EXIT
 
 case "$which" in
   all)
-    suite lint "$BIN/ruff" check xdetox tests bench scripts
+    # lint: ruff, and import-linter's layering contracts (.importlinter)
+    suite lint bash -c "$BIN/ruff check xdetox tests bench scripts && $BIN/lint-imports"
     suite default "$BIN/python" -m pytest -m "not slow and not vllm" -q -p no:cacheprovider --durations=15
     suite slow "$BIN/python" -m pytest -m "slow" -q -p no:cacheprovider --durations=10
     ;;

@@ -152,7 +152,8 @@ def test_report_lexicon_grid_heatmap_and_cli(tmp_path: Path) -> None:
 
 
 def test_write_report_refuses_uncommitted_evaluations(tmp_path: Path) -> None:
-    from xdetox.report.write import ReportError, write_report
+    from xdetox.report.write import ReportError
+    from xdetox.steps.report import write_report
 
     store = _store(tmp_path)
     m = make_setting(store, languages=["en"])  # planned, never run

@@ -127,3 +127,11 @@ def test_kind_declaration_checks_its_tag() -> None:
     with pytest.raises(ValueError, match="kind: Literal"):
         scorers.ScorerKind(name="x", spec_model=NoTag, score_kind="hits", label="x", banner=_banner,
                            comparable_with_papers=False, factory="m:C")
+
+
+def test_matrix_over_a_scorer_field_is_checked_against_the_kinds_models() -> None:
+    ok = SPEC.format(kind="perspective", field="qps: 1") + "matrix:\n  scoring.qps: [1, 2]\n"
+    spec = load_spec_text(ok)
+    assert spec.matrix == {"scoring.qps": [1, 2]}
+    bad = SPEC.format(kind="perspective", field="qps: 1") + "matrix:\n  scoring.qpz: [1, 2]\n"
+    assert any(p.startswith("matrix.scoring.qpz: no such field") for p in _problems(bad))

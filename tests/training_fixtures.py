@@ -8,9 +8,9 @@ from typing import Any
 
 from xdetox.manifest import StepManifest
 from xdetox.spec.models import TrainingSpec
-from xdetox.steps.context import StepContext
 from xdetox.steps.runner import run_step
 from xdetox.store import Store
+from xdetox.store.files import StepContext
 
 #: a short build: enough for a valid model with real weights; the full recipe is tested as slow
 QUICK_BUILD = {"train_steps": 8, "batch_size": 8, "seq_len": 32}
@@ -57,8 +57,8 @@ def publish_tiny(store: Store, folder: Path) -> StepManifest:
 def roundtrip(store: Store, train_manifest: StepManifest) -> tuple[Path, dict[str, str]]:
     """Read a committed train step's outputs back the way a downstream step does (input "model"),
     check every file against the commit record, and return (local folder, {relative name: sha256})."""
-    from xdetox.steps.context import file_sha256
     from xdetox.steps.runner import read_commit
+    from xdetox.store.files import file_sha256
 
     rec = read_commit(store, train_manifest.key)
     reader = manifest("generate", {"reader": True}, {"model": [train_manifest.key]}, prefix="generations/x")

@@ -63,7 +63,8 @@ def report(
     store: Annotated[str | None, typer.Option(help=f"store URI holding runs/<id>/ (default {DEFAULT_STORE})")] = None,
 ) -> None:
     """Regenerate a run's report (results/) from its committed evaluations."""
-    from xdetox.report.write import ReportError, write_report
+    from xdetox.report.write import ReportError
+    from xdetox.steps.report import write_report
     from xdetox.store import StoreError
 
     rs = open_run(run, store)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from xdetox.manifest import CommitRecord
-from xdetox.steps.context import common_prefix, file_sha256
+from xdetox.store.files import common_prefix, file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-from xdetox.steps.context import cache_root
 from xdetox.store import open_store
+from xdetox.store.files import cache_root
 
 
 class ModelSourceError(ValueError):

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from xdetox.analysis.params import analyze_params, wants_analysis
 from xdetox.manifest import Shard, StepManifest, digest
+from xdetox.plan.analysis_params import analyze_params, wants_analysis
 from xdetox.plan.model import Plan, SettingInfo
-from xdetox.spec.load import expand_matrix
+from xdetox.spec.matrix import expand_matrix
 from xdetox.spec.models import ExperimentSpec, ModelSpec
 
 

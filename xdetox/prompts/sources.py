@@ -32,8 +32,8 @@ def localize(location: str, what: str) -> Path:
 
 
 def _download_s3(uri: str, what: str) -> Path:
-    from xdetox.steps.context import cache_root
     from xdetox.store import open_store
+    from xdetox.store.files import cache_root
 
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.strip("/")

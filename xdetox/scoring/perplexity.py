@@ -179,7 +179,7 @@ def builtin_reference(source: str, seed: int = 1234) -> str:
     from pathlib import Path
 
     from xdetox.models.tiny import TINY_VERSION, build_tiny_model
-    from xdetox.steps.context import cache_root
+    from xdetox.store.files import cache_root
 
     if source != "builtin:tiny":
         raise ValueError(f"metrics.perplexity.reference: unknown builtin model {source!r}; available: builtin:tiny")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,22 +17,11 @@ from typing import Any
 from xdetox.manifest import CommitRecord, OutputFile, StepManifest, commit_key
 from xdetox.records import parse_lines
 from xdetox.store import Store, check_field, check_segment, join
+from xdetox.store.files import cache_root, common_prefix, file_sha256
 
 
 class InputMissingError(RuntimeError):
     """An upstream step has no commit record: its outputs do not exist yet."""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDETOX_CACHE_DIR", Path.home() / ".cache" / "xdetox"))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class StepContext:
@@ -155,20 +143,6 @@ class StepContext:
                 if not o.key.endswith(".jsonl"):
                     continue
                 yield from parse_lines(self.store.iter_lines(o.key, o.sha256), f"{self.store.uri}/{o.key}", model)
-
-
-def common_prefix(keys: list[str]) -> str:
-    """The longest folder prefix shared by ``keys`` (no trailing slash)."""
-    if not keys:
-        return ""
-    parts = [k.split("/")[:-1] for k in keys]
-    common: list[str] = []
-    for segs in zip(*parts, strict=False):
-        if all(s == segs[0] for s in segs):
-            common.append(segs[0])
-        else:
-            break
-    return "/".join(common)
 
 
 def _under(root: Path, key: str) -> Path:

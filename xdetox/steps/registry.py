@@ -1,4 +1,5 @@
-"""Which function runs which step kind. Imported lazily: the CLI stays fast, and an image only
+"""Which function runs which step kind: the kind's declared ``run`` (xdetox.kinds.steps), or an
+in-process override. Imported lazily: the CLI stays fast, and an image only
 needs the dependencies of the steps it runs."""
 
 from __future__ import annotations
@@ -7,20 +8,11 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from xdetox.kinds import steps as step_kinds
 from xdetox.steps.context import StepContext
 
 StepFn = Callable[[StepContext], dict[str, Any] | None]
 
-_BUILTIN: dict[str, str] = {
-    "build_model": "xdetox.steps.build_model:run",
-    "train": "xdetox.steps.train:run",
-    "generate": "xdetox.steps.generate:run",
-    "score": "xdetox.steps.score:run",
-    "align": "xdetox.steps.align:run",
-    "analyze": "xdetox.steps.analyze:run",
-    "evaluate": "xdetox.steps.evaluate:run",
-    "report": "xdetox.steps.report:run",
-}
 _OVERRIDES: dict[str, StepFn] = {}
 
 
@@ -36,8 +28,5 @@ def unregister(kind: str) -> None:
 def resolve(kind: str) -> StepFn:
     if kind in _OVERRIDES:
         return _OVERRIDES[kind]
-    target = _BUILTIN.get(kind)
-    if target is None:
-        raise KeyError(f"unknown step kind {kind!r}")
-    module, _, attr = target.partition(":")
+    module, _, attr = step_kinds.get(kind).run.partition(":")  # the kind's declared entry point
     return getattr(importlib.import_module(module), attr)

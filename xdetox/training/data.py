@@ -57,8 +57,8 @@ def _local(path: str) -> Path:
     if path.startswith("s3://"):
         from urllib.parse import urlparse
 
-        from xdetox.steps.context import cache_root
         from xdetox.store import open_store
+        from xdetox.store.files import cache_root
 
         parsed = urlparse(path)
         key = parsed.path.strip("/")

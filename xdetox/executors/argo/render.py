@@ -33,23 +33,11 @@ from hera.workflows import models as m
 
 from xdetox.executors.argo.config import ClusterConfig, Role
 from xdetox.kinds import scorers as scorer_kinds
+from xdetox.kinds import steps as step_kinds
 from xdetox.manifest import StepManifest, digest
 from xdetox.plan import Plan
 from xdetox.spec.models import ExperimentSpec, StepResources
 
-#: which image runs which step kind (the image holds that kind's dependencies)
-KIND_IMAGE: dict[str, str] = {
-    "build_model": "train", "train": "train", "align": "train", "analyze": "train",
-    "generate": "generate",
-    "score": "score", "evaluate": "score", "report": "score",
-}
-#: spec.resources has entries for five kinds; the others borrow the nearest one's size
-KIND_RESOURCES: dict[str, str] = {k: k for k in (
-    "build_model", "train", "align", "analyze", "generate", "score", "evaluate", "report")}
-#: kinds that shard: one Argo task per group, fanned out over shard indices
-SHARDED = ("generate", "score")
-#: kinds whose pods get a memory-backed /dev/shm (vLLM's workers; torch DataLoader workers)
-SHM_KINDS = ("generate", "train")
 EXIT_BAD_INPUT = "2"  # xdetox step: bad manifest / bad input (not worth retrying)
 EXIT_RETRIABLE = "75"  # xdetox step: a transient failure the step itself marks retriable (EX_TEMPFAIL)
 
@@ -75,15 +63,12 @@ LABEL_ROLE = "xdetox.io/role"
 def role_for(kind: str, res: StepResources) -> str:
     """The scheduling role of a step kind's pods (train, generate, score-gpu, score-cpu, cpu).
 
-    A step kind that asks for no GPU runs on the cpu role (smoke and nightly runs train on CPU).
+    Each step kind declares its GPU and CPU roles; a kind that asks for no GPU runs on its CPU role
+    (smoke and nightly runs train on CPU). The workflow's own tasks (publish, check, outcome) run on cpu.
     """
-    if kind == "score":
-        return "score-gpu" if res.gpu > 0 else "score-cpu"
-    if kind in ("build_model", "train", "align", "analyze") and res.gpu > 0:
-        return "train"
-    if kind == "generate" and res.gpu > 0:
-        return "generate"
-    return "cpu"
+    if kind not in step_kinds.names():
+        return "cpu"
+    return step_kinds.get(kind).role(res.gpu)
 
 
 _BINARY = {"Ki": 1, "Mi": 2**10, "Gi": 2**20, "Ti": 2**30, "Pi": 2**40}
@@ -117,9 +102,13 @@ def plan_digest(plan: Plan) -> str:
     return digest({"run_id": plan.run_id, "steps": [s.key for s in plan.steps]})
 
 
+def _sharded(kind: str) -> bool:
+    return step_kinds.get(kind).sharded
+
+
 def task_name(step: StepManifest) -> str:
     kind = step.kind.replace("_", "-")
-    if step.kind in SHARDED and step.shard is not None:
+    if _sharded(step.kind) and step.shard is not None:
         return f"{kind}-{step.output_prefix.rsplit('/', 1)[-1][:16]}"
     return f"{kind}-{step.key}"
 
@@ -144,7 +133,7 @@ def dag_tasks(plan: Plan) -> list[DagTask]:
             for d in s.deps():
                 if owner[d] != name:
                     deps.setdefault(owner[d], None)
-        sharded = steps[0].kind in SHARDED and steps[0].shard is not None
+        sharded = _sharded(steps[0].kind) and steps[0].shard is not None
         items = [{"shard": s.shard.index, "key": s.key} for s in steps] if sharded else []  # type: ignore[union-attr]
         out.append(DagTask(name, steps[0].kind, [s.key for s in steps], list(deps), items))
     return out
@@ -225,7 +214,7 @@ def _volumes(cfg: ClusterConfig, kind: str) -> tuple[list[m.Volume], list[m.Volu
         m.Volume(name="cache", empty_dir=m.EmptyDirVolumeSource(size_limit=cfg.cache_size)),
     ]
     mounts = [m.VolumeMount(name="tmp", mount_path="/tmp"), m.VolumeMount(name="cache", mount_path="/cache")]
-    if kind in SHM_KINDS:
+    if kind in step_kinds.names() and step_kinds.get(kind).shm:
         vols.append(m.Volume(name="dshm", empty_dir=m.EmptyDirVolumeSource(medium="Memory", size_limit=cfg.shm_size)))
         mounts.append(m.VolumeMount(name="dshm", mount_path="/dev/shm"))
     return vols, mounts
@@ -346,12 +335,13 @@ def build(
          "--expect-plan", "{{workflow.parameters.plan-digest}}"],
     ))
     for kind in kinds:
-        res: StepResources = getattr(res_spec, KIND_RESOURCES[kind])
+        declared = step_kinds.get(kind)
+        res: StepResources = getattr(res_spec, declared.resources)
         semaphore = None
         if kind == "score":
             res, semaphore = _score_pod(res, spec)
         templates.append(_container(
-            f"step-{kind.replace('_', '-')}", kind, KIND_IMAGE[kind], res, cfg, spec,
+            f"step-{kind.replace('_', '-')}", kind, declared.image, res, cfg, spec,
             ["xdetox", "step"], [_manifest_arg(run_id, "{{inputs.parameters.key}}", root)],
             inputs=[Parameter(name="key")], semaphore=semaphore,
         ))

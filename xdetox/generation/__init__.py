@@ -1,0 +1,1 @@
+"""Text generation: backends (transformers, vLLM), chunked resumable output, seeds, sharding."""

@@ -1,0 +1,44 @@
+"""The step-kind registry: ``register(kind)``, ``get(name)``, ``all_kinds()``.
+
+One module per built-in kind declares it; a kind defined elsewhere (a plugin, a test) calls
+``register`` and the local executor, the step runner and the Argo renderer then handle it like a
+built-in one.
+"""
+
+from __future__ import annotations
+
+from xdetox.kinds.steps.base import StepKind
+
+__all__ = ["StepKind", "all_kinds", "get", "names", "register", "unregister"]
+
+_KINDS: dict[str, StepKind] = {}
+
+
+def register(kind: StepKind) -> StepKind:
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    _KINDS.pop(name, None)
+
+
+def get(name: str) -> StepKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise KeyError(f"unknown step kind {name!r}; registered: {', '.join(sorted(_KINDS))}") from None
+
+
+def all_kinds() -> list[StepKind]:
+    return list(_KINDS.values())
+
+
+def names() -> frozenset[str]:
+    return frozenset(_KINDS)
+
+
+# the built-in kinds register themselves on import, in plan order
+from xdetox.kinds.steps import (  # noqa: E402,F401,I001
+    build_model, train, generate, score, align, analyze, evaluate, report,
+)
