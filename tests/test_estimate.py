@@ -106,9 +106,12 @@ def test_breaking_mbad_perspective_days() -> None:
     # arms: 4 base (shared by all settings) + 52 tuned = 56 -> 252,000 texts at 0.9 of 1 qps
     assert est.by_kind["generate"].generations == 252_000
     assert est.by_kind["score"].perspective_days == pytest.approx(252_000 / 0.9 / 86400)
-    # X-FT on one language: 300 rows x 3 epochs; 4 models x 9 languages. P-FT/M-FT: 9 x 300 x fraction x 3.
-    per_model = 9 * 300 * 3 + sum(9 * int(300 * f) * 3 for f in (0.1, 0.2, 0.3, 1.0))
-    assert est.by_kind["train"].train_examples == 4 * per_model
+    # X-FT on one language: 300 rows x E epochs, 9 languages. P-FT/M-FT: 9 x 300 x fraction x E.
+    # E per family from the paper's scripts: Aya-23 and Aya-expanse 10, BLOOM 20, mT5 20.
+    def per_model(epochs: int) -> int:
+        return 9 * 300 * epochs + sum(9 * int(300 * f) * epochs for f in (0.1, 0.2, 0.3, 1.0))
+
+    assert est.by_kind["train"].train_examples == per_model(10) * 2 + per_model(20) * 2
 
 
 def test_pref_tuning_generations() -> None:

@@ -5,7 +5,8 @@ stated assumption, so the result is an estimate, not a measurement:
 
 * prompt counts per language: ``limit_per_language`` when set, else the known sizes of the
   bundled and RTP-LX sets below (a ``jsonl:`` set of unknown size is assumed, and flagged);
-* training rows: the known sizes of Lee et al.'s pairs and ParaDetox, times epochs;
+* training rows: the known sizes of Lee et al.'s pairs and ParaDetox, times the epochs the trainer
+  will use (the recipe in ``xdetox.spec.recipes`` resolved for the model's family);
 * throughput per step kind and model size class, on one NVIDIA H100 80GB (``Throughput``).
 
 GPU-hours assume one GPU per GPU step (the spec's default resources); Perspective scoring uses
@@ -22,6 +23,7 @@ from typing import Any
 from xdetox.kinds import scorers as scorer_kinds
 from xdetox.manifest import StepManifest
 from xdetox.plan.model import Plan
+from xdetox.spec.recipes import resolve as resolve_recipe
 
 # --------------------------------------------------------------------------- known data sizes
 #: RTP-LX v0.2 prompts per language (line counts of RTP_LX_<LANG>.json, Dec 2023 release; 18,328 in all)
@@ -37,12 +39,6 @@ PARADETOX_ROWS: Mapping[str, int] = {"train": 300, "test": 100, "all": 400}
 LEE_PAIRS = 24_576  # Lee et al. 2024 English DPO pairs (paper 1's training set)
 UNKNOWN_JSONL_ROWS = 1000  # a user's jsonl: set or training file of unknown size
 
-#: epochs when the spec sets neither epochs nor max_steps
-PRESET_EPOCHS: Mapping[str | None, float] = {
-    "pref-tuning-2406.16235": 5.0,  # paper 1: "up to 5 epochs" with early stopping: an upper bound
-    "breaking-mbad-2505.16722": 3.0,  # assumed: the paper does not state it; TRL's default
-    None: 3.0,  # TRL's default num_train_epochs
-}
 #: tokens processed per training example (prompt + completion; DPO: chosen and rejected)
 TOKENS_PER_EXAMPLE: Mapping[str, int] = {
     "dpo": 2 * 96,  # Lee et al. pairs: ~32-token prompt + ~64-token continuation, twice
@@ -224,20 +220,21 @@ def train_examples(training: Mapping[str, Any]) -> tuple[int, str | None]:
     return rows, note
 
 
-def _train_tokens(training: Mapping[str, Any]) -> tuple[float, int, list[str]]:
+def _train_tokens(training: Mapping[str, Any], model_source: str | None = None) -> tuple[float, int, list[str]]:
     method = str(training.get("method", "dpo"))
-    hyper = training.get("hyper") or {}
+    # the epochs, batch and length the trainer will use: the recipe resolved for this model's family
+    hyper, _ = resolve_recipe(dict(training), model_source)
     rows, note = train_examples(training)
     notes = [note] if note else []
     per_example = TOKENS_PER_EXAMPLE.get(method, 64)
     if hyper.get("max_length"):
         per_example = min(per_example, int(hyper["max_length"]) * (2 if method == "dpo" else 1))
     if hyper.get("max_steps"):
-        batch = int(hyper.get("batch_size") or 8) * int(hyper.get("gradient_accumulation_steps") or 1)
+        batch = int(hyper["batch_size"]) * int(hyper.get("gradient_accumulation_steps") or 1)
         examples = int(hyper["max_steps"]) * batch
     else:
-        epochs = hyper.get("epochs") or PRESET_EPOCHS.get(training.get("preset"), PRESET_EPOCHS[None])
-        examples = int(rows * float(epochs))
+        # paper 1 stops early: its epochs are an upper bound, and so is this estimate
+        examples = int(rows * float(hyper["epochs"]))
     tokens = float(examples * per_example)
     if method == "dpo":
         tokens *= DPO_REFERENCE_OVERHEAD
@@ -265,7 +262,7 @@ def estimate(plan: Plan, throughput: Throughput = DEFAULT_THROUGHPUT) -> Estimat
         if step.kind == "train":
             cls = size_class(str(p["model"]["source"]))
             mode = str((p["training"].get("peft") or {}).get("mode", "full"))
-            tokens, examples, tnotes = _train_tokens(p["training"])
+            tokens, examples, tnotes = _train_tokens(p["training"], str(p["model"]["source"]))
             for t in tnotes:
                 note(t)
             r.train_examples += examples
