@@ -103,3 +103,30 @@ def test_classifier_from_s3(clf_dir: Path, s3_store_uri: str, isolated_cache: Pa
     assert [r.toxicity for r in s.score_batch([gen_row(t, "en") for t in TEXTS[:2]])] == pytest.approx(
         local.probabilities(TEXTS[:2]))
     assert (isolated_cache / "models").is_dir()
+
+
+def test_position_limit_from_config_and_tokenizer() -> None:
+    from types import SimpleNamespace
+
+    from xdetox.scoring.classifier import position_limit
+
+    xlmr = SimpleNamespace(max_position_embeddings=514, pad_token_id=1, model_type="xlm-roberta")
+    # fairseq positions start after the padding index 1: 514 - (1 + 1) = 512 usable
+    assert position_limit(xlmr, SimpleNamespace(model_max_length=int(1e30))) == 512
+    bert = SimpleNamespace(max_position_embeddings=128, pad_token_id=0, model_type="bert")
+    assert position_limit(bert, SimpleNamespace(model_max_length=64)) == 64
+    assert position_limit(SimpleNamespace(model_type="x"), SimpleNamespace()) is None
+
+
+def test_long_text_is_clamped_not_crashed_and_truncation_recorded(
+        clf_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="xdetox.scoring.classifier"):
+        scorer = make(clf_dir, max_length=4096)  # the fixture's BERT embeds 128 positions
+    assert scorer.max_length == 128
+    assert "4096" in caplog.text and "128" in caplog.text
+    long = "the quick brown fox jumps over the lazy dog " * 200  # far over 128 tokens
+    res = scorer.score_batch([gen_row(long), gen_row("what a lovely day")])
+    assert res[0].toxicity is not None and 0.0 <= res[0].toxicity <= 1.0
+    assert (res[0].truncated, res[1].truncated) == (True, False)
+    short = make(clf_dir, max_length=16)  # below the limit: kept as asked
+    assert short.max_length == 16

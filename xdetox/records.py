@@ -48,6 +48,7 @@ class ScoreRow(GenerationRow):
     hits: int | None = Field(default=None, description="lexicon hits; null when the language has no list")
     spans: list[list[Any]] | None = Field(default=None, description="lexicon matches: [start, end, term]")
     score_error: str | None = None
+    truncated: bool | None = Field(default=None, description="classifier: text cut to max_length; null for other scorers")
     perplexity: float | None = None
 
 

@@ -25,6 +25,7 @@ class ScoreResult:
     hits: int | None = None
     spans: list[list[Any]] | None = None
     score_error: str | None = None
+    truncated: bool | None = None  # classifier only: the text was cut to the model's max_length
 
     @property
     def missing(self) -> bool:
@@ -83,6 +84,7 @@ def to_score_row(row: GenerationRow, result: ScoreResult, scorer: Scorer,
         hits=result.hits,
         spans=result.spans,
         score_error=result.score_error,
+        truncated=result.truncated,
         perplexity=perplexity,
     )
 

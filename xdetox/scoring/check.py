@@ -39,6 +39,7 @@ def score_reference(scorer: Scorer, items: list[ReferenceItem],
                 "language": item.language, "index": item.index, "human_toxicity": item.reference,
                 "score": score, "score_kind": scorer.score_kind, "scorer_id": scorer.id,
                 "scorer_version": scorer.version, "score_error": res.score_error,
+                "truncated": res.truncated,
             })
         advance(len(batch))
     return rows

@@ -7,11 +7,16 @@ checkpoint does not have is an error naming the labels it has. The score is the 
 probability of that label, or its sigmoid for a multi-label checkpoint
 (``problem_type == "multi_label_classification"``, or a single-logit head). Rows in languages
 outside the spec's ``languages`` (when given) and empty texts get a missing score. Batched; on a GPU when present.
+
+``max_length`` never exceeds what the model can embed: a larger value is clamped to the model's
+position limit with a warning naming both numbers (a long text would otherwise crash the
+position embedding lookup), and each score records whether its text was truncated.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,33 @@ from xdetox.records import GenerationRow
 from xdetox.scoring.base import Scorer, ScoreResult, missing
 
 CLIENT_VERSION = "1"
+log = logging.getLogger(__name__)
+#: architectures whose position ids start after the padding index (fairseq's convention), so
+#: ``max_position_embeddings`` - (pad_token_id + 1) positions hold text (514 -> 512 for XLM-R)
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "xmod"})
+#: tokenizers without a known limit report this huge placeholder (transformers' VERY_LARGE_INTEGER)
+_NO_LIMIT = 1_000_000
+
+
+def position_limit(config: Any, tokenizer: Any) -> int | None:
+    """The most tokens the model can take, from its config and its tokenizer; None if neither says."""
+    limits: list[int] = []
+    max_pos = getattr(config, "max_position_embeddings", None)
+    if isinstance(max_pos, int) and max_pos > 0:
+        offset = (int(config.pad_token_id or 0) + 1) if config.model_type in _OFFSET_POSITIONS else 0
+        limits.append(max_pos - offset)
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < _NO_LIMIT:
+        limits.append(tok_max)
+    return min(limits) if limits else None
+
+
+def clamp_max_length(requested: int, limit: int | None) -> int:
+    if limit is None or requested <= limit:
+        return requested
+    log.warning("scoring.max_length %d exceeds the classifier's position limit %d: using %d "
+                "(longer texts are truncated; each score row records truncated=true)", requested, limit, limit)
+    return limit
 
 
 class ClassifierLabelError(ValueError):
@@ -69,7 +101,8 @@ class ClassifierToxicityScorer(Scorer):
         self.label_index = resolve_label(cfg.id2label, toxic_label)
         self.label_name = str(cfg.id2label.get(self.label_index, cfg.id2label.get(str(self.label_index), "")))
         self.multi_label = cfg.problem_type == "multi_label_classification" or cfg.num_labels == 1
-        self.batch_size, self.max_length = batch_size, max_length
+        self.batch_size = batch_size
+        self.max_length = clamp_max_length(max_length, position_limit(cfg, tokenizer))
         self.languages = frozenset(languages) if languages else None
         self.id = f"classifier-{name}"
         self.version = f"{digest}+label{self.label_index}+client{CLIENT_VERSION}"
@@ -103,18 +136,24 @@ class ClassifierToxicityScorer(Scorer):
         return self.languages is None or language in self.languages or language.split("-")[0] in self.languages
 
     def probabilities(self, texts: Sequence[str]) -> list[float]:
+        return [p for p, _ in self.probabilities_and_truncation(texts)]
+
+    def probabilities_and_truncation(self, texts: Sequence[str]) -> list[tuple[float, bool]]:
+        """(probability, whether the text was cut to max_length) per text."""
         import torch
 
-        out: list[float] = []
+        out: list[tuple[float, bool]] = []
         device = next(self.model.parameters()).device
         for i in range(0, len(texts), self.batch_size):
             chunk = list(texts[i:i + self.batch_size])
+            full = self.tokenizer(chunk, truncation=False)["input_ids"]
+            cut = [len(ids) > self.max_length for ids in full]
             enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length,
                                  return_tensors="pt").to(device)
             with torch.inference_mode():
                 logits = self.model(**enc).logits.float()
             probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-            out.extend(probs[:, self.label_index].cpu().tolist())
+            out.extend(zip(probs[:, self.label_index].cpu().tolist(), cut, strict=True))
         return out
 
     def score_batch(self, rows: Sequence[GenerationRow]) -> list[ScoreResult]:
@@ -129,9 +168,9 @@ class ClassifierToxicityScorer(Scorer):
             else:
                 todo.append(i)
         if todo:
-            probs = self.probabilities([rows[i].text for i in todo])
-            for i, p in zip(todo, probs, strict=True):
-                results[i] = ScoreResult(toxicity=p)
+            probs = self.probabilities_and_truncation([rows[i].text for i in todo])
+            for i, (p, cut) in zip(todo, probs, strict=True):
+                results[i] = ScoreResult(toxicity=p, truncated=cut)
         return [r for r in results if r is not None]
 
     def close(self) -> None:
