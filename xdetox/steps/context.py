@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from xdetox.manifest import CommitRecord, OutputFile, StepManifest, commit_key
+from xdetox.manifest import STEP_KINDS, CommitRecord, OutputFile, StepManifest, commit_key
 from xdetox.records import parse_lines
 from xdetox.store import Store, check_field, check_segment, join
 from xdetox.store.files import cache_root, common_prefix, file_sha256
@@ -45,7 +48,8 @@ class StepContext:
     def scratch(self) -> Path:
         """A local temporary folder for this step, removed when the step ends."""
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix=f"xdetox-{self.manifest.kind}-"))
+            # The pid in the name lets the next run tell a killed run's scratch from a live one's.
+            self._scratch = Path(tempfile.mkdtemp(prefix=f"xdetox-{self.manifest.kind}-pid{os.getpid()}-"))
         return self._scratch
 
     def cleanup(self) -> None:
@@ -143,6 +147,52 @@ class StepContext:
                 if not o.key.endswith(".jsonl"):
                     continue
                 yield from parse_lines(self.store.iter_lines(o.key, o.sha256), f"{self.store.uri}/{o.key}", model)
+
+
+_SCRATCH = re.compile(r"^xdetox-(?P<kind>[a-z_]+)-(?:pid(?P<pid>\d+)-)?")
+#: scratch without a pid in its name (written before pids were recorded) is removed after this long
+UNOWNED_SCRATCH_MAX_AGE_S = 24 * 3600
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_scratch(tmpdir: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove ``xdetox-<kind>-*`` scratch folders that a killed step left in TMPDIR.
+
+    A folder is stale when the process named in it is gone (a reused pid keeps it: the safe
+    side), or, for folders without a pid, when it is older than a day. Returns what was removed.
+    """
+    root = Path(tmpdir or tempfile.gettempdir())
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _SCRATCH.match(p.name)
+        if not m or m.group("kind") not in STEP_KINDS or not p.is_dir() or p.is_symlink():
+            continue
+        pid = m.group("pid")
+        if pid is not None:
+            stale = int(pid) != os.getpid() and not _alive(int(pid))
+        else:
+            try:
+                stale = now - p.stat().st_mtime > UNOWNED_SCRATCH_MAX_AGE_S
+            except OSError:
+                continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
 
 
 def _under(root: Path, key: str) -> Path:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 
 from xdetox.manifest import CommitRecord, StepManifest, commit_key, manifest_key
 from xdetox.steps import registry
-from xdetox.steps.context import StepContext
+from xdetox.steps.context import StepContext, remove_stale_scratch
 from xdetox.store import Store, check_field, check_segment
 
 _VERSIONED = ("xdetox", "torch", "transformers", "trl", "peft", "vllm", "tokenizers", "boto3")
@@ -43,6 +46,24 @@ def write_manifest(store: Store, manifest: StepManifest) -> None:
     store.put_text(manifest_key(manifest.key), manifest.model_dump_json(indent=2) + "\n")
 
 
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM (a pod deleted, a Ctrl-C'd parent) as SystemExit, so that ``finally`` blocks run and
+    the step's scratch is removed; only the main thread can install a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def check_manifest_keys(manifest: StepManifest) -> None:
     """Refuse a manifest whose keys would leave the run's prefix, before anything is written.
 
@@ -62,12 +83,15 @@ def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRec
     if is_committed(store, manifest.key):
         return read_commit(store, manifest.key), True
     fn = registry.resolve(manifest.kind)
+    for gone in remove_stale_scratch():
+        log(f"removed scratch a killed step left behind: {gone}")
     write_manifest(store, manifest)
     ctx = StepContext(manifest, store, log=log)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     try:
-        info = fn(ctx) or {}
+        with _sigterm_as_exit():
+            info = fn(ctx) or {}
     finally:
         ctx.cleanup()
     seconds = time.perf_counter() - t0
