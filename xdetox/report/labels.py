@@ -19,7 +19,7 @@ METRIC_LABELS: dict[str, str] = {
     "perplexity_median": "Median perplexity",
     "perplexity_q1": "Perplexity, first quartile",
     "perplexity_q3": "Perplexity, third quartile",
-    "language_consistency": "Language consistency (share of continuations in the prompt's language)",
+    "language_consistency": "Language consistency",  # defined in the report's notes; long labels overflow axes
 }
 SHORT_LABELS: dict[str, str] = {
     "expected_maximum_toxicity": "EMT",
