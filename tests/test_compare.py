@@ -93,3 +93,40 @@ def test_compare_errors_are_clean(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "unknown paper" in bad.output
     none = CliRunner().invoke(app, ["compare", "missing-run", "--paper", PAPER, "--store", (tmp_path / "x").as_uri()])
     assert none.exit_code == 2 and "no run at" in none.output
+
+
+def _ev(scorer_kind: str = "perspective") -> dict:
+    """A minimal evaluation: one base/tuned comparison on prompt set 'ps', and an alignment correlation."""
+    avg = {"average": {"expected_maximum_toxicity": {"value": 0.4, "ci": [0.3, 0.5]}}}
+    return {
+        "score_kind": "probability", "scorer_kind": scorer_kind,
+        "arms": [{"input": "b", **avg}, {"input": "t", **avg}],
+        "comparisons": [{"model_id": "mgpt-1b3", "prompt_set": "ps", "base": "b", "tuned": "t",
+                         "languages": ["de"], "per_language": {"de": {}}}],
+        "alignment": {"mgpt-1b3": {"correlations": [
+            {"prompt_set": "ps", "paired_cosine": {"r": 0.61, "p_value": 0.02, "n": 16, "reason": None}}]}},
+    }
+
+
+def test_compare_refuses_another_prompt_set_or_scorer_naming_both() -> None:
+    paper = load_paper(PAPER)
+    models = {"mgpt-1b3": "ai-forever/mGPT"}
+    with pytest.raises(CompareError) as e:
+        compare([("s", _ev())], paper, models, prompt_sources={"ps": "bundled:xling"})
+    assert "'ps' comes from bundled:xling" in str(e.value) and "RTP-LX (17 languages)" in str(e.value)
+    with pytest.raises(CompareError) as e:
+        compare([("s", _ev("classifier"))], paper, models, prompt_sources={"ps": "rtp-lx:/data/rtp"})
+    assert "scored by classifier" in str(e.value) and "Perspective API TOXICITY" in str(e.value)
+    forced = compare([("s", _ev("classifier"))], paper, models, force=True, prompt_sources={"ps": "bundled:xling"})
+    assert sum(w.startswith("FORCED: ") for w in forced["warnings"]) == 2
+    # the paper's own setup passes without a setup warning
+    ok = compare([("s", _ev())], paper, models, prompt_sources={"ps": "rtp-lx:s3://b/rtp-lx-v0.2"})
+    assert not any("FORCED" in w or "cannot be checked" in w for w in ok["warnings"])
+
+
+def test_compare_shows_alignment_r_beside_the_papers() -> None:
+    res = compare([("s", _ev())], load_paper(PAPER), {"mgpt-1b3": "ai-forever/mGPT"},
+                  prompt_sources={"ps": "rtp-lx:/x"})
+    (a,) = res["alignment"]
+    # paper 1 reports r = 0.732 for mGPT (vendored table); the run's r is the evaluation's, unchanged
+    assert (a["paper_model"], a["paper_r"], a["run_r"], a["n_languages"]) == ("ai-forever/mGPT", 0.732, 0.61, 16)

@@ -40,8 +40,9 @@ def open_run(run: str, store: str | None) -> Any:
     return rs
 
 
-def _run_evaluations(rs: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
-    """[(setting label, evaluation metrics.json)] from the committed evaluate steps, and model id -> source."""
+def _run_evaluations(rs: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str], dict[str, str]]:
+    """[(setting label, evaluation metrics.json)] from the committed evaluate steps, model id -> source
+    and prompt set id -> source."""
     from xdetox.report.write import load_plan, read_evaluations
     from xdetox.steps.runner import is_committed, read_commit
 
@@ -50,12 +51,16 @@ def _run_evaluations(rs: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[st
     if pending:
         raise _fail(f"{len(pending)} of {len(plan.settings)} evaluations are not committed yet; finish the run first")
     evs = read_evaluations(rs, [read_commit(rs, s.evaluate_key) for s in plan.settings])
-    sources = {}
+    sources: dict[str, str] = {}
+    prompt_sources: dict[str, str] = {}
     for st in plan.steps:
         m = st.params.get("model")
         if isinstance(m, dict) and m.get("id") and m.get("source"):
             sources.setdefault(m["id"], m["source"])
-    return [(s.label, ev) for s, ev in zip(plan.settings, evs, strict=True)], sources
+        ps = st.params.get("prompts")
+        if isinstance(ps, dict) and ps.get("id") and ps.get("source"):
+            prompt_sources.setdefault(ps["id"], ps["source"])
+    return [(s.label, ev) for s, ev in zip(plan.settings, evs, strict=True)], sources, prompt_sources
 
 
 def report(
@@ -85,7 +90,8 @@ def compare(
     run: Annotated[str, typer.Argument(help="run id under --store, or the run folder (path or URI)")],
     paper: Annotated[str, typer.Option(help="reference table, e.g. pref-tuning-2406.16235")],
     store: Annotated[str | None, typer.Option(help=f"store URI holding runs/<id>/ (default {DEFAULT_STORE})")] = None,
-    force: Annotated[bool, typer.Option(help="compare even lexicon hits with the paper's probabilities")] = False,
+    force: Annotated[bool, typer.Option(help="compare even a run on another prompt set or scorer, or lexicon hits, "
+                                                  "with the paper's numbers (as warnings)")] = False,
     paper_model: Annotated[str | None, typer.Option(help="the paper's model to compare with (default: by source)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
 ) -> None:
@@ -98,8 +104,9 @@ def compare(
     try:
         ref = load_paper(paper)
         rs = open_run(run, store)
-        evaluations, sources = _run_evaluations(rs)
-        result = do_compare(evaluations, ref, sources, force=force, paper_model=paper_model)
+        evaluations, sources, prompt_sources = _run_evaluations(rs)
+        result = do_compare(evaluations, ref, sources, force=force, paper_model=paper_model,
+                            prompt_sources=prompt_sources, paper_name=paper)
     except (CompareError, StoreError, ValueError) as e:
         raise _fail(str(e)) from None
     if as_json:
@@ -124,6 +131,11 @@ def compare(
                                   if k == "run" and name == "lang_consistency" else fmt(x.get(k), digits)  # type: ignore[union-attr]
                                   for x in (b, a) for k in ("run", "paper", "difference")))
         out.print(table)
+    for a in result["alignment"]:
+        run_r = "n/a" if a["run_r"] is None else f"{a['run_r']:.3f} (p {a['run_p_value']:.3g}, {a['n_languages']} languages)"
+        paper_r = "n/a" if a["paper_r"] is None else f"{a['paper_r']:.3f}"
+        out.print(f"alignment vs detoxification, Pearson r, {a['model']} on {a['prompt_set']}: run {run_r}"
+                  f"{'' if a['reason'] is None else ' - ' + a['reason']}; paper {paper_r}", highlight=False, soft_wrap=True)
     out.print(f"paper setting: {result['paper_setting']}", highlight=False, soft_wrap=True)
 
 

@@ -31,6 +31,14 @@ COLUMNS: list[tuple[str, str, str | None]] = [
 ]
 
 
+#: what each paper's numbers were measured on: a run on anything else is refused unless forced
+PAPER_RUN: dict[str, dict[str, str]] = {
+    # Table 2: RTP-LX v0.2 prompts in 17 languages, scored by Perspective API TOXICITY
+    "pref-tuning-2406.16235": {"prompt_source": "rtp-lx", "prompts": "RTP-LX (17 languages)",
+                               "scorer": "perspective", "scorer_name": "Perspective API TOXICITY"},
+}
+
+
 class CompareError(ValueError):
     """The comparison cannot be made (unknown paper, lexicon scores without --force, no model match)."""
 
@@ -81,16 +89,23 @@ def compare(
     model_sources: dict[str, str] | None = None,
     force: bool = False,
     paper_model: str | None = None,
+    prompt_sources: dict[str, str] | None = None,
+    paper_name: str = "pref-tuning-2406.16235",
 ) -> dict[str, Any]:
     """Rows of (setting, model, prompt set, metric, stage, run, paper, difference) for every
-    base/tuned comparison in the run's evaluations ``[(setting label, metrics.json)]``."""
+    base/tuned comparison in the run's evaluations ``[(setting label, metrics.json)]``, plus the
+    alignment correlation beside the paper's. ``prompt_sources``: prompt set id -> its source."""
     model_sources = model_sources or {}
+    prompt_sources = prompt_sources or {}
     kinds = {ev.get("score_kind") for _, ev in evaluations}
     lexicon = "hits" in kinds
     scorer_kind = next((ev.get("scorer_kind") for _, ev in evaluations if ev.get("scorer_kind")), "")
     if lexicon and not force:
         raise CompareError(lexicon_refusal(scorer_kind or "hits"))
     warnings: list[str] = []
+    need = PAPER_RUN.get(paper_name)
+    if need:
+        warnings.extend(_check_setup(evaluations, need, prompt_sources, scorer_kind, lexicon, force))
     if lexicon:
         warnings.append("FORCED: lexicon hit rates are shown beside Perspective probabilities; the differences "
                         "in the toxicity rows do not measure the same thing.")
@@ -138,4 +153,45 @@ def compare(
     if unmatched:
         warnings.append(f"not in the paper's table, skipped: {', '.join(sorted(set(unmatched)))}")
     return {"paper": paper.get("source"), "paper_setting": paper.get("setting"), "rows": rows,
+            "alignment": _alignment_rows(evaluations, paper, model_sources, paper_model),
             "warnings": list(dict.fromkeys(warnings)), "forced_lexicon": lexicon}
+
+
+def _check_setup(evaluations: list[tuple[str, dict[str, Any]]], need: dict[str, str], prompt_sources: dict[str, str],
+                 scorer_kind: str, lexicon: bool, force: bool) -> list[str]:
+    """Refuse (CompareError) a run whose prompt set or scorer is not the paper's, naming both; with
+    ``force``, the same facts come back as warnings."""
+    problems: list[str] = []
+    notes: list[str] = []
+    for ps in sorted({c["prompt_set"] for _, ev in evaluations for c in ev.get("comparisons", [])}):
+        src = prompt_sources.get(ps)
+        if src is None:
+            notes.append(f"prompt set {ps!r}: its source is not in the plan, so it cannot be checked against the "
+                         f"paper's {need['prompts']}")
+        elif src.split(":", 1)[0] != need["prompt_source"]:
+            problems.append(f"prompt set {ps!r} comes from {src}; the paper's numbers are on {need['prompts']}")
+    if scorer_kind and not lexicon and scorer_kind != need["scorer"]:
+        problems.append(f"this run was scored by {scorer_kind}; the paper's by {need['scorer_name']}")
+    if problems and not force:
+        raise CompareError("not the paper's setup: " + "; ".join(problems)
+                           + ". Rerun with the paper's prompt set and scorer, or pass --force to compare anyway.")
+    return notes + [f"FORCED: {p}" for p in problems]
+
+
+def _alignment_rows(evaluations: list[tuple[str, dict[str, Any]]], paper: dict[str, Any],
+                    model_sources: dict[str, str], paper_model: str | None) -> list[dict[str, Any]]:
+    """Per model and prompt set: the run's Pearson r (paired cosine vs relative reduction) beside the paper's."""
+    ref = paper.get("retrieval_vs_emt_change_pearson_r") or {}
+    out: list[dict[str, Any]] = []
+    for setting, ev in evaluations:
+        for model, entry in (ev.get("alignment") or {}).items():
+            try:
+                name = match_paper_model(model, model_sources.get(model), paper, paper_model)
+            except CompareError:
+                name = None
+            for corr in entry.get("correlations", []):
+                pc = corr.get("paired_cosine") or {}
+                out.append({"setting": setting, "model": model, "paper_model": name, "prompt_set": corr.get("prompt_set"),
+                            "run_r": pc.get("r"), "run_p_value": pc.get("p_value"), "n_languages": pc.get("n"),
+                            "reason": pc.get("reason"), "paper_r": ref.get(name) if name else None})
+    return out
