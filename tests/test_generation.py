@@ -29,7 +29,7 @@ from xdetox.generation.sharding import shard_items
 from xdetox.manifest import Shard, StepManifest, commit_key
 from xdetox.prompts import PromptItem
 from xdetox.records import GenerationRow
-from xdetox.steps import generate, registry
+from xdetox.steps import registry
 from xdetox.steps.runner import run_step
 from xdetox.store import open_store
 
@@ -124,14 +124,24 @@ def test_a_crashed_shard_resumes_without_loss_or_duplicates(
 ) -> None:
     store = open_store(tmp_path.as_uri())
     m = manifest(tiny, prompts)
-    monkeypatch.setenv(generate.CRASH_AFTER_ENV, "2")
+    real_put = ChunkStore.put
+    puts = {"n": 0}
+
+    def crashing_put(self: ChunkStore, *args: Any, **kwargs: Any) -> Any:  # crash right after the 2nd chunk is stored
+        out = real_put(self, *args, **kwargs)
+        puts["n"] += 1
+        if puts["n"] >= 2:
+            raise RuntimeError("simulated crash")
+        return out
+
+    monkeypatch.setattr(ChunkStore, "put", crashing_put)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_step(m, store, log=lambda msg: None)
     assert not store.exists(commit_key(m.key))
     partial = ChunkStore(store, m.key)
     assert [k.rsplit("/", 1)[1] for k in store.list(partial.prefix + "/")] == ["chunk-00000.jsonl", "chunk-00001.jsonl"]
     assert not store.list("generations/")  # nothing a reader could take as done
-    monkeypatch.delenv(generate.CRASH_AFTER_ENV)
+    monkeypatch.setattr(ChunkStore, "put", real_put)
     record, cached = run_step(m, store, log=lambda msg: None)
     assert not cached
     assert record.info["chunks_reused"] == 2 and record.info["chunks_generated"] == 4
@@ -156,14 +166,21 @@ def test_a_sigkilled_shard_resumes(reference: list[dict[str, Any]], tiny: Path, 
     store_dir = tmp_path / "store"
     m = manifest(tiny, prompts)
     (tmp_path / "manifest.json").write_text(m.model_dump_json())
+    # the fault is injected test-side: SIGKILL right after the 3rd chunk is stored
     code = (
-        "import sys; from pathlib import Path; from xdetox.manifest import StepManifest;"
+        "import os, signal, sys; from pathlib import Path; from xdetox.manifest import StepManifest;"
         "from xdetox.steps.runner import run_step; from xdetox.store import open_store;"
+        "from xdetox.generation.chunks import ChunkStore;"
+        "real = ChunkStore.put; n = [0]\n"
+        "def put(self, *a, **k):\n"
+        "    out = real(self, *a, **k); n[0] += 1\n"
+        "    if n[0] >= 3: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return out\n"
+        "ChunkStore.put = put\n"
         "m = StepManifest.model_validate_json(Path(sys.argv[1]).read_text());"
         "run_step(m, open_store(sys.argv[2]), log=lambda s: None)"
     )
-    env = {**os.environ, generate.CRASH_AFTER_ENV: "3", generate.CRASH_MODE_ENV: "kill", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "manifest.json"), store_dir.as_uri()],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]

@@ -85,20 +85,30 @@ def test_dpo_is_deterministic(tmp_path: Path, tiny_dir: Path) -> None:
     assert a.info["final_loss"] == b.info["final_loss"]
 
 
+class Preempted(RuntimeError):
+    """A simulated preemption, injected by the test into the checkpoint callback."""
+
+
 def test_resume_after_preemption(tmp_path: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from xdetox.steps import train as train_step
 
     store = _store(tmp_path)
     hyper = {**FAST, "max_steps": 4, "save_steps": 2}
-    monkeypatch.setattr(train_step, "PREEMPT_AFTER_CHECKPOINTS", 1)
-    with pytest.raises(train_step.Preempted):
+    real_save = train_step._Partial.save
+
+    def preempted(self: Any, path: Path) -> None:  # the node goes away right after the first checkpoint
+        real_save(self, path)
+        raise Preempted(f"simulated preemption after {path.name}")
+
+    monkeypatch.setattr(train_step._Partial, "save", preempted)
+    with pytest.raises(Preempted):
         _train(store, tiny_dir, method="dpo", data=PARA, peft={"mode": "lora", "r": 4, "alpha": 8}, hyper=hyper)
     m = manifest("train", train_params(7, method="dpo", data=PARA, peft={"mode": "lora", "r": 4, "alpha": 8},
                                        hyper=hyper), {"base_model": [publish_tiny(store, tiny_dir).key]})
     partial = f"steps/{m.key}/partial"
     assert store.get_text(f"{partial}/LATEST") == "checkpoint-2"
     assert not store.exists(f"steps/{m.key}/_SUCCESS.json")
-    monkeypatch.setattr(train_step, "PREEMPT_AFTER_CHECKPOINTS", None)
+    monkeypatch.setattr(train_step._Partial, "save", real_save)
     rec, _ = run_step(m, store, log=lambda s: None)
     assert rec.info["resumed_from"] == "checkpoint-2" and rec.info["steps"] == 4
     assert not store.list(f"{partial}/")

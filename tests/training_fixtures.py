@@ -8,9 +8,9 @@ from typing import Any
 
 from xdetox.manifest import StepManifest
 from xdetox.spec.models import TrainingSpec
+from xdetox.steps.context import StepContext
 from xdetox.steps.runner import run_step
 from xdetox.store import Store
-from xdetox.store.files import StepContext
 
 #: a short build: enough for a valid model with real weights; the full recipe is tested as slow
 QUICK_BUILD = {"train_steps": 8, "batch_size": 8, "seq_len": 32}

@@ -308,8 +308,8 @@ def status(
                   f"started {holder.get('started_at')}, expires {holder.get('expires_at')}")
 
 
-# Sub-commands that live with their parts: report/compare, argo, bench.
-for _module in ("xdetox.cli.report_cmds", "xdetox.cli.argo_cmds", "xdetox.cli.bench_cmds",
+# Sub-commands that live with their parts: report/compare, argo, scores, metrics, scorer.
+for _module in ("xdetox.cli.report_cmds", "xdetox.cli.argo_cmds",
                 "xdetox.cli.scores_cmds", "xdetox.cli.metrics_cmds", "xdetox.cli.scorer_cmds"):
     try:
         importlib.import_module(_module).register(app)

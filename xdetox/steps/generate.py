@@ -11,8 +11,6 @@ streamed to disk: memory holds one chunk, whatever the shard's size.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from typing import Any
 
@@ -25,11 +23,6 @@ from xdetox.prompts import PromptItem, load_prompt_set, render_prompt
 from xdetox.records import GenerationRow, dumps_row
 from xdetox.spec.models import GenerationSpec, PromptSet
 from xdetox.steps.context import StepContext
-
-#: fault injection for resume tests: stop after this many newly written chunks ...
-CRASH_AFTER_ENV = "XDETOX_TEST_GENERATE_CRASH_AFTER_CHUNKS"
-#: ... by raising ("raise", default) or by SIGKILL of this process ("kill").
-CRASH_MODE_ENV = "XDETOX_TEST_GENERATE_CRASH_MODE"
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -52,7 +45,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 "samples": gen.samples}
     t0 = time.perf_counter()
     reused = written = tokens = rows = 0
-    crash_after = int(os.environ.get(CRASH_AFTER_ENV, "0") or 0)
     for index, chunk in enumerate(chunks):
         expected = expected_keys(((it.prompt_id, it.language) for it in chunk), gen.samples)
         ok, why = partial.valid(index, expected, ctx.scratch)
@@ -66,8 +58,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
         rows += n_rows
         tokens += n_tokens
         written += 1
-        if crash_after and written >= crash_after:
-            _crash()
     seconds = time.perf_counter() - t0 - model.load_seconds
     model.close()
 
@@ -197,10 +187,4 @@ def _write_chunk(
     return rows, tokens
 
 
-def _crash() -> None:
-    if os.environ.get(CRASH_MODE_ENV, "raise") == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    raise RuntimeError(f"{CRASH_AFTER_ENV}: simulated crash")
-
-
-__all__ = ["CRASH_AFTER_ENV", "CRASH_MODE_ENV", "run"]
+__all__ = ["run"]

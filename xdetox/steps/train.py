@@ -19,13 +19,6 @@ from xdetox.steps.context import StepContext
 from xdetox.training import presets
 from xdetox.training.data import load_training_set
 
-#: tests set this to stop a run right after its Nth checkpoint is saved (a simulated preemption)
-PREEMPT_AFTER_CHECKPOINTS: int | None = None
-
-
-class Preempted(RuntimeError):
-    pass
-
 
 def _base_folder(ctx: StepContext) -> str:
     for name in ("base_model", "model"):
@@ -67,8 +60,6 @@ class _Partial:
             store.delete(k)
         self.ctx.log(f"checkpoint {path.name} saved to {store.uri}/{self.prefix}/")
         self.saved += 1
-        if PREEMPT_AFTER_CHECKPOINTS is not None and self.saved >= PREEMPT_AFTER_CHECKPOINTS:
-            raise Preempted(f"simulated preemption after {path.name}")
 
     def latest(self) -> Path | None:
         store = self.ctx.store
