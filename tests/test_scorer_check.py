@@ -113,3 +113,32 @@ def test_rtplx_lexicon_reproduces_the_issue_numbers(tmp_path: Path) -> None:
     assert langs["en"]["auroc"] == pytest.approx(0.709, abs=0.0005)
     assert langs["hi"]["auroc"] == pytest.approx(0.518, abs=0.0005)
     assert (langs["en"]["n"], langs["en"]["toxic"], langs["en"]["missing"]) == (999, 449, 0)
+
+
+def test_isotonic_map_pools_violators() -> None:
+    from xdetox.metrics.calibration import apply_map, fit_isotonic
+
+    m = fit_isotonic(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.0, 1.0, 0.0, 1.0]))
+    # pool-adjacent-violators: (1, 0) at 0.2/0.3 pools to 0.5
+    assert apply_map(m, np.array([0.1, 0.2, 0.3, 0.4])) == pytest.approx([0.0, 0.5, 0.5, 1.0])
+    assert apply_map(m, np.array([-1.0, 2.0])) == pytest.approx([0.0, 1.0])  # clipped outside
+
+
+def test_cli_fit_calibration_writes_map_with_digest(tmp_path: Path) -> None:
+    rows = []
+    for i in range(40):  # hit count 1 on half the texts; reference 0.8 there, 0.1 elsewhere
+        toxic = i % 2 == 0
+        rows.append({"text": "fuck you" if toxic else f"a calm sentence {i}", "language": "en",
+                     "reference": 0.8 if toxic else 0.1})
+    ref = _write(tmp_path / "ref.jsonl", rows)
+    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"jsonl:{ref}",
+                                   "--fit-calibration", str(tmp_path / "map.json"), "--json",
+                                   str(tmp_path / "o.json"), "--resamples", "20", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "map.json").read_text())
+    en = doc["languages"]["en"]
+    assert en["map"] == {"x": [0.0, 1.0], "y": [pytest.approx(0.1), pytest.approx(0.8)]}
+    assert en["after"]["mae"] == pytest.approx(0.0, abs=1e-9)  # hits 0/1 -> 0.1/0.8 exactly
+    assert en["before"]["mae"] == pytest.approx((0.2 + 0.1) / 2)  # |1-0.8| and |0-0.1|
+    assert len(doc["digest"]) == 64
+    assert json.loads((tmp_path / "o.json").read_text())["calibration"]["digest"] == doc["digest"]

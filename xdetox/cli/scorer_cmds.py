@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,6 +40,8 @@ def check(
     threshold: Annotated[float | None, typer.Option(help="toxic = reference >= this (default 3 for rtplx, 0.5 for jsonl)")] = None,
     resamples: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    fit_calibration: Annotated[Path | None, typer.Option(
+        "--fit-calibration", help="fit a per-language isotonic map onto the reference scale; write it here")] = None,
 ) -> None:
     """Score a reference set with SPEC's scorer: per language n, missing, AUROC, Spearman, ECE."""
     from xdetox.cli.main import _load
@@ -65,6 +67,8 @@ def check(
     report = check_report(rows, cut, probability, resamples, reference)
     report = {"scorer_id": scorer_id, "scorer_version": scorer_version,
               "score_kind": "probability" if probability else "hits", "reference": reference, **report}
+    if fit_calibration:
+        report["calibration"] = _write_calibration(fit_calibration, rows, cut, reference, scorer_id, scorer_version)
     if scores_out:
         scores_out.parent.mkdir(parents=True, exist_ok=True)
         scores_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -81,6 +85,35 @@ def check(
             cells.append(_fmt(m["ece"], m["ece_ci"]))
         table.add_row(*cells)
     out.print(table)
+
+
+def _write_calibration(path: Path, rows: list[dict[str, Any]], cut: float, reference: str,
+                       scorer_id: str, scorer_version: str) -> dict[str, Any]:
+    from xdetox.metrics.calibration import fit_calibration, map_digest
+
+    langs: dict[str, Any] = {}
+    for lang in sorted({r["language"] for r in rows}):
+        judged = [r for r in rows if r["language"] == lang and r["human_toxicity"] is not None]
+        langs[lang] = fit_calibration([r["score"] for r in judged], [r["human_toxicity"] for r in judged], cut, lang)
+    doc = {"kind": "isotonic", "scorer_id": scorer_id, "scorer_version": scorer_version,
+           "reference": reference, "digest": map_digest(langs), "languages": langs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    table = Table(title=f"calibration map {doc['digest'][:12]} (cross-validated, {path})")
+    for col in ("language", "n", "Spearman before→after", "MAE before→after", "ECE before→after"):
+        table.add_column(col)
+
+    def pair(v: dict[str, Any], k: str) -> str:
+        b, a = v["before"][k], v["after"][k]
+        return "—" if b is None or a is None else f"{b:.3f} → {a:.3f}"
+
+    for lang, v in langs.items():
+        if v["map"] is None:
+            table.add_row(lang, str(v["n"]), v["reason"], "", "")
+        else:
+            table.add_row(lang, str(v["n"]), pair(v, "spearman"), pair(v, "mae"), pair(v, "ece"))
+    out.print(table)
+    return {"map": str(path), "digest": doc["digest"]}
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,23 +43,26 @@ def parse_source(source: str) -> tuple[str, str]:
     return kind, where
 
 
-def _jsonl_lines(where: str) -> Iterable[str]:
+def _jsonl_lines(where: str) -> Iterator[str]:
     if where.startswith("s3://"):
         from xdetox.store import open_store
 
         parent, _, key = where[len("s3://"):].partition("/")
         bucket_and_prefix, _, name = f"{parent}/{key}".rpartition("/")
-        return open_store(f"s3://{bucket_and_prefix}").iter_lines(name)
+        yield from open_store(f"s3://{bucket_and_prefix}").iter_lines(name)
+        return
     path = Path(where.removeprefix("file://"))
     if not path.is_file():
         raise ReferenceError(f"{where}: no such file")
-    return path.open(encoding="utf-8")
+    with path.open(encoding="utf-8") as f:  # closed when the reader finishes or fails
+        yield from f
 
 
 def load_jsonl(where: str, languages: list[str] | None) -> list[ReferenceItem]:
     items: list[ReferenceItem] = []
+    lines = _jsonl_lines(where)
     try:
-        for line, obj in iter_objects(_jsonl_lines(where), where):
+        for line, obj in iter_objects(lines, where):
             text, lang, ref = obj.get("text"), obj.get("language"), obj.get("reference")
             if not isinstance(text, str) or not text.strip():
                 raise ReferenceError(f"{where}:{line}: field 'text' must be a non-empty string, got {text!r}")
@@ -72,6 +75,8 @@ def load_jsonl(where: str, languages: list[str] | None) -> list[ReferenceItem]:
             items.append(ReferenceItem(lang, str(obj.get("id", line)), text, float(ref)))
     except RecordError as e:
         raise ReferenceError(str(e)) from None
+    finally:
+        lines.close()
     if not items:
         raise ReferenceError(f"{where}: no rows" + (f" in {', '.join(languages)}" if languages else ""))
     return items
