@@ -3,6 +3,7 @@ determinism; resume after a preemption; bad data fails before training."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,13 @@ def test_dpo_is_deterministic(tmp_path: Path, tiny_dir: Path) -> None:
     assert weights(a) and weights(a) == weights(b)
     assert a.info["final_loss"] == b.info["final_loss"]
 
+    def log_digest(rec: Any) -> str:
+        return next(o.sha256 for o in rec.outputs if o.key.endswith("training_log.json"))
+
+    # Two runs take different wall-clock time; the committed log must not show it (issue 14 item 5).
+    assert a.info["seconds"] != b.info["seconds"] or a.info["train_seconds"] != b.info["train_seconds"]
+    assert log_digest(a) == log_digest(b)
+
 
 class Preempted(RuntimeError):
     """A simulated preemption, injected by the test into the checkpoint callback."""
@@ -111,6 +119,8 @@ def test_resume_after_preemption(tmp_path: Path, tiny_dir: Path, monkeypatch: py
     monkeypatch.setattr(train_step._Partial, "save", real_save)
     rec, _ = run_step(m, store, log=lambda s: None)
     assert rec.info["resumed_from"] == "checkpoint-2" and rec.info["steps"] == 4
+    log = json.loads(store.get_text(next(o.key for o in rec.outputs if o.key.endswith("training_log.json"))))
+    assert not {"resumed_from", "seconds", "train_seconds", "tokens_per_second", "torch_threads"} & set(log)
     assert not store.list(f"{partial}/")
 
 

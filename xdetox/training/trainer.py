@@ -224,7 +224,12 @@ def train(
         "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
         "torch_threads": torch.get_num_threads(),
     }
-    log_doc = {**info, "hyper": hyper, "peft": peft, "data": ts.summary(), "loss": losses, "eval": evals}
+    # training_log.json is a committed, digested output: only what the computation determines goes
+    # in, so an interrupted-and-resumed run and an uninterrupted one commit the same bytes. Wall-clock
+    # figures, the resume point and the thread count stay in ``info`` (the commit record, undigested).
+    undigested = {"train_seconds", "seconds", "tokens_per_second", "resumed_from", "torch_threads"}
+    log_doc = {**{k: v for k, v in info.items() if k not in undigested}, "hyper": hyper, "peft": peft,
+               "data": ts.summary(), "loss": losses, "eval": evals}
     (out_dir / "training_log.json").write_text(json.dumps(log_doc, indent=2, sort_keys=True, default=str) + "\n")
     return info
 
