@@ -15,12 +15,14 @@ no GPU but takes ``texts / qps`` seconds of wall time, reported as Perspective-d
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from xdetox.kinds import scorers as scorer_kinds
+from xdetox.kinds import steps as step_kinds
 from xdetox.manifest import StepManifest
 from xdetox.plan.model import Plan
 from xdetox.spec.recipes import resolve as resolve_recipe
@@ -241,68 +243,96 @@ def _train_tokens(training: Mapping[str, Any], model_source: str | None = None) 
     return tokens, examples, notes
 
 
+@dataclass
+class EstimateContext:
+    """What a step kind's estimate hook reads and adds to while the estimator walks the plan."""
+
+    throughput: Throughput
+    by_key: Mapping[str, StepManifest]
+    notes: list[str] = field(default_factory=list)
+    #: generations each generate step produces (a score step counts its inputs')
+    generations_of: dict[str, int] = field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def estimate_train(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    p, throughput = step.params, ctx.throughput
+    cls = size_class(str(p["model"]["source"]))
+    mode = str((p["training"].get("peft") or {}).get("mode", "full"))
+    tokens, examples, tnotes = _train_tokens(p["training"], str(p["model"]["source"]))
+    for t in tnotes:
+        ctx.note(t)
+    r.train_examples += examples
+    r.gpu_hours += (tokens / throughput.train_tokens_per_s[cls][mode] + throughput.step_overhead_s[cls]) / 3600
+
+
+def estimate_generate(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    p, throughput = step.params, ctx.throughput
+    total, pnotes = prompt_count(p["prompts"])
+    for t in pnotes:
+        ctx.note(t)
+    gen = p["generation"]
+    n = _shard_share(total, step) * int(gen["samples"])
+    ctx.generations_of[step.key] = n
+    r.generations += n
+    cls = size_class(str(p["model"]["source"]))
+    rate = throughput.generate_tokens_per_s[cls]
+    if gen.get("backend") == "transformers":
+        rate /= throughput.transformers_slowdown
+    r.gpu_hours += (n * int(gen["max_new_tokens"]) / rate + throughput.step_overhead_s[cls]) / 3600
+
+
+def estimate_score(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    p, throughput = step.params, ctx.throughput
+    texts = sum(ctx.generations_of.get(k, 0) for k in step.inputs.get("generations", []))
+    r.scored_texts += texts
+    scorer = scorer_kinds.validate_spec(p.get("scorer") or scorer_kinds.default_spec())
+    cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
+    r.perspective_days += cost.api_days  # the scorer kind's own cost: API days, GPU hours, or nothing (lexicon)
+    r.gpu_hours += cost.gpu_hours
+    ppl = p.get("perplexity")
+    if ppl:
+        gen_tokens = _generation_tokens(ctx.by_key, step)
+        cls = size_class(str(ppl["reference"]))
+        r.gpu_hours += (texts * (PROMPT_TOKENS + gen_tokens) / throughput.forward_tokens_per_s(cls)
+                        + throughput.step_overhead_s[cls]) / 3600
+
+
+def estimate_align(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    p, throughput = step.params, ctx.throughput
+    al = p.get("alignment") or {}
+    texts = int(al.get("limit", XLING_PROMPTS)) * len(p.get("languages") or [])
+    cls = size_class(str(p["model"]["source"]))
+    r.gpu_hours += (texts * PROMPT_TOKENS / throughput.forward_tokens_per_s(cls)
+                    + throughput.step_overhead_s[cls]) / 3600
+
+
+def _hook(entry: str) -> Callable[[StepManifest, KindEstimate, EstimateContext], None]:
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 def estimate(plan: Plan, throughput: Throughput = DEFAULT_THROUGHPUT) -> Estimate:
-    """GPU-hours, generations, scored texts and Perspective-days per step kind of ``plan``."""
-    by_key = plan.by_key()
+    """GPU-hours, generations, scored texts and Perspective-days per step kind of ``plan``.
+
+    Each step kind's declaration names its estimate hook (``StepKind.estimate``); a kind without
+    one (build_model, evaluate, report: CPU minutes) counts its steps only.
+    """
     kinds: dict[str, KindEstimate] = {}
-    notes: list[str] = []
-    generations_of: dict[str, int] = {}
-
-    def row(kind: str) -> KindEstimate:
-        return kinds.setdefault(kind, KindEstimate(kind))
-
-    def note(text: str) -> None:
-        if text not in notes:
-            notes.append(text)
-
+    ctx = EstimateContext(throughput=throughput, by_key=plan.by_key())
     for step in plan.steps:  # topological: a score step's generate input is already counted
-        r = row(step.kind)
+        r = kinds.setdefault(step.kind, KindEstimate(step.kind))
         r.steps += 1
-        p = step.params
-        if step.kind == "train":
-            cls = size_class(str(p["model"]["source"]))
-            mode = str((p["training"].get("peft") or {}).get("mode", "full"))
-            tokens, examples, tnotes = _train_tokens(p["training"], str(p["model"]["source"]))
-            for t in tnotes:
-                note(t)
-            r.train_examples += examples
-            r.gpu_hours += (tokens / throughput.train_tokens_per_s[cls][mode] + throughput.step_overhead_s[cls]) / 3600
-        elif step.kind == "generate":
-            total, pnotes = prompt_count(p["prompts"])
-            for t in pnotes:
-                note(t)
-            gen = p["generation"]
-            n = _shard_share(total, step) * int(gen["samples"])
-            generations_of[step.key] = n
-            r.generations += n
-            cls = size_class(str(p["model"]["source"]))
-            rate = throughput.generate_tokens_per_s[cls]
-            if gen.get("backend") == "transformers":
-                rate /= throughput.transformers_slowdown
-            r.gpu_hours += (n * int(gen["max_new_tokens"]) / rate + throughput.step_overhead_s[cls]) / 3600
-        elif step.kind == "score":
-            texts = sum(generations_of.get(k, 0) for k in step.inputs.get("generations", []))
-            r.scored_texts += texts
-            scorer = scorer_kinds.validate_spec(p.get("scorer") or scorer_kinds.default_spec())
-            cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
-            r.perspective_days += cost.api_days  # the kind's own cost: API days, GPU hours, or nothing (lexicon)
-            r.gpu_hours += cost.gpu_hours
-            ppl = p.get("perplexity")
-            if ppl:
-                gen_tokens = _generation_tokens(by_key, step)
-                cls = size_class(str(ppl["reference"]))
-                r.gpu_hours += (texts * (PROMPT_TOKENS + gen_tokens) / throughput.forward_tokens_per_s(cls)
-                                + throughput.step_overhead_s[cls]) / 3600
-        elif step.kind == "align":
-            al = p.get("alignment") or {}
-            texts = int(al.get("limit", XLING_PROMPTS)) * len(p.get("languages") or [])
-            cls = size_class(str(p["model"]["source"]))
-            r.gpu_hours += (texts * PROMPT_TOKENS / throughput.forward_tokens_per_s(cls)
-                            + throughput.step_overhead_s[cls]) / 3600
-    note(f"throughput: one {throughput.gpu} per GPU step; see xdetox.plan.estimate.Throughput for the figures")
-    note("prompt counts: limit_per_language if set, else RTP-LX v0.2 per-language sizes (~1,000), "
-         "xling 200, ParaDetox 300 train / 100 test per language")
-    return Estimate(by_kind=kinds, gpu=throughput.gpu, assumptions=notes)
+        hook = step_kinds.get(step.kind).estimate
+        if hook:
+            _hook(hook)(step, r, ctx)
+    ctx.note(f"throughput: one {throughput.gpu} per GPU step; see xdetox.plan.estimate.Throughput for the figures")
+    ctx.note("prompt counts: limit_per_language if set, else RTP-LX v0.2 per-language sizes (~1,000), "
+             "xling 200, ParaDetox 300 train / 100 test per language")
+    return Estimate(by_kind=kinds, gpu=throughput.gpu, assumptions=ctx.notes)
 
 
 def _generation_tokens(by_key: Mapping[str, StepManifest], score_step: StepManifest) -> int:

@@ -185,7 +185,7 @@ def _env(cfg: ClusterConfig, kind: str, spec: ExperimentSpec) -> list[m.EnvVar]:
                 secret("AWS_SECRET_ACCESS_KEY", st.secret, st.secret_access_key_key)]
     if cfg.hub_token is not None:  # gated models (Llama): the hub token, from a Secret, never a value
         env.append(secret("HF_TOKEN", cfg.hub_token.secret, cfg.hub_token.key))
-    if kind == "score":  # the secrets the scorer kind declares (Perspective: its API key)
+    if kind in step_kinds.names() and step_kinds.get(kind).runs_scorer:  # the scorer kind's secrets (an API key)
         for name in scorer_kinds.get(spec.scoring.kind).secret_env(spec.scoring):
             env.append(secret(name, st.perspective_secret, st.perspective_key))
     return env
@@ -338,7 +338,7 @@ def build(
         declared = step_kinds.get(kind)
         res: StepResources = getattr(res_spec, declared.resources)
         semaphore = None
-        if kind == "score":
+        if declared.runs_scorer:
             res, semaphore = _score_pod(res, spec)
         templates.append(_container(
             f"step-{kind.replace('_', '-')}", kind, declared.image, res, cfg, spec,

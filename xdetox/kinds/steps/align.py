@@ -11,4 +11,5 @@ from xdetox.kinds.steps.base import StepKind
 KIND = register(StepKind(
     name="align", run="xdetox.steps.align:run", image="train", resources="align",
     gpu_role="train",
+    estimate="xdetox.plan.estimate:estimate_align",
 ))

@@ -23,6 +23,11 @@ class StepKind:
     sharded: bool = False
     #: a memory-backed /dev/shm (vLLM's workers; torch DataLoader workers)
     shm: bool = False
+    #: "module:function" adding this step's cost to the estimate (xdetox.plan.estimate), or None
+    #: for a kind whose cost is negligible CPU minutes; named, not imported, to keep layers apart
+    estimate: str | None = None
+    #: its pods run the spec's scorer: the scorer kind's declaration decides GPU, semaphore, secrets
+    runs_scorer: bool = False
 
     def __post_init__(self) -> None:
         if ":" not in self.run:

@@ -11,4 +11,5 @@ from xdetox.kinds.steps.base import StepKind
 KIND = register(StepKind(
     name="generate", run="xdetox.steps.generate:run", image="generate", resources="generate",
     gpu_role="generate", sharded=True, shm=True,
+    estimate="xdetox.plan.estimate:estimate_generate",
 ))

@@ -11,4 +11,5 @@ from xdetox.kinds.steps.base import StepKind
 KIND = register(StepKind(
     name="score", run="xdetox.steps.score:run", image="score", resources="score",
     gpu_role="score-gpu", cpu_role="score-cpu", sharded=True,
+    estimate="xdetox.plan.estimate:estimate_score", runs_scorer=True,
 ))

@@ -11,4 +11,5 @@ from xdetox.kinds.steps.base import StepKind
 KIND = register(StepKind(
     name="train", run="xdetox.steps.train:run", image="train", resources="train",
     gpu_role="train", shm=True,
+    estimate="xdetox.plan.estimate:estimate_train",
 ))
