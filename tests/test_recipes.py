@@ -123,3 +123,21 @@ def test_trainer_receives_exactly_what_the_plan_shows(tmp_path: Path, monkeypatc
         assert got == value, name
     assert captured["peft_config"] is None and settings["lora"] is None
     assert captured["eval_dataset"] is not None  # validation_fraction 0.05 of 40 rows
+
+
+def test_paper2_training_text_per_family() -> None:
+    from xdetox.training.data import load_training_set
+
+    data = {"format": "paradetox", "path": "bundled:paradetox", "languages": ["en"], "split": "train", "max_rows": 2}
+    aya, _ = resolve(_training("sft", P2, mode="qlora"), "CohereForAI/aya-23-8B")
+    bloom, _ = resolve(_training("sft", P2, mode="qlora"), "bigscience/bloom-7b1")
+    plain = load_training_set(data, "sft")
+    toxic0 = plain.rows[0]["prompt"][:-1]  # default template "{toxic}\n"
+    neutral0 = plain.rows[0]["completion"]
+    # Aya: neutral sentences only (empty prompt); BLOOM: their instruction around the toxic sentence
+    aya_rows = load_training_set(data, "sft", aya["sft_template"]).rows
+    assert aya_rows[0] == {"prompt": "", "completion": neutral0}
+    bloom_rows = load_training_set(data, "sft", bloom["sft_template"]).rows
+    assert bloom_rows[0]["prompt"] == ("Complete the neutral version of this sentence: " + toxic0
+                                       + "\nNeutral completion: ")
+    assert bloom_rows[0]["completion"] == neutral0

@@ -19,7 +19,7 @@ STEP_KINDS: tuple[str, ...] = ("build_model", "train", "generate", "score", "ali
 
 MANIFEST_SCHEMA_VERSION = 1
 #: bump when a step's outputs change meaning for the same manifest: invalidates every cached step
-CODE_EPOCH = "2026-12-04.2"
+CODE_EPOCH = "2026-12-04.3"
 
 
 def canonical_json(obj: Any) -> str:

@@ -37,13 +37,15 @@ _COMMON: dict[str, Any] = {
     "eval_steps": None,  # None: evaluate when saving
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "dpo": {**_COMMON, "learning_rate": 5e-6, "beta": 0.1, "loss_type": ["sigmoid"]},
-    "sft": {**_COMMON, "learning_rate": 2e-5, "beta": None, "loss_type": None},
+    "dpo": {**_COMMON, "learning_rate": 5e-6, "beta": 0.1, "loss_type": ["sigmoid"], "sft_template": None},
+    # sft_template: the prompt built from a ParaDetox pair's toxic sentence; the neutral one is the completion
+    "sft": {**_COMMON, "learning_rate": 2e-5, "beta": None, "loss_type": None, "sft_template": "{toxic}\n"},
 }
 PEFT_DEFAULTS: dict[str, Any] = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
 
 _P1_CODE = "BatsResearch/cross-lingual-detox xg/training/dpo.py"
 _P2_XFT = "himanshubeniwal/Breaking-mBad scripts/3_finetune_{}_xx_yy.py"
+BLOOM_SFT_TEMPLATE = "Complete the neutral version of this sentence: {toxic}\nNeutral completion: "
 _LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens",
                   "lm_head"]
 
@@ -95,13 +97,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hyper": {"learning_rate": 2e-4, "max_length": 256},
         "peft": {"r": 16, "alpha": 32, "dropout": 0.05},
         "families": {
+            # Aya: trained on the neutral sentences only (no toxic input): an empty prompt
             "aya": {"qlora_only": False,
                     "hyper": {"epochs": 10.0, "batch_size": 12, "gradient_accumulation_steps": 4,
-                              "optimizer": "paged_adamw_32bit"},
+                              "optimizer": "paged_adamw_32bit", "sft_template": ""},
                     "peft": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}},
             "bloom": {"qlora_only": False,
                       "hyper": {"epochs": 20.0, "batch_size": 12, "gradient_accumulation_steps": 8,
-                                "optimizer": "paged_adamw_32bit", "warmup_ratio": 0.03},
+                                "optimizer": "paged_adamw_32bit", "warmup_ratio": 0.03,
+                                "sft_template": BLOOM_SFT_TEMPLATE},
                       "peft": {"target_modules": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]}},
             "mt5": {"qlora_only": False,
                     "hyper": {"epochs": 20.0, "batch_size": 12, "gradient_accumulation_steps": 4,
@@ -133,6 +137,7 @@ TRL_NAMES: dict[str, str | None] = {
     "max_prompt_length": None,  # TRL 1.x dropped it; the train step applies it (see FIDELITY.md)
     "max_pair_chars": None,
     "validation_fraction": None,
+    "sft_template": None,  # applied when the train step builds ParaDetox SFT rows
 }
 LORA_NAMES = {"r": "r", "alpha": "lora_alpha", "dropout": "lora_dropout", "target_modules": "target_modules"}
 

@@ -16,6 +16,7 @@ Formats (``training.data.format``):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,8 +124,10 @@ def paradetox_dpo_row(pair: paradetox.ParaPair) -> dict[str, str]:
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 
-def paradetox_sft_row(pair: paradetox.ParaPair) -> dict[str, str]:
-    return {"prompt": SFT_TEMPLATE.format(toxic=pair.toxic), "completion": pair.neutral}
+def paradetox_sft_row(pair: paradetox.ParaPair, template: str = SFT_TEMPLATE) -> dict[str, str]:
+    """prompt = ``template`` filled with the toxic sentence (paper 2's per-model recipes: BLOOM's
+    instruction, Aya's empty prompt = neutral sentence only); completion = the neutral sentence."""
+    return {"prompt": template.format(toxic=pair.toxic), "completion": pair.neutral}
 
 
 def _strip_repeat(prompt: str, text: str) -> tuple[str, bool]:
@@ -133,7 +136,7 @@ def _strip_repeat(prompt: str, text: str) -> tuple[str, bool]:
     return text, False
 
 
-def load_training_set(data: dict[str, Any], method: str) -> TrainSet:
+def load_training_set(data: dict[str, Any], method: str, sft_template: str | None = None) -> TrainSet:
     """Read, validate, convert and filter the training data named by a TrainingData dump."""
     if method not in {"dpo", "sft"}:
         raise ValueError(f"training.method {method!r} has no training data")
@@ -150,7 +153,8 @@ def load_training_set(data: dict[str, Any], method: str) -> TrainSet:
             ts.sources.append(str(paradetox.language_file(folder, lang)))
             chosen = paradetox.select(pairs, data.get("split", "train"), scheme)
             make: Callable[[paradetox.ParaPair], dict[str, str]] = (
-                paradetox_dpo_row if method == "dpo" else paradetox_sft_row
+                paradetox_dpo_row if method == "dpo"
+                else functools.partial(paradetox_sft_row, template=SFT_TEMPLATE if sft_template is None else sft_template)
             )
             per_language.append((lang, [make(p) for p in chosen]))
     else:
