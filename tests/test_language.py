@@ -13,7 +13,8 @@ import pytest
 from tests.metrics_fixtures import commit_scores, score_row
 from xdetox.manifest import StepManifest
 from xdetox.metrics.aggregate import StreamingAggregator
-from xdetox.metrics.language import consistency_share, identifier_for, long_enough
+from xdetox.metrics.langid import identifier_for
+from xdetox.metrics.language import consistency_share, long_enough
 from xdetox.report.build import figures, report_metrics
 from xdetox.report.render import arm_table
 from xdetox.steps.runner import run_step

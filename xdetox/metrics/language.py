@@ -13,18 +13,14 @@ continuations that an independent, offline language identifier assigns to the pr
   scripts written without spaces (zh, ja, ko) >= ``MIN_CHARS_CJK`` non-space characters. Shorter
   ones are left out of both numerator and denominator (counted as ``language_short_rows``).
 - A prompt language lingua does not support has no value (missing, never 0).
+
+This module is the pure part (thresholds, the share); the identifier itself is
+``xdetox.metrics.langid``, so that code which only aggregates never depends on lingua.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import lru_cache
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from lingua import Language, LanguageDetector
 
 LANGUAGE_METRIC = "language_consistency"
 MIN_WORDS = 3
@@ -50,49 +46,3 @@ def long_enough(text: str, language: str) -> bool:
     if base_code(language) in CJK:
         return sum(1 for ch in text if not ch.isspace()) >= MIN_CHARS_CJK
     return len(text.split()) >= MIN_WORDS
-
-
-def lingua_language(code: str) -> Language | None:
-    """lingua's Language for an ISO 639-1 code, or None when lingua does not know it."""
-    from lingua import IsoCode639_1, Language  # lazy: only the evaluate step needs lingua
-
-    try:
-        return Language.from_iso_code_639_1(IsoCode639_1.from_str(base_code(code)))
-    except ValueError:
-        return None
-
-
-class LanguageIdentifier:
-    """Identifies continuations among a fixed candidate set (the spec's languages + distractors)."""
-
-    def __init__(self, languages: Iterable[str]) -> None:
-        from lingua import LanguageDetectorBuilder
-
-        codes = sorted({base_code(x) for x in languages} | set(DISTRACTORS))
-        langs = {lang for lang in (lingua_language(c) for c in codes) if lang is not None}
-        self.candidates: tuple[str, ...] = tuple(sorted(lang.iso_code_639_1.name.lower() for lang in langs))
-        self._detector: LanguageDetector = LanguageDetectorBuilder.from_languages(*langs).build()
-
-    def supports(self, language: str) -> bool:
-        return base_code(language) in self.candidates
-
-    def identify(self, text: str) -> str | None:
-        found = self._detector.detect_language_of(text)
-        return None if found is None else found.iso_code_639_1.name.lower()
-
-    def consistent(self, text: str, language: str) -> bool | None:
-        """True/False: identified as / not as ``language``; None when it does not count (too short,
-        or a language the identifier does not support)."""
-        if not self.supports(language) or not long_enough(text, language):
-            return None
-        return self.identify(text) == base_code(language)
-
-
-@lru_cache(maxsize=8)
-def _cached(codes: frozenset[str]) -> LanguageIdentifier:
-    return LanguageIdentifier(codes)
-
-
-def identifier_for(languages: Iterable[str]) -> LanguageIdentifier:
-    """One identifier per process and language set (building one loads lingua's models)."""
-    return _cached(frozenset(base_code(x) for x in languages))

@@ -19,7 +19,8 @@ from xdetox.metrics import toxicity as tox
 from xdetox.metrics.aggregate import GroupResult, StreamingAggregator
 from xdetox.metrics.alignment import alignment_correlation, relative_change
 from xdetox.metrics.bootstrap import percentile_interval
-from xdetox.metrics.language import LANGUAGE_METRIC, MIN_CHARS_CJK, MIN_WORDS, identifier_for
+from xdetox.metrics.langid import identifier_for
+from xdetox.metrics.language import LANGUAGE_METRIC, MIN_CHARS_CJK, MIN_WORDS
 from xdetox.records import ScoreRow
 from xdetox.steps.context import StepContext
 
