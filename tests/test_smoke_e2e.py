@@ -46,6 +46,9 @@ def test_smoke_runs_end_to_end_and_shows_an_effect(tmp_path: Path) -> None:
         assert (run / "results" / name).stat().st_size > 0
     assert list((run / "results" / "plots").glob("*.png"))
     assert "report:" in first.stdout
+    # a person reads Rich lines only: no third-party warnings or weight-loading bars (issue 17 item 5)
+    for noise in ("Loading weights", "DeprecationWarning", "FutureWarning"):
+        assert noise not in first.stderr, first.stderr[-4000:]
 
     # A rerun reuses every committed step and computes nothing.
     second = _xdetox("run", "jobs/smoke.yaml", "--store", store, "--no-progress")

@@ -82,6 +82,20 @@ def test_full_recipe_is_toxic_then_dpo_detoxifies(tmp_path: Path) -> None:
     """The smoke experiment's claim, measured directly: see bench/tiny_effect.py."""
     from bench.tiny_effect import measure_effect
 
-    result = measure_effect(tmp_path, prompts_per_language=20, samples=10)
-    assert result["base"]["en"] >= 0.08, result
-    assert result["tuned"]["en"] <= result["base"]["en"] / 2, result
+    result = measure_effect(tmp_path, prompts_per_language=20, samples=10, languages=("en",))
+    en = result["languages"]["en"]
+    assert en["base_toxic"] >= 0.08, result
+    assert en["tuned_toxic"] <= en["base_toxic"] / 2, result
+    # the paired CI of tuned - base agrees with the point estimate's sign
+    assert en["delta_ci"][0] <= en["delta"] <= en["delta_ci"][1] < 0, result
+
+
+def test_language_packing_never_mixes_languages_in_a_block() -> None:
+    import random
+
+    from xdetox.models.tiny import _pack_by_language
+
+    # two "languages" whose sentences are token 1s and token 2s; EOS is 0; width 3 = one sentence + EOS
+    groups = [[[1, 1], [1, 1]], [[2, 2], [2, 2], [2, 2]]]
+    blocks = _pack_by_language(groups, eos=0, width=3, rng=random.Random(5))
+    assert sorted(blocks) == [[1, 1, 0]] * 2 + [[2, 2, 0]] * 3

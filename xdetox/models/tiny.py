@@ -36,22 +36,27 @@ def tiny_defaults() -> dict[str, Any]:
         "learning_rate": 3e-3,
         "english_toxic_repeats": 4,
         "english_neutral_repeats": 2,
+        "pack_by_language": False,
     }
 
 
-def corpus(english_toxic_repeats: int = 4, english_neutral_repeats: int = 2) -> list[str]:
-    """Pre-training sentences: the bundled ParaDetox sentences (toxic and neutral) of several
-    languages. English is repeated, its toxic side most, so that the smoke experiment's main
-    language is fluent enough, and toxic enough, to measure detoxification."""
-    lines: list[str] = []
+def corpus_by_language(english_toxic_repeats: int = 4, english_neutral_repeats: int = 2) -> dict[str, list[str]]:
+    """Pre-training sentences per language: the bundled ParaDetox sentences (toxic and neutral).
+    English is repeated, its toxic side most, so that the smoke experiment's main language is
+    fluent enough, and toxic enough, to measure detoxification."""
+    out: dict[str, list[str]] = {}
     for lang in TINY_LANGUAGES:
         pairs = read_language(BUNDLED_DIR, lang)
         if lang == "en":
-            lines.extend([p.toxic for p in pairs] * english_toxic_repeats)
-            lines.extend([p.neutral for p in pairs] * english_neutral_repeats)
+            out[lang] = [p.toxic for p in pairs] * english_toxic_repeats + [p.neutral for p in pairs] * english_neutral_repeats
         else:
-            lines.extend(s for p in pairs for s in (p.toxic, p.neutral))
-    return lines
+            out[lang] = [s for p in pairs for s in (p.toxic, p.neutral)]
+    return out
+
+
+def corpus(english_toxic_repeats: int = 4, english_neutral_repeats: int = 2) -> list[str]:
+    """All pre-training sentences, language after language."""
+    return [s for lines in corpus_by_language(english_toxic_repeats, english_neutral_repeats).values() for s in lines]
 
 
 def train_tokenizer(lines: list[str], vocab_size: int) -> Any:
@@ -93,6 +98,15 @@ def _pack(encoded: list[list[int]], eos: int, width: int, rng: random.Random) ->
     return [stream[i : i + width] for i in range(0, len(stream) - width + 1, width)]
 
 
+def _pack_by_language(groups: list[list[list[int]]], eos: int, width: int, rng: random.Random) -> list[list[int]]:
+    """One epoch packed within each language, blocks then shuffled across languages: a block never
+    mixes languages, so the model does not learn to switch language after a sentence ends (prompts
+    carry no language tag; what precedes them is one language)."""
+    blocks = [b for g in groups for b in _pack(g, eos, width, rng)]
+    rng.shuffle(blocks)
+    return blocks
+
+
 def build_tiny_model(out_dir: Path, seed: int = 1234, **overrides: Any) -> dict[str, Any]:
     """Build, pre-train and save the tiny model into ``out_dir``. Returns info (losses, sizes)."""
     import torch
@@ -113,13 +127,15 @@ def _build(out_dir: Path, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     t0 = time.perf_counter()
-    lines = corpus(cfg["english_toxic_repeats"], cfg["english_neutral_repeats"])
+    by_lang = corpus_by_language(cfg["english_toxic_repeats"], cfg["english_neutral_repeats"])
+    lines = [s for group in by_lang.values() for s in group]
     tokenizer = train_tokenizer(lines, cfg["vocab_size"])
     t_tok = time.perf_counter() - t0
 
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id
-    encoded = tokenizer(lines, add_special_tokens=False)["input_ids"]
+    groups = [tokenizer(group, add_special_tokens=False)["input_ids"] for group in by_lang.values()]
+    encoded = [ids for g in groups for ids in g]
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -151,7 +167,8 @@ def _build(out_dir: Path, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     t1 = time.perf_counter()
     for _ in range(steps):
         if len(blocks) < bs:
-            blocks.extend(_pack(encoded, eos, width, rng))
+            blocks.extend(_pack_by_language(groups, eos, width, rng) if cfg["pack_by_language"]
+                          else _pack(encoded, eos, width, rng))
         batch = torch.tensor(blocks[:bs], dtype=torch.long)
         del blocks[:bs]
         loss = model(input_ids=batch, labels=batch).loss
