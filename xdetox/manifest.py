@@ -105,3 +105,15 @@ def manifest_key(key: str) -> str:
 
 def commit_key(key: str) -> str:
     return f"steps/{key}/_SUCCESS.json"
+
+
+def running_key(key: str) -> str:
+    """``steps/<key>/_RUNNING.json``: who started the step and when; removed when the attempt ends
+    (left behind by a killed one, which ``xdetox status`` tells apart by the run lease)."""
+    return f"steps/{key}/_RUNNING.json"
+
+
+def failure_key(key: str) -> str:
+    """``steps/<key>/_FAILED.json``: the last failed attempt's error, for ``xdetox status``; the
+    commit record supersedes it (it is removed when the step commits)."""
+    return f"steps/{key}/_FAILED.json"

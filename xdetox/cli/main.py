@@ -273,39 +273,62 @@ def step(
 def status(
     spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
     store: Annotated[str | None, typer.Option(help="store URI; default: the spec's")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the states as JSON")] = False,
 ) -> None:
-    """Which steps of a spec's plan are committed in the store."""
+    """Per step of a spec's plan: committed, running (lease holder), failed (last error) or pending."""
     from xdetox.executors.publish import run_store
     from xdetox.plan import plan as make_plan
-    from xdetox.steps.runner import is_committed
+    from xdetox.steps.runner import is_committed, read_failure, read_running
     from xdetox.store import StoreError
+    from xdetox.store.lease import is_stale, read_lease
 
     s = _load(spec)
     p = make_plan(s)
     rs = run_store(_open_root(store, s.store), p.run_id)
+    rows: list[dict] = []
+    try:
+        holder = read_lease(rs)
+        live = holder is not None and not is_stale(holder)
+        for st in p.steps:
+            row: dict = {"kind": st.kind, "key": st.key, "label": st.label, "state": "pending"}
+            if is_committed(rs, st.key):
+                row["state"] = "committed"
+            elif (failure := read_failure(rs, st.key)) is not None:
+                row.update(state="failed", error=failure.get("error"), failed_at=failure.get("at"))
+            # Started and not ended: running while a live run holds the lease (a killed run's
+            # marker stays behind, so without a live lease it is only shown as "interrupted").
+            if row["state"] != "committed" and (started := read_running(rs, st.key)) is not None:
+                row.pop("error", None)
+                row.pop("failed_at", None)
+                row.update(state="running" if live else "interrupted", host=started.get("host"),
+                           pid=started.get("pid"), started_at=started.get("started_at"))
+            rows.append(row)
+    except StoreError as e:
+        raise _store_failed(e) from None
+    lease = None if holder is None else {
+        "state": "stale" if is_stale(holder) else "held",
+        **{k: holder.get(k) for k in ("host", "pid", "started_at", "expires_at")}}
+    done = sum(r["state"] == "committed" for r in rows)
+    if as_json:
+        print(json.dumps({"run_id": p.run_id, "store": rs.uri, "committed": done, "steps": rows, "lease": lease},
+                         indent=2))
+        return
     table = Table(title=f"{p.run_id} at {rs.uri}")
     for col in ("kind", "key", "label", "state"):
         table.add_column(col)
-    done = 0
-    for st in p.steps:
-        try:
-            ok = is_committed(rs, st.key)
-        except StoreError as e:
-            raise _store_failed(e) from None
-        done += ok
-        table.add_row(st.kind, st.key, st.label, "[green]committed[/green]" if ok else "pending")
+    for r in rows:
+        state = {
+            "committed": "[green]committed[/green]", "pending": "pending",
+            "running": f"[cyan]running[/cyan] on {r.get('host')} pid {r.get('pid')} since {r.get('started_at')}",
+            "interrupted": f"[yellow]interrupted[/yellow] (started {r.get('started_at')} on {r.get('host')})",
+        }.get(r["state"]) or f"[red]failed[/red] {r.get('failed_at')}: {r.get('error')}"
+        table.add_row(r["kind"], r["key"], r["label"], state)
     out.print(table)
     out.print(f"{done}/{len(p.steps)} steps committed")
-    from xdetox.store.lease import is_stale, read_lease
-
-    try:
-        holder = read_lease(rs)
-    except StoreError as e:
-        raise _store_failed(e) from None
-    if holder is not None:
-        state = "stopped heartbeating (killed?)" if is_stale(holder) else "running"
-        out.print(f"lease: {state}: host {holder.get('host')}, pid {holder.get('pid')}, "
-                  f"started {holder.get('started_at')}, expires {holder.get('expires_at')}")
+    if lease is not None:
+        state = "stopped heartbeating (killed?)" if lease["state"] == "stale" else "running"
+        out.print(f"lease: {state}: host {lease['host']}, pid {lease['pid']}, "
+                  f"started {lease['started_at']}, expires {lease['expires_at']}")
 
 
 # Sub-commands that live with their parts: report/compare, argo, scores, metrics, scorer.

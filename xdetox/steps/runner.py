@@ -8,6 +8,8 @@ does for each step. A step killed half-way leaves no commit record, so the next 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import platform
 import signal
 import sys
@@ -17,10 +19,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 
-from xdetox.manifest import CommitRecord, StepManifest, commit_key, manifest_key
+from xdetox.manifest import CommitRecord, StepManifest, commit_key, failure_key, manifest_key, running_key
 from xdetox.steps import registry
 from xdetox.steps.context import StepContext, remove_stale_scratch
-from xdetox.store import Store, check_field, check_segment
+from xdetox.store import NotFoundError, Store, check_field, check_segment
 
 _VERSIONED = ("xdetox", "torch", "transformers", "trl", "peft", "vllm", "tokenizers", "boto3")
 
@@ -44,6 +46,28 @@ def read_commit(store: Store, key: str) -> CommitRecord:
 
 def write_manifest(store: Store, manifest: StepManifest) -> None:
     store.put_text(manifest_key(manifest.key), manifest.model_dump_json(indent=2) + "\n")
+
+
+def _record_failure(store: Store, manifest: StepManifest, e: BaseException) -> None:
+    """Leave the error where ``xdetox status`` finds it; never mask the step's own error."""
+    doc = {"key": manifest.key, "kind": manifest.kind, "error": f"{type(e).__name__}: {e}"[:2000],
+           "at": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node()}
+    with contextlib.suppress(Exception):
+        store.put_text(failure_key(manifest.key), json.dumps(doc, indent=2) + "\n")
+
+
+def read_failure(store: Store, key: str) -> dict | None:
+    try:
+        return json.loads(store.get_bytes(failure_key(key)))
+    except (NotFoundError, ValueError):
+        return None
+
+
+def read_running(store: Store, key: str) -> dict | None:
+    try:
+        return json.loads(store.get_bytes(running_key(key)))
+    except (NotFoundError, ValueError):
+        return None
 
 
 @contextlib.contextmanager
@@ -89,11 +113,19 @@ def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRec
     ctx = StepContext(manifest, store, log=log)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
+    with contextlib.suppress(Exception):  # for `xdetox status` only: never fail a step over it
+        store.put_text(running_key(manifest.key), json.dumps(
+            {"host": platform.node(), "pid": os.getpid(), "started_at": started.isoformat(timespec="seconds")}))
     try:
         with _sigterm_as_exit():
             info = fn(ctx) or {}
+    except BaseException as e:
+        _record_failure(store, manifest, e)
+        raise
     finally:
         ctx.cleanup()
+        with contextlib.suppress(Exception):
+            store.delete(running_key(manifest.key))
     seconds = time.perf_counter() - t0
     record = CommitRecord(
         key=manifest.key,
@@ -109,4 +141,6 @@ def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRec
     )
     # The commit record is written last: until it exists, none of the outputs count.
     store.put_text(commit_key(manifest.key), record.model_dump_json(indent=2) + "\n")
+    with contextlib.suppress(Exception):  # an earlier attempt's failure is history now
+        store.delete(failure_key(manifest.key))
     return record, False
