@@ -310,6 +310,19 @@ def estimate_align(step: StepManifest, r: KindEstimate, ctx: EstimateContext) ->
                     + throughput.step_overhead_s[cls]) / 3600
 
 
+def estimate_analyze(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    """Paper 1's neuron analysis decodes its prompt set with transformers (hooks need it, not vLLM):
+    once for the base model, once more for the tuned one and once more with the intervention."""
+    p, throughput = step.params, ctx.throughput
+    prompts, pnotes = prompt_count(p["prompts"])
+    for t in pnotes:
+        ctx.note(t)
+    passes = 1 + (p.get("tuned_model") is not None) + (p.get("intervention") is not None)
+    cls = size_class(str(p["model"]["source"]))
+    rate = throughput.generate_tokens_per_s[cls] / throughput.transformers_slowdown
+    r.gpu_hours += (prompts * passes * int(p.get("max_new_tokens", 20)) / rate + throughput.step_overhead_s[cls]) / 3600
+
+
 def _hook(entry: str) -> Callable[[StepManifest, KindEstimate, EstimateContext], None]:
     module, _, name = entry.partition(":")
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]

@@ -11,4 +11,5 @@ from xdetox.kinds.steps.base import StepKind
 KIND = register(StepKind(
     name="analyze", run="xdetox.steps.analyze:run", image="train", resources="analyze",
     gpu_role="train",
+    estimate="xdetox.plan.estimate:estimate_analyze",
 ))
