@@ -68,3 +68,32 @@ def test_empty_rtplx_file_does_not_blame_redacted_prompts(tmp_path: Path) -> Non
         list(load_rtplx(root, "rtplx", ["de"], tmp_path / "scratch"))
     assert "RTP_LX_DE.json: the file is empty" in str(info.value)
     assert "redacted" not in str(info.value)
+
+
+def test_validate_opens_the_data_the_spec_names(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from xdetox.cli import app
+
+    good = _write(tmp_path / "good.jsonl", b'{"prompt": "hello", "language": "en"}\n')
+    bad = _write(tmp_path / "bad.jsonl", b'{"prompt": "hello", "language": "en"}\n\x89PNG\n')
+    template = Path("jobs/smoke.yaml").read_text(encoding="utf-8")
+    assert "prompts:" in template
+
+    def spec_with(path: Path) -> Path:
+        import yaml
+
+        doc = yaml.safe_load(template)
+        doc["prompts"] = [{"id": "mine", "source": f"jsonl:{path}", "languages": ["en"]}]
+        out = tmp_path / f"spec-{path.stem}.yaml"
+        out.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        return out
+
+    ok = CliRunner().invoke(app, ["validate", str(spec_with(good))])
+    assert ok.exit_code == 0, ok.output
+    res = CliRunner().invoke(app, ["validate", str(spec_with(bad))])
+    assert res.exit_code == 2, res.output
+    assert "prompts[0] (id 'mine'" in res.output and "bad.jsonl:2: not UTF-8 text at byte offset 38" in res.output
+    missing = CliRunner().invoke(app, ["validate", str(spec_with(tmp_path / "nope.jsonl"))])
+    assert missing.exit_code == 2 and "prompts[0]" in missing.output
+    assert CliRunner().invoke(app, ["validate", "--no-data", str(spec_with(bad))]).exit_code == 0

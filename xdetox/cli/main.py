@@ -92,12 +92,45 @@ def _store_failed(e: BaseException) -> typer.Exit:
     return _fail(f"store: {e}", EXIT_FAILED)
 
 
+def _data_problems(s) -> list[str]:  # type: ignore[no-untyped-def]
+    """Open each data path the spec names (local or S3) and parse it, as the steps will, so that a
+    bad path or file fails here and not after a GPU was requested."""
+    from xdetox.prompts import load_prompt_set
+    from xdetox.store import StoreError
+
+    problems: list[str] = []
+    for i, ps in enumerate(s.prompts):
+        try:
+            load_prompt_set(ps)
+        except (ValueError, OSError, StoreError) as e:
+            problems.append(f"prompts[{i}] (id {ps.id!r}, source {ps.source!r}): {e}")
+    training = s.training
+    if training is not None and training.method != "none" and training.data is not None:
+        from xdetox.training.data import load_training_set
+
+        try:
+            load_training_set(training.data.model_dump(), training.method, training.hyper.sft_template
+                              if hasattr(training.hyper, "sft_template") else None)
+        except (ValueError, OSError, StoreError) as e:
+            problems.append(f"training.data: {e}")
+    return problems
+
+
 @app.command()
-def validate(spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")]) -> None:
-    """Check a spec; exit 0 when valid, 2 with every problem named by field path when not."""
+def validate(
+    spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
+    data: Annotated[bool, typer.Option(help="also open every prompt set and training file the spec names")] = True,
+) -> None:
+    """Check a spec and its data; exit 0 when valid, 2 with every problem named by field path when not."""
     s = _load(spec)
     from xdetox.spec import expand_matrix
 
+    if data:
+        problems = _data_problems(s)
+        for problem in problems:
+            err.print(f"[red]✗[/red] {spec}: {problem}", highlight=False, soft_wrap=True)
+        if problems:
+            raise typer.Exit(EXIT_INVALID)
     n = len(expand_matrix(s))
     out.print(f"[green]✓[/green] {spec}: valid ({n} setting{'s' if n != 1 else ''})")
 
