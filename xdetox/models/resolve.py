@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from xdetox.store import open_store
 from xdetox.store.files import cache_root
@@ -30,10 +30,13 @@ def resolve_model_source(source: str, revision: str | None = None) -> str:
         raise ModelSourceError(f"{source} is built by the build_model step; pass its output folder instead")
     if source.startswith("s3://"):
         return str(download_s3_folder(source))
-    if source.startswith("file://"):
-        source = urlparse(source).path
+    local = source.startswith("file://")
+    if local:
+        # everything after the scheme is the path: file:///abs/x is absolute, file://models/tiny is
+        # relative like the store's file://./runs (urlparse would take "models" as a host)
+        source = unquote(source[len("file://"):])
     p = Path(os.path.expanduser(source))
-    if source.startswith(("/", ".", "~")) or p.exists():
+    if local or source.startswith(("/", ".", "~")) or p.exists():
         if not p.is_dir():
             raise ModelSourceError(f"model path {source!r} is not a folder")
         if not (p / "config.json").exists() and not (p / "adapter_config.json").exists():
