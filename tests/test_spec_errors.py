@@ -101,8 +101,9 @@ def test_valid_spec_exit_0_and_schema(tmp_path: Path) -> None:
 
 
 def test_jobs_specs_validate() -> None:
+    # The paper jobs name data in the operator's bucket (s3://YOUR-BUCKET/...): check the specs alone.
     for spec in sorted(Path("jobs").glob("*.yaml")):
-        result = CliRunner().invoke(app, ["validate", str(spec)])
+        result = CliRunner().invoke(app, ["validate", "--no-data", str(spec)])
         assert result.exit_code == 0, (spec, result.output)
 
 
