@@ -33,6 +33,10 @@ def _versions() -> dict[str, str]:
         if name == "xdetox" or name in sys.modules:
             with contextlib.suppress(metadata.PackageNotFoundError):
                 out[name] = metadata.version(name)
+    if "torch" in sys.modules:
+        # CPU results depend on the intra-op thread count (16 of 629 metric numbers moved from 2 to 1
+        # thread): recorded so that two computations under one key can at least be told apart.
+        out["torch_threads"] = str(sys.modules["torch"].get_num_threads())
     return out
 
 
