@@ -68,7 +68,7 @@ def sample(model_dir: Path, prompts: list[str], samples: int, seed: int = 0) -> 
 
 def arm_arrays(model_dir: Path, n_prompts: int, samples: int, languages: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """Per language: per-prompt toxic share, consistent and counted continuation counts, examples."""
-    from xdetox.metrics.language import identifier_for
+    from xdetox.metrics.langid import identifier_for
     from xdetox.scoring.lexicon import LexiconToxicityScorer
 
     scorer = LexiconToxicityScorer()
