@@ -3,16 +3,16 @@ the user's field paths in errors, and a kind registered from test code is accept
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from xdetox.fields import StrictModel
+from tests.kinds_fixtures import LengthScorer, LengthScorerSpec  # noqa: F401 - the shared toy kind
 from xdetox.kinds import scorers
 from xdetox.records import GenerationRow
-from xdetox.scoring.base import Scorer, ScoreResult, build_scorer
+from xdetox.scoring.base import build_scorer
 from xdetox.spec import SpecError, load_spec_text
 from xdetox.spec.models import ExperimentSpec
 
@@ -31,30 +31,6 @@ scoring:
 """
 
 
-class LengthScorerSpec(StrictModel):
-    kind: Literal["length"] = "length"
-    per_char: float = Field(default=0.01, gt=0)
-
-
-class LengthScorer(Scorer):
-    """A toy probability scorer: min(1, characters x per_char)."""
-
-    score_kind = "probability"
-
-    def __init__(self, per_char: float) -> None:
-        self.per_char, self.id, self.version = per_char, "length", "1"
-
-    @classmethod
-    def from_spec(cls, spec: LengthScorerSpec) -> LengthScorer:
-        return cls(spec.per_char)
-
-    def supports(self, language: str) -> bool:
-        return True
-
-    def score_batch(self, rows: Sequence[GenerationRow]) -> list[ScoreResult]:
-        return [ScoreResult(toxicity=min(1.0, len(r.text) * self.per_char)) for r in rows]
-
-
 def _banner(spec: Mapping[str, Any]) -> str:
     return "Scorer: length (a test kind)."
 
@@ -63,7 +39,7 @@ def _banner(spec: Mapping[str, Any]) -> str:
 def length_kind() -> Iterator[scorers.ScorerKind]:
     kind = scorers.register(scorers.ScorerKind(
         name="length", spec_model=LengthScorerSpec, score_kind="probability", label="length", banner=_banner,
-        comparable_with_papers=False, factory=f"{__name__}:LengthScorer"))
+        comparable_with_papers=False, factory="tests.kinds_fixtures:LengthScorer"))
     yield kind
     scorers.unregister("length")
 
@@ -98,7 +74,7 @@ def test_a_kind_registered_in_test_code_validates_builds_and_appears_in_the_sche
         length_kind: scorers.ScorerKind) -> None:
     spec = load_spec_text(SPEC.format(kind="length", field="per_char: 0.5"))
     assert isinstance(spec.scoring, LengthScorerSpec) and spec.scoring.per_char == 0.5
-    assert spec.model_dump()["scoring"] == {"kind": "length", "per_char": 0.5}
+    assert spec.model_dump()["scoring"] == {"kind": "length", "per_char": 0.5, "gpu_seconds_per_text": 0.0}
     assert any(p.startswith("scoring.per_char:") for p in _problems(SPEC.format(kind="length", field="per_char: 0")))
     schema = ExperimentSpec.model_json_schema()
     tags = [_tag(schema, s) for s in schema["properties"]["scoring"]["oneOf"]]
