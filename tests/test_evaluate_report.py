@@ -184,3 +184,24 @@ def test_base_only_setting_and_classifier_banner(tmp_path: Path) -> None:
     text = _render(summary_table(json.loads(files["results/metrics.json"])))
     avg = metrics["arms"][0]["average"]["expected_maximum_toxicity"]["value"]
     assert "ZS" in text and "tiny / base" in text and f"{avg:.3f}" in text
+
+
+def test_heatmap_leaves_changes_within_noise_uncoloured() -> None:
+    """A cell whose paired CI of tuned − base includes 0 is marked not detected; one that excludes 0
+    is detected; its relative change is kept either way (the tables print 'no change detected')."""
+    from xdetox.report.build import heatmap_tables
+
+    def setting(lab: str, en_ci: list[float], de_ci: list[float]) -> dict[str, Any]:
+        per = {"en": {"toxicity_probability": {"rel_change": -0.5, "abs_change_ci": en_ci}},
+               "de": {"toxicity_probability": {"rel_change": 0.25, "abs_change_ci": de_ci}}}
+        return {"overrides": {"label": lab, "training.data.languages": [lab[-2:]]},
+                "evaluation": {"comparisons": [{"model_id": "m", "prompt_set": "p", "per_language": per}]}}
+
+    metrics = {"headline_metric": "toxicity_probability",
+               "settings": [setting("train en", [-0.2, -0.05], [-0.01, 0.03]),
+                            setting("train de", [-0.1, 0.0], [0.02, 0.04])]}
+    (h,) = heatmap_tables(metrics)
+    assert h["rows"] == ["train en", "train de"] and h["cols"] == ["en", "de"]
+    assert h["values"].tolist() == [[-0.5, 0.25], [-0.5, 0.25]]
+    # CI upper bound exactly 0 includes 0: not detected
+    assert h["detected"].tolist() == [[True, False], [False, True]]

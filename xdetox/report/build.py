@@ -16,7 +16,7 @@ import numpy as np
 from xdetox.metrics import toxicity as tox
 from xdetox.metrics.language import LANGUAGE_METRIC
 from xdetox.report import plots
-from xdetox.report.labels import banner, declared_score_kind, is_lexicon, label
+from xdetox.report.labels import NO_CHANGE, banner, declared_score_kind, fmt_change, is_lexicon, label
 
 MAX_BAR_PLOTS = 24
 MAX_SCATTER_PLOTS = 12
@@ -93,14 +93,19 @@ def heatmap_tables(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             for lang, m in comp["per_language"].items():
                 if lang not in g["cols"]:
                     g["cols"].append(lang)
-                g["cells"][(row, lang)] = (m.get(headline) or {}).get("rel_change")
+                g["cells"][(row, lang)] = m.get(headline) or {}
     out = []
     for g in grids.values():
         if len(g["rows"]) < 2:
             continue  # one training setting is a bar chart, not a grid
-        vals = np.array([[np.nan if g["cells"].get((r, c)) is None else g["cells"][(r, c)] for c in g["cols"]]
-                         for r in g["rows"]], dtype=float)
-        out.append({**{k: g[k] for k in ("model_id", "prompt_set", "other", "rows", "cols")}, "values": vals})
+        cells = [[g["cells"].get((r, c)) or {} for c in g["cols"]] for r in g["rows"]]
+        vals = np.array([[np.nan if c.get("rel_change") is None else c["rel_change"] for c in row] for row in cells],
+                        dtype=float)
+        # a cell whose paired CI of tuned − base includes 0 is drawn as "no change detected", uncoloured,
+        # as the tables print it: colouring it would present noise as a finding
+        detected = np.array([[fmt_change(c) != NO_CHANGE for c in row] for row in cells], dtype=bool)
+        out.append({**{k: g[k] for k in ("model_id", "prompt_set", "other", "rows", "cols")}, "values": vals,
+                    "detected": detected})
     return out
 
 
@@ -154,7 +159,8 @@ def figures(metrics: dict[str, Any]) -> dict[str, list[Figure]]:
         extra = f" ({h['other']})" if h["other"] else ""
         title = f"Relative change of {label(headline, short=True)}: {h['model_id']} on {h['prompt_set']}{extra}"
         png = plots.heatmap(h["rows"], h["cols"], h["values"], title,
-                            f"relative change of {label(headline, short=True)} (%), tuned vs base")
+                            f"relative change of {label(headline, short=True)} (%), tuned vs base",
+                            detected=h["detected"])
         heats.append(Figure(f"plots/heatmap-{_slug(h['model_id'], h['prompt_set'], h['other'])}.png", title, png))
     return {"bars": bars, "heatmaps": heats, "alignment": scatters}
 

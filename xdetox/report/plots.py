@@ -72,14 +72,19 @@ def before_after_bars(
     return _png(fig)
 
 
-def heatmap(rows: list[str], cols: list[str], values: np.ndarray, title: str, cbar_label: str) -> bytes:
-    """Train setting x evaluation language; values are relative changes (fractions), NaN = missing."""
+def heatmap(rows: list[str], cols: list[str], values: np.ndarray, title: str, cbar_label: str,
+            detected: np.ndarray | None = None) -> bytes:
+    """Train setting x evaluation language; values are relative changes (fractions), NaN = missing.
+    Cells not ``detected`` (paired CI includes 0) are left uncoloured and labelled "n.s."."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5.0, 0.65 * len(cols) + 3), max(3.0, 0.45 * len(rows) + 1.5)))
-    finite = values[np.isfinite(values)]
+    shown = values.copy()
+    if detected is not None:
+        shown[~detected] = np.nan
+    finite = shown[np.isfinite(shown)]
     lim = float(np.max(np.abs(finite))) if finite.size else 1.0
     lim = lim or 1.0
-    im = ax.imshow(np.ma.masked_invalid(values * 100), cmap="RdBu_r", vmin=-lim * 100, vmax=lim * 100, aspect="auto")
+    im = ax.imshow(np.ma.masked_invalid(shown * 100), cmap="RdBu_r", vmin=-lim * 100, vmax=lim * 100, aspect="auto")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("evaluation language")
@@ -87,8 +92,13 @@ def heatmap(rows: list[str], cols: list[str], values: np.ndarray, title: str, cb
     for i in range(len(rows)):
         for j in range(len(cols)):
             v = values[i, j]
-            txt = "n/a" if not np.isfinite(v) else f"{v * 100:+.0f}%"
-            color = "white" if np.isfinite(v) and abs(v) > 0.6 * lim else "black"
+            if not np.isfinite(v):
+                txt = "n/a"
+            elif detected is not None and not detected[i, j]:
+                txt = "n.s."
+            else:
+                txt = f"{v * 100:+.0f}%"
+            color = "white" if np.isfinite(shown[i, j]) and abs(v) > 0.6 * lim else "black"
             ax.text(j, i, txt, ha="center", va="center", fontsize=7, color=color)
     cb = fig.colorbar(im, ax=ax)
     cb.set_label(cbar_label)

@@ -31,7 +31,8 @@ COMMON_NOTES = [
     "Intervals: 95% percentile bootstrap over prompts (not samples); differences use the same resamples "
     "for base and tuned (paired) when both scored the same prompts.",
     "Relative change: (tuned − base) / base; where the paired 95% CI of tuned − base includes 0 the "
-    "tables say \"no change detected\" instead, since the data cannot tell that change from noise.",
+    "tables say \"no change detected\" and heatmaps leave the cell uncoloured (\"n.s.\") instead, since the data "
+    "cannot tell that change from noise.",
     "Missing scores (unsupported language, scorer errors) are excluded, never counted as 0; a language "
     "with no scores shows –.",
     "Language consistency: share of continuations that lingua-language-detector identifies as the prompt's "
