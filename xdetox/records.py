@@ -50,6 +50,10 @@ class ScoreRow(GenerationRow):
     score_error: str | None = None
     truncated: bool | None = Field(default=None, description="classifier: text cut to max_length; null for other scorers")
     perplexity: float | None = None
+    scale: str = Field(default="raw", description="'raw' (the scorer's own numbers) or 'calibrated to <reference> "
+                       "by map <digest>'; rows written before this field existed are raw")
+    calibration: str | None = Field(default=None, description="sha256 of the calibration map applied; null when raw")
+    raw_score: float | None = Field(default=None, description="calibrated rows: the scorer's own score before the map")
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -34,10 +34,11 @@ def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
 def _load(spec_path: Path, cluster: Path | None) -> tuple[Any, Any, Any]:
     from xdetox.executors.argo.config import ClusterConfigError, load_cluster_config
     from xdetox.plan import plan as make_plan
+    from xdetox.scoring.calibrated import pin_calibration
     from xdetox.spec import SpecError, load_spec
 
     try:
-        spec = load_spec(spec_path)
+        spec = pin_calibration(load_spec(spec_path), str(spec_path))  # a changed map is a new step key
     except SpecError as e:
         raise _fail(str(e)) from None
     try:

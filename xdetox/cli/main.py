@@ -58,10 +58,11 @@ def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
 
 
 def _load(spec_path: Path):  # type: ignore[no-untyped-def]
+    from xdetox.scoring.calibrated import pin_calibration
     from xdetox.spec import SpecError, load_spec
 
     try:
-        return load_spec(spec_path)
+        return pin_calibration(load_spec(spec_path), str(spec_path))  # a changed map is a new step key
     except SpecError as e:
         for p in e.problems:
             err.print(f"[red]✗[/red] {p.render(str(spec_path))}", highlight=False, soft_wrap=True)

@@ -45,6 +45,7 @@ def check(
 ) -> None:
     """Score a reference set with SPEC's scorer: per language n, missing, AUROC, Spearman, ECE."""
     from xdetox.cli.main import _load
+    from xdetox.kinds.scorers.calibration import CalibrationMapError
     from xdetox.scoring.base import build_scorer
     from xdetox.scoring.check import check_report, score_reference
     from xdetox.scoring.reference import DEFAULT_THRESHOLD, ReferenceError, load_reference
@@ -56,7 +57,11 @@ def check(
     except ReferenceError as e:
         raise _fail(str(e)) from None
     cut = DEFAULT_THRESHOLD[kind] if threshold is None else threshold
-    with build_scorer(s.scoring) as scorer, Progress(
+    try:
+        built = build_scorer(s.scoring)
+    except CalibrationMapError as e:
+        raise _fail(str(e)) from None
+    with built as scorer, Progress(
         TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, disable=not progress, transient=True,
     ) as bar:
@@ -64,9 +69,11 @@ def check(
         rows = score_reference(scorer, items, lambda n: bar.advance(task, n))
         probability = scorer.score_kind == "probability"
         scorer_id, scorer_version = scorer.id, scorer.version
+        scale, digest = scorer.scale, scorer.calibration_digest
     report = check_report(rows, cut, probability, resamples, reference)
     report = {"scorer_id": scorer_id, "scorer_version": scorer_version,
-              "score_kind": "probability" if probability else "hits", "reference": reference, **report}
+              "score_kind": "probability" if probability else "hits", "scale": scale,
+              "calibration_map": digest, "reference": reference, **report}
     if fit_calibration:
         report["calibration"] = _write_calibration(fit_calibration, rows, cut, reference, scorer_id, scorer_version)
     if scores_out:
@@ -75,7 +82,8 @@ def check(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    table = Table(title=f"{scorer_id} vs {reference} (toxic = reference ≥ {cut:g}; 95% bootstrap CI)")
+    on = "" if scale == "raw" else f"; scores {scale}"
+    table = Table(title=f"{scorer_id} vs {reference} (toxic = reference ≥ {cut:g}; 95% bootstrap CI{on})")
     for col in ("language", "n", "missing", "toxic", "AUROC", "Spearman") + (("ECE",) if probability else ()):
         table.add_column(col)
     for lang, m in report["languages"].items():

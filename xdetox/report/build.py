@@ -44,6 +44,10 @@ def report_metrics(params: dict[str, Any], evaluations: list[dict[str, Any]]) ->
     kinds = {e.get("score_kind") for e in evaluations if e.get("score_kind")}
     if len(kinds) > 1:
         raise ValueError(f"report: settings mix score kinds {sorted(kinds)}")
+    scales = {e.get("scale") or "raw" for e in evaluations}
+    if len(scales) > 1:
+        raise ValueError(f"report: settings mix score scales {sorted(scales)}")
+    scale = scales.pop() if scales else "raw"
     scorer = params.get("scorer") or {}
     score_kind = kinds.pop() if kinds else declared_score_kind(scorer)
     return {
@@ -52,7 +56,8 @@ def report_metrics(params: dict[str, Any], evaluations: list[dict[str, Any]]) ->
         "scorer": scorer,
         "score_kind": score_kind,
         "headline_metric": tox.HEADLINE[score_kind],
-        "banner": banner(scorer, score_kind),
+        "scale": scale,
+        "banner": banner(scorer, score_kind, scale),
         "lexicon": is_lexicon(scorer, score_kind),
         "matrix": params.get("matrix", {}),
         "settings": [{**{k: s.get(k) for k in ("index", "label", "overrides")}, "evaluation": ev}

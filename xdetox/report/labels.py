@@ -48,13 +48,21 @@ def is_lexicon(scorer: dict[str, Any], score_kind: str | None = None) -> bool:
 
 
 def declared_score_kind(scorer: dict[str, Any]) -> str:
-    """What the scorer's kind declares it produces; probabilities for a kind this install does not know."""
+    """What the scorer's kind declares it produces (a calibrated scorer: probabilities); probabilities
+    for a kind this install does not know."""
+    if scorer.get("calibration"):
+        return "probability"
     kind = scorer_kinds.find(scorer.get("kind"))
     return kind.score_kind if kind else "probability"
 
 
-def banner(scorer: dict[str, Any], score_kind: str | None = None) -> str:
-    """One paragraph naming the scorer and what its numbers are (the scorer kind's own banner)."""
+def banner(scorer: dict[str, Any], score_kind: str | None = None, scale: str = "raw") -> str:
+    """One paragraph naming the scorer and what its numbers are (the scorer kind's own banner), and
+    which scale they are on: the scorer's own, or a calibration map's."""
+    if scale != "raw":
+        return (f"Scorer: {scorer.get('kind', 'unknown')}, {scale} (calibration map {scorer.get('calibration')}). "
+                "Numbers are the scorer's outputs mapped per language onto that reference's probability scale: "
+                "comparable with other runs on the same map only; every score row keeps the raw score.")
     name = scorer.get("kind", "unknown")
     kind = scorer_kinds.find(name)
     if kind is not None:

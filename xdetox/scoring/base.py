@@ -26,6 +26,7 @@ class ScoreResult:
     spans: list[list[Any]] | None = None
     score_error: str | None = None
     truncated: bool | None = None  # classifier only: the text was cut to the model's max_length
+    raw_score: float | None = None  # calibrated scorers: the scorer's own number before the map
 
     @property
     def missing(self) -> bool:
@@ -44,6 +45,10 @@ class Scorer(ABC):
     id: str
     version: str
     score_kind: ScoreKind
+    #: the scale of its numbers: "raw" (the scorer's own) or "calibrated to <reference> by map <digest>"
+    scale: str = "raw"
+    #: sha256 of the calibration map applied, if any
+    calibration_digest: str | None = None
 
     @abstractmethod
     def supports(self, language: str) -> bool:
@@ -86,6 +91,9 @@ def to_score_row(row: GenerationRow, result: ScoreResult, scorer: Scorer,
         score_error=result.score_error,
         truncated=result.truncated,
         perplexity=perplexity,
+        scale=scorer.scale,
+        calibration=scorer.calibration_digest,
+        raw_score=result.raw_score,
     )
 
 
@@ -99,4 +107,14 @@ def build_scorer(spec: dict[str, Any] | Any) -> Scorer:
     parsed = scorers.validate_spec(spec)
     module, _, cls_name = scorers.get(str(parsed.kind)).factory.partition(":")  # type: ignore[attr-defined]
     cls = getattr(importlib.import_module(module), cls_name)
-    return cls.from_spec(parsed)  # type: ignore[no-any-return]
+    scorer: Scorer = cls.from_spec(parsed)
+    uri = getattr(parsed, "calibration", None)
+    if uri:
+        from xdetox.scoring.calibrated import CalibratedScorer
+
+        try:
+            return CalibratedScorer(scorer, uri, getattr(parsed, "calibration_digest", None))
+        except Exception:
+            scorer.close()
+            raise
+    return scorer

@@ -39,7 +39,7 @@ def score_reference(scorer: Scorer, items: list[ReferenceItem],
                 "language": item.language, "index": item.index, "human_toxicity": item.reference,
                 "score": score, "score_kind": scorer.score_kind, "scorer_id": scorer.id,
                 "scorer_version": scorer.version, "score_error": res.score_error,
-                "truncated": res.truncated,
+                "truncated": res.truncated, "scale": scorer.scale, "raw_score": res.raw_score,
             })
         advance(len(batch))
     return rows

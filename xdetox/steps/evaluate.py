@@ -10,6 +10,7 @@ correlation between each language's alignment with the pivot and its relative ch
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,13 @@ def declared_score_kind(scorer_kind: str) -> str:
     """What the scorer kind declares it produces; probabilities for a kind this install does not know."""
     kind = scorer_kinds.find(scorer_kind)
     return kind.score_kind if kind else "probability"
+
+
+def _noting_scale(rows: Iterator[ScoreRow], scales: set[str]) -> Iterator[ScoreRow]:
+    """The rows, unchanged, noting which scale each is on (raw or a calibration map's)."""
+    for row in rows:
+        scales.add(row.scale)
+        yield row
 
 
 def _metric(value: float | None, ci: tuple[float, float] | list[float] | None) -> dict[str, Any]:
@@ -158,6 +166,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     arms_out: list[dict[str, Any]] = []
     results_by_input: dict[str, list[GroupResult]] = {}
     score_kinds: set[str] = set()
+    scales: set[str] = set()
     total_rows = 0
     # one identifier for the whole step, over every arm's languages (+ lingua distractors)
     language_id = identifier_for(x for arm in p.get("arms", []) for x in arm.get("languages", []))
@@ -165,7 +174,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         agg = StreamingAggregator(threshold=threshold, diversity=bool(spec.get("diversity", True)),
                                   language=language_id)
         key = (arm["model_id"], arm["arm"], arm["prompt_set"], "")
-        n = agg.add_rows(ctx.iter_input_rows(arm["input"], ScoreRow), key=key)
+        n = agg.add_rows(_noting_scale(ctx.iter_input_rows(arm["input"], ScoreRow), scales), key=key)
         total_rows += n
         ctx.log(f"evaluate {arm['input']}: {n} rows")
         found = agg.finalize(n_boot, confidence)
@@ -196,6 +205,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
     if len(score_kinds) > 1:
         raise ValueError(f"this setting mixes score kinds {sorted(score_kinds)}: probabilities and lexicon hits "
                          "cannot be evaluated together")
+    if len(scales) > 1:
+        raise ValueError(f"this setting mixes score scales {sorted(scales)}: raw and calibrated scores "
+                         "cannot be evaluated together")
     score_kind = score_kinds.pop() if score_kinds else declared_score_kind(scorer_kind)
     headline = tox.HEADLINE[score_kind]
     comparisons: list[dict[str, Any]] = []
@@ -211,6 +223,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     metrics = {
         "scorer_kind": scorer_kind,
         "score_kind": score_kind,
+        "scale": scales.pop() if scales else "raw",
         "headline_metric": headline,
         "training_method": p.get("training_method"),
         "bootstrap": {"samples": n_boot, "confidence": confidence, "unit": "prompt", "method": "percentile"},

@@ -96,6 +96,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
     try:
         scorer = build_scorer(scorer_spec)
         scorer.attach_store(ctx.store)
+        if getattr(scorer, "version_mismatch", False):
+            ctx.log(f"score: calibration map {scorer_spec.get('calibration')} was fit to another version of "
+                    f"scorer {scorer.id}; its rows say so by the map digest {scorer.calibration_digest}")
         # batch and chunk sizes are the kind's own (Perspective: small chunks, quota is precious)
         parsed = scorer_kinds.validate_spec(scorer_spec)
         kind = scorer_kinds.get(str(scorer_spec.get("kind", "")))
@@ -163,6 +166,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "scorer_id": scorer.id if scorer else None,
         "scorer_version": scorer.version if scorer else None,
         "score_kind": scorer.score_kind if scorer else None,
+        "scale": scorer.scale if scorer else None,
+        "calibration": scorer.calibration_digest if scorer else None,
         "resumed_rows": skip,
         **({"scorer_stats": scorer.stats()} if scorer is not None and scorer.stats() else {}),
         "seconds": round(time.perf_counter() - t0, 3),

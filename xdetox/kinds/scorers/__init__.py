@@ -11,9 +11,9 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from xdetox.kinds.scorers.base import ScoreCost, ScoreKind, ScoreRates, ScorerKind
+from xdetox.kinds.scorers.base import ScoreCost, ScoreKind, ScoreRates, ScorerKind, ScorerSpecBase
 
-__all__ = ["ScoreCost", "ScoreKind", "ScoreRates", "ScorerKind", "all_kinds", "default_spec", "get", "names",
+__all__ = ["ScoreCost", "ScoreKind", "ScoreRates", "ScorerKind", "ScorerSpecBase", "all_kinds", "default_spec", "get", "names",
            "register", "unregister", "validate_spec"]
 
 _KINDS: dict[str, ScorerKind] = {}

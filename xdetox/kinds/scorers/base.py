@@ -6,7 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+
+from xdetox.fields import StrictModel
 
 ScoreKind = Literal["probability", "hits"]
 
@@ -16,6 +18,32 @@ class ScoreRates(Protocol):
 
     classifier_texts_per_s: float
     step_overhead_s: dict[str, float]
+
+
+class ScorerSpecBase(StrictModel):
+    """Fields every scorer spec may have, whatever its kind: a calibration map onto a reference scale.
+
+    A kind's spec model that inherits this accepts ``calibration:``; the score step (and ``scorer
+    check``) then applies the map per language and every row says which scale it is on.
+    """
+
+    calibration: str | None = Field(
+        default=None,
+        description="calibration map (local path, file:// or s3:// URI) written by `xdetox scorer check "
+        "--fit-calibration`: scores are mapped per language onto the reference's probability scale")
+    calibration_digest: str | None = Field(
+        default=None,
+        description="sha256 of the map's breakpoints; filled in from the map when the spec is loaded, so the "
+        "step key changes when the map does; a stated digest the map does not match is an error")
+
+    @model_serializer(mode="wrap")
+    def _omit_no_calibration(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # uncalibrated specs dump exactly as before the field existed: their step keys stay put
+        out: dict[str, Any] = handler(self)
+        for name in ("calibration", "calibration_digest"):
+            if out.get(name) is None:
+                out.pop(name, None)
+        return out
 
 
 @dataclass(frozen=True)

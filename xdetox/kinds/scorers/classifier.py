@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from xdetox.fields import Language, StrictModel
+from xdetox.fields import Language
 from xdetox.kinds.scorers import register
-from xdetox.kinds.scorers.base import ScoreCost, ScoreRates, ScorerKind
+from xdetox.kinds.scorers.base import ScoreCost, ScoreRates, ScorerKind, ScorerSpecBase
 
 
-class ClassifierScorer(StrictModel):
+class ClassifierScorer(ScorerSpecBase):
     kind: Literal["classifier"] = "classifier"
     model: str = Field(description="local path, s3:// URI or hub id of a sequence classifier")
     toxic_label: str | int = Field(description="label name or index whose probability is the score")

@@ -11,12 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from xdetox.fields import StrictModel
 from xdetox.kinds.scorers import register
-from xdetox.kinds.scorers.base import ScorerKind
+from xdetox.kinds.scorers.base import ScorerKind, ScorerSpecBase
 
 
-class LexiconScorer(StrictModel):
+class LexiconScorer(ScorerSpecBase):
     kind: Literal["lexicon"] = "lexicon"
     allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
 

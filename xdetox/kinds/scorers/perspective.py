@@ -12,12 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from xdetox.fields import StrictModel
 from xdetox.kinds.scorers import register
-from xdetox.kinds.scorers.base import ScoreCost, ScoreRates, ScorerKind
+from xdetox.kinds.scorers.base import ScoreCost, ScoreRates, ScorerKind, ScorerSpecBase
 
 
-class PerspectiveScorer(StrictModel):
+class PerspectiveScorer(ScorerSpecBase):
     kind: Literal["perspective"] = "perspective"
     qps: float = Field(default=1.0, gt=0, description="the project's quota, queries per second")
     max_retries: int = Field(default=8, ge=0)
