@@ -21,17 +21,17 @@ from tests.generation_fixtures import (
     write_prompts,
 )
 from xdetox.generation.backend import Request, Sampling
-from xdetox.generation.chunks import ChunkStore
 from xdetox.generation.digest import digest_from_folder, digest_from_record
 from xdetox.generation.seeds import prompt_seed
 from xdetox.generation.select import resolve_backend
 from xdetox.generation.sharding import shard_items
-from xdetox.manifest import Shard, StepManifest, commit_key
+from xdetox.manifest import Shard, StepManifest, commit_key, partial_prefix
 from xdetox.prompts import PromptItem
 from xdetox.records import GenerationRow
 from xdetox.steps import registry
 from xdetox.steps.runner import run_step
 from xdetox.store import open_store
+from xdetox.store.partial import PartialState, read_progress
 
 SAMPLES = 2
 CHUNK = 2
@@ -124,38 +124,42 @@ def test_a_crashed_shard_resumes_without_loss_or_duplicates(
 ) -> None:
     store = open_store(tmp_path.as_uri())
     m = manifest(tiny, prompts)
-    real_put = ChunkStore.put
+    real_put = PartialState.put_chunk
     puts = {"n": 0}
 
-    def crashing_put(self: ChunkStore, *args: Any, **kwargs: Any) -> Any:  # crash right after the 2nd chunk is stored
+    def crashing_put(self: PartialState, *args: Any, **kwargs: Any) -> Any:  # crash right after the 2nd chunk is stored
         out = real_put(self, *args, **kwargs)
         puts["n"] += 1
         if puts["n"] >= 2:
             raise RuntimeError("simulated crash")
         return out
 
-    monkeypatch.setattr(ChunkStore, "put", crashing_put)
+    monkeypatch.setattr(PartialState, "put_chunk", crashing_put)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_step(m, store, log=lambda msg: None)
     assert not store.exists(commit_key(m.key))
-    partial = ChunkStore(store, m.key)
-    assert [k.rsplit("/", 1)[1] for k in store.list(partial.prefix + "/")] == ["chunk-00000.jsonl", "chunk-00001.jsonl"]
+    prefix = partial_prefix(m.key)
+    assert [k.rsplit("/", 1)[1] for k in store.list(prefix + "/")] == [
+        "chunk-00000.jsonl", "chunk-00001.jsonl", "progress.json"]
+    # 2 chunks of 2 prompts stored, of the shard's 12 (3 languages x 4 prompts): what status shows
+    progress = read_progress(store, prefix)
+    assert progress is not None and (progress.done, progress.total, progress.unit) == (4, 12, "prompts")
     assert not store.list("generations/")  # nothing a reader could take as done
-    monkeypatch.setattr(ChunkStore, "put", real_put)
+    monkeypatch.setattr(PartialState, "put_chunk", real_put)
     record, cached = run_step(m, store, log=lambda msg: None)
     assert not cached
     assert record.info["chunks_reused"] == 2 and record.info["chunks_generated"] == 4
     assert sorted(read_rows(store, record), key=sort_key) == reference
-    assert not store.list(partial.prefix + "/")
+    assert not store.list(prefix + "/")
 
 
 def test_a_bad_chunk_is_regenerated(reference: list[dict[str, Any]], tiny: Path, prompts: Path, tmp_path: Path) -> None:
     store = open_store(tmp_path.as_uri())
     m = manifest(tiny, prompts)
-    partial = ChunkStore(store, m.key)
+    partial = PartialState(store, partial_prefix(m.key), "prompts")
     good = [json.dumps(r) for r in reference if r["language"] == "de"][:4]
-    store.put_text(partial.key(0), good[0] + "\n")  # a chunk with rows missing
-    store.put_text(partial.key(1), "{not json\n")
+    store.put_text(partial.chunk_key(0), good[0] + "\n")  # a chunk with rows missing
+    store.put_text(partial.chunk_key(1), "{not json\n")
     record, _ = run_step(m, store, log=lambda msg: None)
     assert record.info["chunks_reused"] == 0
     assert sorted(read_rows(store, record), key=sort_key) == reference
@@ -170,13 +174,13 @@ def test_a_sigkilled_shard_resumes(reference: list[dict[str, Any]], tiny: Path, 
     code = (
         "import os, signal, sys; from pathlib import Path; from xdetox.manifest import StepManifest;"
         "from xdetox.steps.runner import run_step; from xdetox.store import open_store;"
-        "from xdetox.generation.chunks import ChunkStore;"
-        "real = ChunkStore.put; n = [0]\n"
+        "from xdetox.store.partial import PartialState;"
+        "real = PartialState.put_chunk; n = [0]\n"
         "def put(self, *a, **k):\n"
         "    out = real(self, *a, **k); n[0] += 1\n"
         "    if n[0] >= 3: os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return out\n"
-        "ChunkStore.put = put\n"
+        "PartialState.put_chunk = put\n"
         "m = StepManifest.model_validate_json(Path(sys.argv[1]).read_text());"
         "run_step(m, open_store(sys.argv[2]), log=lambda s: None)"
     )
@@ -186,7 +190,7 @@ def test_a_sigkilled_shard_resumes(reference: list[dict[str, Any]], tiny: Path, 
     assert proc.returncode == -9, proc.stderr[-2000:]
     store = open_store(store_dir.as_uri())
     assert not store.exists(commit_key(m.key))
-    assert len(store.list(ChunkStore(store, m.key).prefix + "/")) == 3
+    assert len([k for k in store.list(partial_prefix(m.key) + "/") if k.endswith(".jsonl")]) == 3
     record, _ = run_step(m, store, log=lambda msg: None)
     assert record.info["chunks_reused"] == 3
     assert sorted(read_rows(store, record), key=sort_key) == reference

@@ -16,6 +16,7 @@ from xdetox.records import GenerationRow, ScoreRow, dumps_row, read_jsonl
 from xdetox.steps.runner import is_committed, run_step
 from xdetox.store import open_store
 from xdetox.store.base import Store
+from xdetox.store.partial import read_progress
 
 SHARD = Shard(index=1, count=3)
 
@@ -38,7 +39,7 @@ def setup_run(tmp_path: Path, rows: list[GenerationRow], scorer: dict[str, Any],
 
     rec = CommitRecord(key=gkey, kind="generate", label="gen", outputs=[
         OutputFile(key=okey, sha256=hashlib.sha256(data).hexdigest(), size=len(data))],
-        started_at="t", finished_at="t", seconds=0.0)
+        info={"rows": len(rows)}, started_at="t", finished_at="t", seconds=0.0)  # as generate records it
     store.put_text(commit_key(gkey), rec.model_dump_json())
     params = {"scorer": scorer, "perplexity": perplexity}
     inputs = {"generations": [gkey]}
@@ -99,7 +100,9 @@ def test_resume_after_a_kill_loses_and_duplicates_nothing(tmp_path: Path, monkey
     with pytest.raises(KeyboardInterrupt):
         run_step(m, store, log=lambda _: None)
     assert not is_committed(store, m.key)
-    assert len(store.list(f"steps/{m.key}/partial/")) == 2
+    assert len([k for k in store.list(f"steps/{m.key}/partial/") if k.endswith(".jsonl")]) == 2
+    progress = read_progress(store, f"steps/{m.key}/partial")  # 2 chunks of 10 of the shard's 37 rows
+    assert progress is not None and (progress.done, progress.total, progress.unit) == (20, 37, "rows")
     monkeypatch.setattr(LexiconToxicityScorer, "score_batch", real)
     rec, _ = run_step(m, store, log=lambda _: None)
     assert rec.info["resumed_rows"] == 20 and rec.info["rows"] == 37

@@ -12,6 +12,7 @@ import pytest
 from tests.training_fixtures import QUICK_BUILD, manifest, publish_tiny, roundtrip, train_params, write_jsonl
 from xdetox.steps.runner import run_step
 from xdetox.store import Store, open_store
+from xdetox.store.partial import PartialState, read_progress
 from xdetox.training.jsonl import DataFileError
 
 PARA = {"format": "paradetox", "path": "bundled:paradetox", "languages": ["en"], "split": "train", "max_rows": 16}
@@ -98,25 +99,25 @@ class Preempted(RuntimeError):
 
 
 def test_resume_after_preemption(tmp_path: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from xdetox.steps import train as train_step
-
     store = _store(tmp_path)
     hyper = {**FAST, "max_steps": 4, "save_steps": 2}
-    real_save = train_step._Partial.save
+    real_save = PartialState.put_checkpoint
 
-    def preempted(self: Any, path: Path) -> None:  # the node goes away right after the first checkpoint
-        real_save(self, path)
+    def preempted(self: Any, path: Path, done: int) -> None:  # the node goes away right after the first checkpoint
+        real_save(self, path, done)
         raise Preempted(f"simulated preemption after {path.name}")
 
-    monkeypatch.setattr(train_step._Partial, "save", preempted)
+    monkeypatch.setattr(PartialState, "put_checkpoint", preempted)
     with pytest.raises(Preempted):
         _train(store, tiny_dir, method="dpo", data=PARA, peft={"mode": "lora", "r": 4, "alpha": 8}, hyper=hyper)
     m = manifest("train", train_params(7, method="dpo", data=PARA, peft={"mode": "lora", "r": 4, "alpha": 8},
                                        hyper=hyper), {"base_model": [publish_tiny(store, tiny_dir).key]})
     partial = f"steps/{m.key}/partial"
     assert store.get_text(f"{partial}/LATEST") == "checkpoint-2"
+    progress = read_progress(store, partial)  # what `xdetox status` shows: checkpoint 2 of 4 steps
+    assert progress is not None and (progress.done, progress.total, progress.unit) == (2, 4, "steps")
     assert not store.exists(f"steps/{m.key}/_SUCCESS.json")
-    monkeypatch.setattr(train_step._Partial, "save", real_save)
+    monkeypatch.setattr(PartialState, "put_checkpoint", real_save)
     rec, _ = run_step(m, store, log=lambda s: None)
     assert rec.info["resumed_from"] == "checkpoint-2" and rec.info["steps"] == 4
     log = json.loads(store.get_text(next(o.key for o in rec.outputs if o.key.endswith("training_log.json"))))

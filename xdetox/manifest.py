@@ -99,6 +99,12 @@ def step_prefix(key: str) -> str:
     return f"steps/{key}"
 
 
+def partial_prefix(key: str) -> str:
+    """``steps/<key>/partial``: the resumable partial state of a step that has not committed
+    (chunks, checkpoints, progress.json; see xdetox.store.partial). Removed once it commits."""
+    return f"steps/{key}/partial"
+
+
 def manifest_key(key: str) -> str:
     return f"steps/{key}/manifest.json"
 

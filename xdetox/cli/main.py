@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -309,12 +309,15 @@ def status(
     store: Annotated[str | None, typer.Option(help="store URI; default: the spec's")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the states as JSON")] = False,
 ) -> None:
-    """Per step of a spec's plan: committed, running (lease holder), failed (last error) or pending."""
+    """Per step of a spec's plan: committed, running (lease holder), interrupted, failed (last error),
+    partial (stored progress, no attempt running) or pending; with how far an unfinished one got."""
     from xdetox.executors.publish import run_store
+    from xdetox.manifest import partial_prefix
     from xdetox.plan import plan as make_plan
     from xdetox.steps.runner import is_committed, read_failure, read_running
     from xdetox.store import StoreError
     from xdetox.store.lease import is_stale, read_lease
+    from xdetox.store.partial import read_progress
 
     s = _load(spec)
     p = make_plan(s)
@@ -336,6 +339,12 @@ def status(
                 row.pop("failed_at", None)
                 row.update(state="running" if live else "interrupted", host=started.get("host"),
                            pid=started.get("pid"), started_at=started.get("started_at"))
+            # How far a running, killed or failed attempt got: its stored partial state, which
+            # the next attempt resumes from ("generate 2/4: 96 of 120 prompts").
+            if row["state"] != "committed" and (progress := read_progress(rs, partial_prefix(st.key))) is not None:
+                row["progress"] = {**progress.as_dict(), "text": _progress_text(st, progress.text())}
+                if row["state"] == "pending":
+                    row["state"] = "partial"
             rows.append(row)
     except StoreError as e:
         raise _store_failed(e) from None
@@ -355,7 +364,10 @@ def status(
             "committed": "[green]committed[/green]", "pending": "pending",
             "running": f"[cyan]running[/cyan] on {r.get('host')} pid {r.get('pid')} since {r.get('started_at')}",
             "interrupted": f"[yellow]interrupted[/yellow] (started {r.get('started_at')} on {r.get('host')})",
+            "partial": "[yellow]partial[/yellow]",
         }.get(r["state"]) or f"[red]failed[/red] {r.get('failed_at')}: {r.get('error')}"
+        if "progress" in r:
+            state += f"; {r['progress']['text']}"
         table.add_row(r["kind"], r["key"], r["label"], state)
     out.print(table)
     out.print(f"{done}/{len(p.steps)} steps committed")
@@ -363,6 +375,13 @@ def status(
         state = "stopped heartbeating (killed?)" if lease["state"] == "stale" else "running"
         out.print(f"lease: {state}: host {lease['host']}, pid {lease['pid']}, "
                   f"started {lease['started_at']}, expires {lease['expires_at']}")
+
+
+def _progress_text(step: Any, done: str) -> str:
+    """``generate 2/4: 96 of 120 prompts`` (shard 2 of 4), ``train: checkpoint 50 of 120 steps``."""
+    where = f" {step.shard.index + 1}/{step.shard.count}" if step.shard is not None else ""
+    what = "checkpoint " if step.kind == "train" else ""
+    return f"{step.kind}{where}: {what}{done}"
 
 
 # Sub-commands that live with their parts: report/compare, argo, scores, metrics, scorer.

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from xdetox.manifest import STEP_KINDS, CommitRecord, OutputFile, StepManifest, commit_key
+from xdetox.manifest import STEP_KINDS, CommitRecord, OutputFile, StepManifest, commit_key, partial_prefix
 from xdetox.records import parse_lines
 from xdetox.store import Store, check_field, check_segment, join
 from xdetox.store.files import cache_root, common_prefix, file_sha256
+from xdetox.store.partial import PartialState
 
 
 class InputMissingError(RuntimeError):
@@ -56,6 +57,10 @@ class StepContext:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+    def partial(self, unit: str, total: int | None = None) -> PartialState:
+        """This step's resumable partial state (chunks or checkpoints, and progress in ``unit``)."""
+        return PartialState(self.store, partial_prefix(self.manifest.key), unit, total)
 
     # -- outputs
     def output_key(self, rel: str) -> str:

@@ -3,8 +3,9 @@
 params: ``model`` (id, source, revision, dtype, arm, ...), ``prompts`` (a PromptSet dump) and
 ``generation`` (a GenerationSpec dump whose seed the planner resolved). The shard owns every
 N-th (language, prompt) item (see xdetox.generation.sharding); its rows go, a chunk of
-``generation.chunk_prompts`` prompts at a time, to ``steps/<key>/partial/chunk-NNNNN.jsonl``, so a
-preempted shard resumes from its last committed chunk. The chunks are then concatenated into
+``generation.chunk_prompts`` prompts at a time, to the step's partial state (xdetox.store.partial:
+``steps/<key>/partial/chunk-NNNNN.jsonl`` and its progress in prompts), so a preempted shard
+resumes from its last committed chunk. The chunks are then concatenated into
 ``<output_prefix>/shard-0000i-of-0000N.jsonl`` and, once that is written, deleted. Rows are
 streamed to disk: memory holds one chunk, whatever the shard's size.
 """
@@ -15,7 +16,7 @@ import time
 from typing import Any
 
 from xdetox.generation.backend import Backend, Request, Sampling
-from xdetox.generation.chunks import ChunkStore, expected_keys
+from xdetox.generation.chunks import chunk_is_valid, expected_keys
 from xdetox.generation.seeds import prompt_seed
 from xdetox.generation.sharding import chunked, shard_items
 from xdetox.manifest import Shard
@@ -23,6 +24,7 @@ from xdetox.prompts import PromptItem, load_prompt_set, render_prompt
 from xdetox.records import GenerationRow, dumps_row
 from xdetox.spec.models import GenerationSpec, PromptSet
 from xdetox.steps.context import StepContext
+from xdetox.store.partial import PartialState
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -39,22 +41,23 @@ def run(ctx: StepContext) -> dict[str, Any]:
     chunks = chunked(items, gen.chunk_prompts) if items else []
     ctx.log(f"generate {shard.name()}: {len(items)} prompts x {gen.samples} samples in {len(chunks)} chunks")
 
-    partial = ChunkStore(ctx.store, ctx.manifest.key)
+    partial = ctx.partial("prompts", total=len(items))
     model = _ModelHandle(ctx, model_params, gen)
     settings = {"temperature": gen.temperature, "top_p": gen.top_p, "max_new_tokens": gen.max_new_tokens,
                 "samples": gen.samples}
     t0 = time.perf_counter()
-    reused = written = tokens = rows = 0
+    reused = written = tokens = rows = prompts_done = 0
     for index, chunk in enumerate(chunks):
+        prompts_done += len(chunk)
         expected = expected_keys(((it.prompt_id, it.language) for it in chunk), gen.samples)
-        ok, why = partial.valid(index, expected, ctx.scratch)
+        ok, why = chunk_is_valid(partial, index, expected, ctx.scratch)
         if ok:
             reused += 1
             continue
         if why != "missing":
             ctx.log(f"chunk {index}: regenerating ({why})")
-        n_rows, n_tokens = _write_chunk(ctx, partial, index, chunk, model, sampling, settings, prompt_set,
-                                        gen, model_params)
+        n_rows, n_tokens = _write_chunk(ctx, partial, index, prompts_done, chunk, model, sampling, settings,
+                                        prompt_set, gen, model_params)
         rows += n_rows
         tokens += n_tokens
         written += 1
@@ -145,8 +148,9 @@ class _ModelHandle:
 
 def _write_chunk(
     ctx: StepContext,
-    partial: ChunkStore,
+    partial: PartialState,
     index: int,
+    prompts_done: int,
     chunk: list[PromptItem],
     model: _ModelHandle,
     sampling: Sampling,
@@ -182,7 +186,7 @@ def _write_chunk(
                     f.write(dumps_row(row))
                     rows += 1
                     tokens += cont.num_tokens
-    partial.put(index, path)
+    partial.put_chunk(index, path, done=prompts_done)
     path.unlink()
     return rows, tokens
 

@@ -6,8 +6,9 @@ input ``generations``: one upstream generate shard. Output: ``shard-iiiii-of-nnn
 ScoreRows, in input order.
 
 Streaming and resumable: rows are read lazily and scored in batches; every ``chunk_rows`` rows (the
-scorer kind's declaration: 2000, 240 for Perspective) the scored chunk is stored under ``steps/<key>/partial/`` (invisible to readers: no commit record
-lists it). A killed shard resumes after its last stored chunk (a Perspective shard of 25,000
+scorer kind's declaration: 2000, 240 for Perspective) the scored chunk is stored in the step's
+partial state (xdetox.store.partial: ``steps/<key>/partial/``, invisible to readers, with progress
+in rows). A killed shard resumes after its last stored chunk (a Perspective shard of 25,000
 rows takes about 7 hours at 1 query per second, so redoing it all is not an option); at the end
 the chunks are concatenated into the output. Memory holds one batch, never the shard.
 """
@@ -18,13 +19,13 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from xdetox.kinds import scorers as scorer_kinds
 from xdetox.records import GenerationRow, ScoreRow, dumps_row, parse_lines
 from xdetox.scoring.base import Scorer, ShardIncomplete, build_scorer, to_score_row
 from xdetox.steps.context import StepContext
+from xdetox.store.partial import PartialState
 
 
 def _batches(rows: Iterator[GenerationRow], size: int) -> Iterator[list[GenerationRow]]:
@@ -48,13 +49,14 @@ class _Stats:
             self.ppl_missing[row.language] += 1
 
 
-def _existing_chunks(ctx: StepContext) -> list[str]:
-    prefix = f"steps/{ctx.manifest.key}/partial/"
-    return sorted(k for k in ctx.store.list(prefix) if k.endswith(".jsonl"))
+def _chunk_rows(partial: PartialState, index: int) -> Iterator[ScoreRow]:
+    yield from parse_lines(partial.chunk_lines(index), f"{partial.store.uri}/{partial.chunk_key(index)}", ScoreRow)
 
 
-def _chunk_rows(ctx: StepContext, key: str) -> Iterator[ScoreRow]:
-    yield from parse_lines(ctx.store.iter_lines(key), f"{ctx.store.uri}/{key}", ScoreRow)
+def _input_rows(ctx: StepContext) -> int | None:
+    """Rows the upstream shard committed (its record's info), for progress; None if it does not say."""
+    counts = [rec.info.get("rows") for rec in ctx.input_records("generations")]
+    return sum(int(c) for c in counts) if all(isinstance(c, int) for c in counts) else None
 
 
 def _reference_source(ctx: StepContext, ppl_spec: dict[str, Any]) -> str:
@@ -77,22 +79,22 @@ def run(ctx: StepContext) -> dict[str, Any]:
     scorer_spec = params["scorer"]
     ppl_spec = params.get("perplexity")
     shard_name = ctx.manifest.shard.name() if ctx.manifest.shard else "shard-00000-of-00001"
-    partial = f"steps/{ctx.manifest.key}/partial"
+    partial = ctx.partial("rows", total=_input_rows(ctx))
 
     stats = _Stats()
-    done_chunks = _existing_chunks(ctx)
+    n_chunks = partial.stored_chunks()
     skip = 0
-    for key in done_chunks:  # resume: count what earlier attempts stored
-        for row in _chunk_rows(ctx, key):
+    for index in range(n_chunks):  # resume: count what earlier attempts stored
+        for row in _chunk_rows(partial, index):
             stats.add(row, ppl_spec is not None)
             skip += 1
     if skip:
-        ctx.log(f"score: resuming after {skip} rows in {len(done_chunks)} stored chunks")
+        ctx.log(f"score: resuming after {skip} rows in {n_chunks} stored chunks")
 
     rows = itertools.islice(ctx.iter_input_rows("generations", GenerationRow), skip, None)
     scorer: Scorer | None = None
     ppl_model: Any = None
-    n_chunks = len(done_chunks)
+    done = skip
     try:
         scorer = build_scorer(scorer_spec)
         scorer.attach_store(ctx.store)
@@ -129,31 +131,32 @@ def run(ctx: StepContext) -> dict[str, Any]:
                     stats.add(out, ppl_spec is not None)
                     chunk_file.write(dumps_row(out))
                     in_chunk += 1
+                    done += 1
                     if in_chunk >= chunk_rows:
                         chunk_file.close()
-                        ctx.store.put_file(f"{partial}/chunk-{n_chunks:06d}.jsonl", chunk_path)
+                        partial.put_chunk(n_chunks, chunk_path, done=done)
                         n_chunks += 1
                         in_chunk = 0
                         chunk_file = open(chunk_path, "w", encoding="utf-8")  # noqa: SIM115
         finally:
             chunk_file.close()
         if in_chunk:
-            ctx.store.put_file(f"{partial}/chunk-{n_chunks:06d}.jsonl", chunk_path)
+            partial.put_chunk(n_chunks, chunk_path, done=done)
             n_chunks += 1
         scorer.finish()
     except ShardIncomplete:
         # the stored chunks hold this attempt's gaps; the scores it did get are in the score cache,
         # so the retry starts over from the cache instead of resuming after chunks full of gaps
-        ctx.store.delete_prefix(partial + "/")
+        partial.clear()
         raise
     finally:
         if scorer is not None:
             scorer.close()
 
     final = ctx.scratch / f"{shard_name}.jsonl"
-    _concatenate(ctx, [f"{partial}/chunk-{i:06d}.jsonl" for i in range(n_chunks)], final)
+    partial.concatenate(n_chunks, final, ctx.scratch)
     ctx.put_file(f"{shard_name}.jsonl", final)
-    ctx.store.delete_prefix(partial + "/")
+    partial.clear()
     total = sum(stats.rows.values())
     missing = sum(stats.missing.values())
     info: dict[str, Any] = {
@@ -177,8 +180,3 @@ def run(ctx: StepContext) -> dict[str, Any]:
     ctx.log(f"score: {total} rows, {missing} missing scores")
     return info
 
-
-def _concatenate(ctx: StepContext, keys: list[str], dest: Path) -> None:
-    with open(dest, "wb") as out:
-        for key in keys:
-            out.write(ctx.store.get_bytes(key))

@@ -6,16 +6,20 @@ the base is ``params["model"]["source"]``.
 outputs (under models/<key>/): a servable checkpoint (merged weights, or adapter + base/),
 tokenizer, config and training_log.json; the commit record lists every file's sha256.
 
-Preemption: each trainer checkpoint is copied to ``steps/<key>/partial/checkpoint-N/`` in the
-run store and ``partial/LATEST`` names it (written last). A rerun downloads it and resumes.
+Preemption: each trainer checkpoint goes to the step's partial state (xdetox.store.partial:
+``steps/<key>/partial/checkpoint-N/``, ``partial/LATEST`` names it, written last; progress in
+optimizer steps). A rerun downloads it and resumes.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from xdetox.steps.context import StepContext
+from xdetox.store.partial import PartialState
 from xdetox.training import presets
 from xdetox.training.data import load_training_set
 
@@ -40,42 +44,20 @@ def _base_folder(ctx: StepContext) -> str:
     return base
 
 
-class _Partial:
-    """Checkpoints of this step kept in the run store, invisible to readers (no commit record)."""
+def _checkpoint_saver(ctx: StepContext, partial: PartialState) -> Callable[[Path], None]:
+    """Keep each trainer checkpoint in the step's partial state, its progress in optimizer steps
+    (from the trainer_state.json the trainer writes into every checkpoint)."""
 
-    def __init__(self, ctx: StepContext) -> None:
-        self.ctx = ctx
-        self.prefix = f"steps/{ctx.manifest.key}/partial"
-        self.saved = 0
+    def save(path: Path) -> None:
+        try:
+            state = json.loads((path / "trainer_state.json").read_text())
+            done, partial.total = int(state["global_step"]), int(state["max_steps"])
+        except (OSError, ValueError, KeyError):
+            done = int(path.name.rpartition("-")[2]) if path.name.rpartition("-")[2].isdigit() else 0
+        partial.put_checkpoint(path, done)
+        ctx.log(f"checkpoint {path.name} saved to {partial.store.uri}/{partial.prefix}/")
 
-    def save(self, path: Path) -> None:
-        store = self.ctx.store
-        old = [k for k in store.list(self.prefix + "/") if not k.startswith(f"{self.prefix}/{path.name}/")
-               and not k.endswith("/LATEST")]
-        for f in sorted(path.rglob("*")):
-            if f.is_file():
-                store.put_file(f"{self.prefix}/{path.name}/{f.relative_to(path).as_posix()}", f)
-        store.put_text(f"{self.prefix}/LATEST", path.name)  # last: the checkpoint is whole
-        for k in old:
-            store.delete(k)
-        self.ctx.log(f"checkpoint {path.name} saved to {store.uri}/{self.prefix}/")
-        self.saved += 1
-
-    def latest(self) -> Path | None:
-        store = self.ctx.store
-        if not store.exists(f"{self.prefix}/LATEST"):
-            return None
-        name = store.get_text(f"{self.prefix}/LATEST").strip()
-        dest = self.ctx.scratch / "resume" / name
-        keys = store.list(f"{self.prefix}/{name}/")
-        if not keys:
-            return None
-        for k in keys:
-            store.get_file(k, dest / k[len(f"{self.prefix}/{name}/"):])
-        return dest
-
-    def clear(self) -> None:
-        self.ctx.store.delete_prefix(self.prefix + "/")
+    return save
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -87,14 +69,14 @@ def run(ctx: StepContext) -> dict[str, Any]:
     ts = load_training_set(training["data"], method, hyper.get("sft_template"))
     ctx.log(f"training data: {len(ts.rows)} rows after filtering (read {ts.read}, dropped {ts.dropped or 'none'})")
     base = _base_folder(ctx)
-    partial = _Partial(ctx)
-    resume = partial.latest()
+    partial = ctx.partial("steps")
+    resume = partial.latest_checkpoint(ctx.scratch / "resume")
 
     from xdetox.training.trainer import train
 
     out = ctx.scratch / "out"
     info = train(base, ts, method, hyper, peft, seed, out, ctx.scratch / "work", resume_from=resume,
-                 on_checkpoint=partial.save, log=ctx.log)
+                 on_checkpoint=_checkpoint_saver(ctx, partial), log=ctx.log)
     ctx.put_dir("", out)
     partial.clear()
     return info
