@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,3 +53,34 @@ def test_runner_resolves_a_registered_kinds_entry_point(toy_kind: step_kinds.Ste
 def test_declaration_checks_its_entry_point() -> None:
     with pytest.raises(ValueError, match="module:function"):
         step_kinds.StepKind(name="x", run="no-colon", image="score", resources="evaluate")
+
+
+def test_declaration_checks_its_name_and_planning_hook() -> None:
+    with pytest.raises(ValueError, match="scope and plan go together"):
+        step_kinds.StepKind(name="x", run="m:f", image="score", resources="evaluate", scope="setting")
+    with pytest.raises(ValueError, match="scope must be one of"):
+        step_kinds.StepKind(name="x", run="m:f", image="score", resources="evaluate", scope="shard",  # type: ignore[arg-type]
+                            plan=lambda s: None)
+    with pytest.raises(ValueError, match="lower-case letters"):
+        step_kinds.register(step_kinds.StepKind(name="Bad-Kind", run="m:f", image="score", resources="evaluate"))
+    assert "Bad-Kind" not in step_kinds.names()
+
+
+def test_step_refuses_a_manifest_of_an_unregistered_kind(tmp_path: Path, toy_kind: step_kinds.StepKind) -> None:
+    """Kinds are open, but not anything goes: a manifest's kind must be registered where it runs."""
+    from typer.testing import CliRunner
+
+    from xdetox.cli import app
+    from xdetox.store import open_store
+
+    uri = (tmp_path / "s").as_uri()
+    store = open_store(uri).child("runs/r")
+    for key, kind in (("k1", "toy"), ("k2", "nope")):
+        store.put_text(f"steps/{key}/manifest.json", json.dumps(
+            {"kind": kind, "key": key, "run_id": "r", "label": "x", "output_prefix": f"out/{key}"}))
+    runner = CliRunner()
+    res = runner.invoke(app, ["step", f"{uri}/runs/r/steps/k2/manifest.json"])
+    assert res.exit_code == 2 and "unknown step kind 'nope'" in res.output and "toy" in res.output
+    res = runner.invoke(app, ["step", f"{uri}/runs/r/steps/k1/manifest.json"])  # the registered one runs
+    assert res.exit_code == 0, res.output
+    assert json.loads(store.get_bytes("steps/k1/_SUCCESS.json"))["info"] == {"toy": True}

@@ -1,5 +1,5 @@
-"""Moved to xdetox.plan.analysis_params (the planner computes them and must not import analysis)."""
+"""Moved to xdetox.kinds.steps.analyze (the analyze kind plans with them; the planner must not import analysis)."""
 
-from xdetox.plan.analysis_params import analyze_params, wants_analysis
+from xdetox.kinds.steps.analyze import analyze_params, wants_analysis
 
 __all__ = ["analyze_params", "wants_analysis"]

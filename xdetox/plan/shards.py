@@ -11,11 +11,13 @@ past N they mostly buy more overhead. Same throughput assumptions as the rest of
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from xdetox.kinds import steps as step_kinds
 from xdetox.plan.estimate import DEFAULT_THROUGHPUT, Throughput, prompt_count, size_class
 from xdetox.plan.model import Plan
 
@@ -47,32 +49,58 @@ def suggested_shards(work_s: float, overhead_s: float, busy: float = BUSY_TARGET
     return max(1, math.floor(work_s * (1 - busy) / (busy * overhead_s)))
 
 
+@dataclass(frozen=True)
+class ShardWork:
+    """What one shard group of a kind costs on one GPU, as its declaration's ``shard_work`` says."""
+
+    size: str  # rows group by it: models of one size class with equal figures are one row
+    model: str  # the size class and the model, e.g. "tiny (builtin:tiny)"
+    backend: str
+    prompts: int
+    samples: int
+    work_s: float  # one GPU, the whole group, no overhead
+    overhead_s: float  # per shard: pod start, weights, engine
+
+
+def generate_work(params: Mapping[str, Any], throughput: Throughput) -> ShardWork:
+    """A generate group: prompts x samples x max_new_tokens at the size class's token rate."""
+    gen = params["generation"]
+    prompts, _ = prompt_count(params["prompts"])
+    cls = size_class(str(params["model"]["source"]))
+    backend = str(gen.get("backend", "vllm"))
+    rate = throughput.generate_tokens_per_s[cls]
+    if backend == "transformers":
+        rate /= throughput.transformers_slowdown
+    work = prompts * int(gen["samples"]) * int(gen["max_new_tokens"]) / rate
+    return ShardWork(size=cls, model=f"{cls} ({params['model']['source']})", backend=backend, prompts=prompts,
+                     samples=int(gen["samples"]), work_s=work, overhead_s=throughput.step_overhead_s[cls])
+
+
+def _work_hook(entry: str) -> Callable[[Mapping[str, Any], Throughput], ShardWork]:
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 def advise(plan: Plan, throughput: Throughput = DEFAULT_THROUGHPUT) -> list[ShardAdvice]:
-    """One row per distinct (model size, backend, prompts, samples, shard count) of generate groups."""
-    groups: dict[str, Mapping[str, Any]] = {}
+    """One row per distinct (model size, backend, prompts, samples, shard count) of shard groups whose
+    kind declares ``shard_work`` (generate)."""
+    groups: dict[str, tuple[str, Mapping[str, Any]]] = {}
     counts: dict[str, int] = {}
     for step in plan.steps:
-        if step.kind == "generate":
-            groups.setdefault(step.output_prefix, step.params)
+        hook = step_kinds.get(step.kind).shard_work
+        if hook is not None:
+            groups.setdefault(step.output_prefix, (hook, step.params))
             counts[step.output_prefix] = step.shard.count if step.shard is not None else 1
     rows: dict[tuple[Any, ...], ShardAdvice] = {}
-    for prefix, p in groups.items():
-        gen = p["generation"]
-        prompts, _ = prompt_count(p["prompts"])
-        cls = size_class(str(p["model"]["source"]))
-        backend = str(gen.get("backend", "vllm"))
-        rate = throughput.generate_tokens_per_s[cls]
-        if backend == "transformers":
-            rate /= throughput.transformers_slowdown
-        work = prompts * int(gen["samples"]) * int(gen["max_new_tokens"]) / rate
-        overhead = throughput.step_overhead_s[cls]
-        key = (cls, backend, prompts, int(gen["samples"]), counts[prefix], round(work, 3))
+    for prefix, (hook, p) in groups.items():
+        w = _work_hook(hook)(p, throughput)
+        key = (w.size, w.backend, w.prompts, w.samples, counts[prefix], round(w.work_s, 3))
         old = rows.get(key)
         rows[key] = ShardAdvice(
-            model=f"{cls} ({p['model']['source']})" if old is None else old.model, backend=backend,
-            prompts=prompts, samples=int(gen["samples"]), shards=counts[prefix],
-            groups=1 if old is None else old.groups + 1, work_s=work, overhead_s=overhead,
-            suggested=suggested_shards(work, overhead),
+            model=w.model if old is None else old.model, backend=w.backend,
+            prompts=w.prompts, samples=w.samples, shards=counts[prefix],
+            groups=1 if old is None else old.groups + 1, work_s=w.work_s, overhead_s=w.overhead_s,
+            suggested=suggested_shards(w.work_s, w.overhead_s),
         )
     return list(rows.values())
 

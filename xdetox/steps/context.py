@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from xdetox.manifest import STEP_KINDS, CommitRecord, OutputFile, StepManifest, commit_key, partial_prefix
+from xdetox.kinds import steps as step_kinds
+from xdetox.manifest import CommitRecord, OutputFile, StepManifest, commit_key, partial_prefix
 from xdetox.records import parse_lines
 from xdetox.store import Store, check_field, check_segment, join
 from xdetox.store.files import cache_root, common_prefix, file_sha256
@@ -154,7 +155,7 @@ class StepContext:
                 yield from parse_lines(self.store.iter_lines(o.key, o.sha256), f"{self.store.uri}/{o.key}", model)
 
 
-_SCRATCH = re.compile(r"^xdetox-(?P<kind>[a-z_]+)-(?:pid(?P<pid>\d+)-)?")
+_SCRATCH = re.compile(r"^xdetox-(?P<kind>[a-z][a-z0-9_]*)-(?:pid(?P<pid>\d+)-)?")
 #: scratch without a pid in its name (written before pids were recorded) is removed after this long
 UNOWNED_SCRATCH_MAX_AGE_S = 24 * 3600
 
@@ -184,7 +185,7 @@ def remove_stale_scratch(tmpdir: Path | None = None, now: float | None = None) -
         return removed
     for p in entries:
         m = _SCRATCH.match(p.name)
-        if not m or m.group("kind") not in STEP_KINDS or not p.is_dir() or p.is_symlink():
+        if not m or m.group("kind") not in step_kinds.names() or not p.is_dir() or p.is_symlink():
             continue
         pid = m.group("pid")
         if pid is not None:

@@ -1,5 +1,6 @@
 """Step kind ``align``: Cross-lingual alignment of a model's hidden states on a parallel prompt set.
 
+Planned per arm when the setting asks for ``metrics.alignment``; the evaluation correlates it.
 Implementation: xdetox.steps.align.run.
 """
 
@@ -7,9 +8,22 @@ from __future__ import annotations
 
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
+from xdetox.kinds.steps.planning import ArmScope
+
+
+def plan(scope: ArmScope) -> None:
+    s, m, arm = scope.spec, scope.model.model, scope.arm
+    al = s.metrics.alignment
+    if al is None:
+        return
+    langs = al.languages or sorted({x for p in s.prompts for x in p.languages})
+    key = scope.add("align", f"align {m.id}/{arm.role}",
+                    {"model": arm.params, "alignment": al.model_dump(mode="json"), "languages": langs}, arm.inputs)
+    scope.setting.evaluation_inputs[f"align:{m.id}:{arm.role}"] = [key]
+
 
 KIND = register(StepKind(
     name="align", run="xdetox.steps.align:run", image="train", resources="align",
     gpu_role="train",
-    estimate="xdetox.plan.estimate:estimate_align",
+    estimate="xdetox.plan.estimate:estimate_align", scope="arm", plan=plan, output_dir="alignment",
 ))

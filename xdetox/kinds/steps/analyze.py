@@ -1,15 +1,72 @@
 """Step kind ``analyze``: Paper 1's toxic-neuron analysis of GPT-2-architecture models.
 
-Implementation: xdetox.steps.analyze.run.
+Planned per model the spec's ``analysis`` section selects (pure, no torch: the params below are
+the step's whole input). Per model the planner adds the model's params and, when the setting
+trains, the tuned model's. Implementation: xdetox.steps.analyze.run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
+from xdetox.kinds.steps.planning import ModelScope
+
+#: architectures whose MLP layout the analysis knows; "auto" models are analysed only when listed
+ANALYSABLE = frozenset({"gpt2", "bloom", "llama"})
+
+
+def wants_analysis(analysis: Mapping[str, Any] | None, model_id: str, architecture: str) -> bool:
+    """Analyse this model? Listed ids when the section names models, else GPT-2-architecture models."""
+    if not analysis:
+        return False
+    listed = analysis.get("models")
+    return model_id in listed if listed else architecture == "gpt2"
+
+
+def analyze_params(analysis: Mapping[str, Any], model: Mapping[str, Any], tuned_model: Mapping[str, Any] | None,
+                   prompt_sets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Params of one model's analyze step (the step's key is their digest: keep them minimal)."""
+    wanted = analysis.get("prompt_set")
+    ps = next((p for p in prompt_sets if p.get("id") == wanted), None) if wanted else (prompt_sets[0] if prompt_sets else None)
+    if ps is None:
+        raise ValueError(f"analysis.prompt_set: no prompt set with id {wanted!r}")
+    prompts = dict(ps)
+    limit = analysis.get("limit_per_language")
+    if limit:
+        prompts["limit_per_language"] = min(int(limit), int(prompts.get("limit_per_language") or limit))
+    return {
+        "model": dict(model),
+        "tuned_model": dict(tuned_model) if tuned_model else None,
+        "probe": dict(analysis.get("probe") or {"source": "bundled:mgpt-probe"}),
+        "top_k": int(analysis.get("top_k", 36)),
+        "neurons": analysis.get("neurons"),
+        "prompts": prompts,
+        "max_new_tokens": int(analysis.get("max_new_tokens", 20)),
+        "batch_size": int(analysis.get("batch_size", 8)),
+        "intervention": analysis.get("intervention"),
+        "compare_reference": bool(analysis.get("compare_reference", False)),
+    }
+
+
+def plan(scope: ModelScope) -> None:
+    s, m = scope.spec, scope.model
+    analysis = s.analysis.model_dump(mode="json") if s.analysis is not None else None
+    if not wants_analysis(analysis, m.id, m.architecture):
+        return
+    tuned = scope.tuned
+    params = analyze_params(analysis or {}, scope.base.params, tuned.params if tuned else None,
+                            [p.model_dump(mode="json") for p in s.prompts])
+    inputs = dict(scope.base.inputs)
+    if tuned is not None:
+        inputs["tuned"] = tuned.inputs["model"]
+    scope.setting.run.analyses.append(scope.add("analyze", f"analyze {m.id}", params, inputs))
+
 
 KIND = register(StepKind(
     name="analyze", run="xdetox.steps.analyze:run", image="train", resources="analyze",
     gpu_role="train",
-    estimate="xdetox.plan.estimate:estimate_analyze",
+    estimate="xdetox.plan.estimate:estimate_analyze", scope="model", plan=plan, output_dir="analysis",
 ))

@@ -1,8 +1,17 @@
-"""What a step kind declares (``StepKind``): where and how its pods run and what runs it."""
+"""What a step kind declares (``StepKind``): how it is planned, where and how its pods run, and
+what runs it."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
+
+#: where in the plan's nesting a kind's planning hook is called (see xdetox.kinds.steps.planning):
+#: once per model of a setting, per arm of a model, per setting, or once for the whole run
+Scope = Literal["model", "arm", "setting", "run"]
+SCOPES: tuple[Scope, ...] = ("model", "arm", "setting", "run")
 
 
 @dataclass(frozen=True)
@@ -28,10 +37,31 @@ class StepKind:
     estimate: str | None = None
     #: its pods run the spec's scorer: the scorer kind's declaration decides GPU, semaphore, secrets
     runs_scorer: bool = False
+    #: where the planner calls ``plan`` (one of SCOPES); a kind without a hook is never planned
+    scope: Scope | None = None
+    #: the planning hook: takes the scope (ModelScope, ArmScope, SettingScope or RunScope of
+    #: xdetox.kinds.steps.planning) and adds this kind's steps to it; a callable or "module:function"
+    plan: Callable[[Any], None] | str | None = None
+    #: the run-relative folder its outputs go under (``<output_dir>/<key>``) unless the hook says
+    output_dir: str | None = None
+    #: "module:function" giving the shard advice's figures for one shard group of this kind
+    #: (xdetox.plan.shards), or None when sharding it needs no advice
+    shard_work: str | None = None
 
     def __post_init__(self) -> None:
         if ":" not in self.run:
             raise ValueError(f"step kind {self.name!r}: run must be 'module:function', got {self.run!r}")
+        if (self.scope is None) != (self.plan is None):
+            raise ValueError(f"step kind {self.name!r}: scope and plan go together (got scope={self.scope!r})")
+        if self.scope is not None and self.scope not in SCOPES:
+            raise ValueError(f"step kind {self.name!r}: scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
 
     def role(self, gpus: int) -> str:
         return self.gpu_role if gpus > 0 else self.cpu_role
+
+    def planner(self) -> Callable[[Any], None] | None:
+        """The planning hook, imported when it is named by string."""
+        if self.plan is None or callable(self.plan):
+            return self.plan
+        module, _, attr = self.plan.partition(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]

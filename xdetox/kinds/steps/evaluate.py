@@ -1,5 +1,6 @@
 """Step kind ``evaluate``: One setting's score shards (and alignments) to metrics.json.
 
+Planned once per setting, over everything the setting's arm hooks left for it to evaluate.
 Implementation: xdetox.steps.evaluate.run.
 """
 
@@ -7,8 +8,20 @@ from __future__ import annotations
 
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
+from xdetox.kinds.steps.planning import SettingScope
+
+
+def plan(scope: SettingScope) -> None:
+    s = scope.spec
+    scope.evaluate_key = scope.add(
+        "evaluate", f"evaluate {scope.label}",
+        {"metrics": s.metrics.model_dump(mode="json"), "arms": scope.arms, "scorer_kind": s.scoring.kind,
+         "training_method": s.training.method},
+        scope.evaluation_inputs,
+    )
+
 
 KIND = register(StepKind(
     name="evaluate", run="xdetox.steps.evaluate:run", image="score", resources="evaluate",
-    gpu_role="cpu",
+    gpu_role="cpu", scope="setting", plan=plan, output_dir="evaluations",
 ))

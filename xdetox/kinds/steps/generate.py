@@ -1,5 +1,6 @@
 """Step kind ``generate``: Sample continuations of one prompt set from one model arm, one shard of the prompts per step.
 
+Planned per arm and prompt set, ``sharding.generate`` shards each (one Argo task per group).
 Implementation: xdetox.steps.generate.run.
 """
 
@@ -7,9 +8,26 @@ from __future__ import annotations
 
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
+from xdetox.kinds.steps.planning import ArmScope, GenerationGroup
+from xdetox.manifest import Shard, digest
+
+
+def plan(scope: ArmScope) -> None:
+    s, m, arm = scope.spec, scope.model.model, scope.arm
+    gen = s.generation.model_dump(mode="json")
+    gen["seed"] = s.generation.seed if s.generation.seed is not None else s.seed
+    n = s.sharding.generate
+    for ps in s.prompts:
+        params = {"model": arm.params, "prompts": ps.model_dump(mode="json"), "generation": gen}
+        group = digest({"kind": "generate", "params": params, "inputs": arm.inputs})
+        keys = [scope.add("generate", f"generate {m.id}/{arm.role} {ps.id} {i + 1}/{n}", params, arm.inputs,
+                          Shard(index=i, count=n), output_prefix=f"generations/{group}") for i in range(n)]
+        scope.generations.append(GenerationGroup(prompt_set=ps, group=group, keys=keys))
+
 
 KIND = register(StepKind(
     name="generate", run="xdetox.steps.generate:run", image="generate", resources="generate",
     gpu_role="generate", sharded=True, shm=True,
-    estimate="xdetox.plan.estimate:estimate_generate",
+    estimate="xdetox.plan.estimate:estimate_generate", scope="arm", plan=plan,
+    shard_work="xdetox.plan.shards:generate_work",
 ))

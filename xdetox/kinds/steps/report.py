@@ -1,14 +1,34 @@
 """Step kind ``report``: Every setting's metrics to the run's report (HTML, Markdown, plots).
 
+Planned once per run, over every setting's evaluation (and the run's neuron analyses).
 Implementation: xdetox.steps.report.run.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
+from xdetox.kinds.steps.planning import RunScope
+
+
+def plan(scope: RunScope) -> None:
+    spec = scope.spec
+    params: dict[str, Any] = {
+        "run_id": spec.name,
+        "description": spec.description,
+        "settings": [{"index": st.index, "label": st.label, "overrides": st.overrides} for st in scope.settings],
+        "scorer": spec.scoring.model_dump(mode="json"),
+        "matrix": {k: v for k, v in spec.matrix.items()},
+    }
+    inputs = {"evaluations": [st.evaluate_key for st in scope.settings if st.evaluate_key is not None]}
+    if scope.analyses:  # the report lists each analysis; without one the report's key is unchanged
+        inputs["analyses"] = list(dict.fromkeys(scope.analyses))
+    scope.report_key = scope.add("report", "report", params, inputs, output_prefix="results")
+
 
 KIND = register(StepKind(
     name="report", run="xdetox.steps.report:run", image="score", resources="report",
-    gpu_role="cpu",
+    gpu_role="cpu", scope="run", plan=plan,
 ))

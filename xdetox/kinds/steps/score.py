@@ -1,15 +1,47 @@
 """Step kind ``score``: Score one generate shard with the spec's scorer kind (xdetox.kinds.scorers), plus optional perplexity.
 
+Planned per generate shard of the arm; the setting's evaluation reads each prompt set's shards.
 Implementation: xdetox.steps.score.run.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
+from xdetox.kinds.steps.planning import ArmScope
+from xdetox.manifest import Shard, digest
+
+
+def plan(scope: ArmScope) -> None:
+    s, m, arm = scope.spec, scope.model.model, scope.arm
+    ppl = s.metrics.perplexity
+    params: dict[str, Any] = {"scorer": s.scoring.model_dump(mode="json"),
+                              "perplexity": ppl.model_dump(mode="json") if ppl else None}
+    # reference "self": perplexity under the model that generated the rows
+    self_ppl = ppl is not None and ppl.reference == "self"
+    if self_ppl:
+        params["model"] = arm.params
+    for g in scope.generations:
+        ps = g.prompt_set
+        group = digest({"kind": "score", "params": params, "generations": g.group})
+        keys = []
+        n = len(g.keys)
+        for i, gk in enumerate(g.keys):  # one score shard per generate shard, same split
+            inputs = {"generations": [gk]}
+            if self_ppl and arm.inputs:
+                inputs["model"] = arm.inputs["model"]
+            keys.append(scope.add("score", f"score {m.id}/{arm.role} {ps.id} {i + 1}/{n}", params, inputs,
+                                  Shard(index=i, count=n), output_prefix=f"scores/{group}"))
+        name = f"scores:{m.id}:{arm.role}:{ps.id}"
+        scope.setting.evaluation_inputs[name] = keys
+        scope.setting.arms.append({"input": name, "model_id": m.id, "arm": arm.role, "prompt_set": ps.id,
+                                   "languages": ps.languages})
+
 
 KIND = register(StepKind(
     name="score", run="xdetox.steps.score:run", image="score", resources="score",
     gpu_role="score-gpu", cpu_role="score-cpu", sharded=True,
-    estimate="xdetox.plan.estimate:estimate_score", runs_scorer=True,
+    estimate="xdetox.plan.estimate:estimate_score", runs_scorer=True, scope="arm", plan=plan,
 ))
