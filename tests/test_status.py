@@ -70,19 +70,6 @@ def test_status_shows_committed_failed_running_and_pending(tmp_path: Path, monke
     assert after[third.key] == "interrupted"
 
 
-def test_commit_record_names_the_torch_thread_count(tmp_path: Path) -> None:
-    import torch
-
-    store = open_store((tmp_path / "s").as_uri()).child("runs/r")
-    p = plan(load_spec("jobs/smoke.yaml"))
-    toy_steps.install()
-    try:
-        record, _ = run_step(p.steps[0], store, log=lambda _m: None)
-    finally:
-        toy_steps.uninstall()
-    assert record.versions["torch_threads"] == str(torch.get_num_threads())
-
-
 def test_status_shows_how_far_an_interrupted_step_got(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Text and --json show a killed step's stored progress; a shard names its index of the count."""
     store_uri = (tmp_path / "s").as_uri()

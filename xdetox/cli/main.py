@@ -41,6 +41,16 @@ def _retriable(e: BaseException) -> bool:
     return bool(getattr(e, "retriable", False)) or isinstance(e, ConnectionError | TimeoutError | StoreError)
 
 
+def _step_exit_code(e: BaseException) -> int:
+    """2 for a committed step computed under another setting (the operator's to fix: threads,
+    device, library versions), 75 for a transient failure, else 1."""
+    from xdetox.steps.environment import EnvironmentMismatch
+
+    if isinstance(e, EnvironmentMismatch):
+        return EXIT_INVALID
+    return EXIT_RETRIABLE if _retriable(e) else EXIT_FAILED
+
+
 @app.callback()
 def _verbosity(
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
@@ -224,7 +234,7 @@ def run(
     except StepFailed as e:
         err.print(f"[bold red]failed:[/bold red] {e}", highlight=False, soft_wrap=True)
         err.print("committed steps are kept; fix the cause and run the same command again to resume")
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(EXIT_INVALID if _step_exit_code(e.cause) == EXIT_INVALID else EXIT_FAILED) from None
     finally:
         lease.release()
     err.print(
@@ -298,7 +308,7 @@ def step(
         err.print(f"[bold red]step {manifest.kind} {manifest.key} failed:[/bold red] {type(e).__name__}: {e}")
         if _debug():
             raise
-        raise typer.Exit(EXIT_RETRIABLE if _retriable(e) else EXIT_FAILED) from None
+        raise typer.Exit(_step_exit_code(e)) from None
     state = "cached" if cached else f"done in {time.perf_counter() - t0:.1f}s"
     err.print(f"step {manifest.kind} {manifest.key}: {state}, {len(record.outputs)} outputs")
 

@@ -20,24 +20,20 @@ from datetime import UTC, datetime
 from importlib import metadata
 
 from xdetox.manifest import CommitRecord, StepManifest, commit_key, failure_key, manifest_key, running_key
-from xdetox.steps import registry
+from xdetox.steps import environment, registry
 from xdetox.steps.context import StepContext, remove_stale_scratch
 from xdetox.store import NotFoundError, Store, check_field, check_segment
 
-_VERSIONED = ("xdetox", "torch", "transformers", "trl", "peft", "vllm", "tokenizers", "boto3")
-
 
 def _versions() -> dict[str, str]:
+    """Provenance (python, xdetox, boto3) plus the setting the step ran under (thread count, device,
+    result-changing library versions: xdetox.steps.environment), which a later reuse checks."""
     out = {"python": platform.python_version()}
-    for name in _VERSIONED:
+    for name in ("xdetox", "boto3"):
         if name == "xdetox" or name in sys.modules:
             with contextlib.suppress(metadata.PackageNotFoundError):
                 out[name] = metadata.version(name)
-    if "torch" in sys.modules:
-        # CPU results depend on the intra-op thread count (16 of 629 metric numbers moved from 2 to 1
-        # thread): recorded so that two computations under one key can at least be told apart.
-        out["torch_threads"] = str(sys.modules["torch"].get_num_threads())
-    return out
+    return {**out, **environment.record()}
 
 
 def is_committed(store: Store, key: str) -> bool:
@@ -109,7 +105,9 @@ def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRec
     """Run ``manifest`` against the run-rooted ``store``. Returns (record, was_cached)."""
     check_manifest_keys(manifest)
     if is_committed(store, manifest.key):
-        return read_commit(store, manifest.key), True
+        record = read_commit(store, manifest.key)
+        environment.check_reuse(manifest.key, record.versions, log)
+        return record, True
     fn = registry.resolve(manifest.kind)
     for gone in remove_stale_scratch():
         log(f"removed scratch a killed step left behind: {gone}")
@@ -121,8 +119,9 @@ def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRec
         store.put_text(running_key(manifest.key), json.dumps(
             {"host": platform.node(), "pid": os.getpid(), "started_at": started.isoformat(timespec="seconds")}))
     try:
-        with _sigterm_as_exit():
+        with _sigterm_as_exit(), environment.pinned_threads():
             info = fn(ctx) or {}
+            versions = _versions()  # while the step's thread count is still set
     except BaseException as e:
         _record_failure(store, manifest, e)
         raise
@@ -137,7 +136,7 @@ def run_step(manifest: StepManifest, store: Store, log=print) -> tuple[CommitRec
         label=manifest.label,
         outputs=sorted(ctx.outputs.values(), key=lambda o: o.key),
         info={**ctx.info, **info},
-        versions=_versions(),
+        versions=versions,
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(seconds, 3),
