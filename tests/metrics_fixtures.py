@@ -90,10 +90,12 @@ def make_setting(store: Store, *, kind: str = "probability", languages: list[str
         akey = f"align-{tag}-{model}-base"
         commit_outputs(store, akey, "align", {f"alignment/{akey}/alignment.json": json.dumps(alignment).encode()})
         inputs[f"align:{model}:base"] = [akey]
-    params = {"metrics": {"toxicity": True, "diversity": True, "perplexity": None, "alignment": None,
-                          "bootstrap_samples": bootstrap, "confidence": 0.95, "threshold": 0.5},
-              "arms": arms_meta, "scorer_kind": "lexicon" if kind == "hits" else "perspective",
-              "training_method": "dpo"}
+    params: dict[str, Any] = {
+        "metrics": {"toxicity": True, "diversity": True, "perplexity": None, "alignment": None,
+                    "bootstrap_samples": bootstrap, "confidence": 0.95, "threshold": 0.5},
+        "arms": arms_meta, "scorer_kind": "lexicon" if kind == "hits" else "perspective", "training_method": "dpo"}
+    if alignment is not None:  # what the evaluation reads to know which arm an alignment input is
+        params["alignments"] = [{"input": f"align:{model}:base", "model_id": model, "arm": "base"}]
     key = StepManifest.compute_key("evaluate", params, inputs, None)
     return StepManifest(kind="evaluate", key=key, run_id="test", label=f"evaluate {tag}", params=params,
                         inputs=inputs, output_prefix=f"evaluations/{key}")

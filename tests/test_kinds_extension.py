@@ -85,9 +85,9 @@ def test_the_real_score_step_runs_a_new_scorer_kind(tmp_path: Path, length_kind:
 # ---------------------------------------------------------------------------- a new step kind
 def plan_tally(scope: SettingScope) -> None:
     """After the setting's evaluation: one tally over its evaluation and every score shard it read."""
-    scores = [k for name, keys in scope.evaluation_inputs.items() if name.startswith("scores:") for k in keys]
+    scores = [k for ref in scope.scores for k in scope.evaluation_inputs[ref.input]]
     assert scope.evaluate_key is not None  # evaluate's hook ran first: it is registered first
-    scope.add("tally", f"tally {scope.label}", {"setting": scope.label, "arms": len(scope.arms)},
+    scope.add("tally", f"tally {scope.label}", {"setting": scope.label, "arms": len(scope.scores)},
               {"evaluation": [scope.evaluate_key], "scores": scores})
 
 

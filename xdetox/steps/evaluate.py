@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from xdetox.kinds import scorers as scorer_kinds
+from xdetox.kinds.steps.refs import AlignmentRef
 from xdetox.metrics import toxicity as tox
 from xdetox.metrics.aggregate import GroupResult, StreamingAggregator
 from xdetox.metrics.alignment import alignment_correlation, relative_change
@@ -119,11 +120,12 @@ def alignment_section(
     """Per model: the alignment scores used (the base model's when present) and, per prompt set,
     their Pearson r with the relative change of the headline metric (pivot language excluded)."""
     out: dict[str, Any] = {}
-    names = [n for n in ctx.manifest.inputs if n.startswith("align:")]
-    models = sorted({n.split(":")[1] for n in names})
-    for model in models:
-        arm = "base" if f"align:{model}:base" in names else "tuned"
-        data = _read_alignment(ctx, f"align:{model}:{arm}")
+    refs = [AlignmentRef.model_validate(r) for r in ctx.params.get("alignments", [])]
+    for model in sorted({r.model_id for r in refs}):
+        mine = {r.arm: r for r in refs if r.model_id == model}
+        ref = mine.get("base") or mine["tuned"]  # the base model's alignment when there is one
+        arm = ref.arm
+        data = _read_alignment(ctx, ref.input)
         if data is None:
             continue
         pivot = data.get("pivot", "en")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ArmScope
+from xdetox.kinds.steps.refs import AlignmentRef
 
 
 def plan(scope: ArmScope) -> None:
@@ -19,7 +20,7 @@ def plan(scope: ArmScope) -> None:
     langs = al.languages or sorted({x for p in s.prompts for x in p.languages})
     key = scope.add("align", f"align {m.id}/{arm.role}",
                     {"model": arm.params, "alignment": al.model_dump(mode="json"), "languages": langs}, arm.inputs)
-    scope.setting.evaluation_inputs[f"align:{m.id}:{arm.role}"] = [key]
+    scope.setting.evaluate_alignment(AlignmentRef.of(m.id, arm.role), key)
 
 
 KIND = register(StepKind(

@@ -13,12 +13,11 @@ from xdetox.kinds.steps.planning import SettingScope
 
 def plan(scope: SettingScope) -> None:
     s = scope.spec
-    scope.evaluate_key = scope.add(
-        "evaluate", f"evaluate {scope.label}",
-        {"metrics": s.metrics.model_dump(mode="json"), "arms": scope.arms, "scorer_kind": s.scoring.kind,
-         "training_method": s.training.method},
-        scope.evaluation_inputs,
-    )
+    params = {"metrics": s.metrics.model_dump(mode="json"), "arms": [r.model_dump(mode="json") for r in scope.scores],
+              "scorer_kind": s.scoring.kind, "training_method": s.training.method}
+    if scope.alignments:  # typed, so the step never parses input names; absent without alignment
+        params["alignments"] = [r.model_dump(mode="json") for r in scope.alignments]
+    scope.evaluate_key = scope.add("evaluate", f"evaluate {scope.label}", params, scope.evaluation_inputs)
 
 
 KIND = register(StepKind(

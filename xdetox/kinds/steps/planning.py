@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdetox.kinds import steps as step_kinds
+from xdetox.kinds.steps.refs import AlignmentRef, ArmRole, ScoreRef
 from xdetox.manifest import Shard, StepManifest
 from xdetox.spec.models import ExperimentSpec, ModelSpec, PromptSet
 
@@ -73,7 +74,7 @@ class Arm:
     inputs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
-    def role(self) -> str:
+    def role(self) -> ArmRole:
         return "base" if self.name == "base" else "tuned"
 
 
@@ -113,8 +114,9 @@ class SettingScope:
     spec: ExperimentSpec
     #: name -> step keys, in plan order: what the setting's evaluation reads
     evaluation_inputs: dict[str, list[str]] = field(default_factory=dict)
-    #: one entry per (model, arm, prompt set) scored: how the evaluation names and labels it
-    arms: list[dict[str, Any]] = field(default_factory=list)
+    #: one per (model, arm, prompt set) scored, and per arm aligned: what each input is
+    scores: list[ScoreRef] = field(default_factory=list)
+    alignments: list[AlignmentRef] = field(default_factory=list)
     train_keys: list[str] = field(default_factory=list)
     evaluate_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +124,15 @@ class SettingScope:
     def add(self, kind: str, label: str, params: dict[str, Any], inputs: dict[str, list[str]] | None = None,
             shard: Shard | None = None, output_prefix: str | None = None, group: str | None = None) -> str:
         return self.run.builder.add(kind, label, params, inputs, shard, output_prefix, group)
+
+    def evaluate_scores(self, ref: ScoreRef, keys: list[str]) -> None:
+        """The evaluation reads these score shards as one arm, ``ref`` saying which."""
+        self.evaluation_inputs[ref.input] = keys
+        self.scores.append(ref)
+
+    def evaluate_alignment(self, ref: AlignmentRef, key: str) -> None:
+        self.evaluation_inputs[ref.input] = [key]
+        self.alignments.append(ref)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ArmScope
+from xdetox.kinds.steps.refs import ScoreRef
 from xdetox.manifest import Shard, digest
 
 
@@ -34,10 +35,7 @@ def plan(scope: ArmScope) -> None:
                 inputs["model"] = arm.inputs["model"]
             keys.append(scope.add("score", f"score {m.id}/{arm.role} {ps.id} {i + 1}/{n}", params, inputs,
                                   Shard(index=i, count=n), output_prefix=f"scores/{group}"))
-        name = f"scores:{m.id}:{arm.role}:{ps.id}"
-        scope.setting.evaluation_inputs[name] = keys
-        scope.setting.arms.append({"input": name, "model_id": m.id, "arm": arm.role, "prompt_set": ps.id,
-                                   "languages": ps.languages})
+        scope.setting.evaluate_scores(ScoreRef.of(m.id, arm.role, ps.id, ps.languages), keys)
 
 
 KIND = register(StepKind(

@@ -1,0 +1,45 @@
+"""Typed references from one step to the steps it reads, where a name alone would not say enough.
+
+A manifest's inputs map a name to upstream step keys. Where the reader needs to know what an input
+*is* (which model, arm and prompt set a group of score shards belongs to), the planner puts a
+reference in the reader's params: the reader takes model, arm and prompt set from the reference,
+never by splitting the input's name. The name stays readable in manifests ("scores:tiny:base:x")
+but is only ever used as an opaque key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ArmRole = Literal["base", "tuned"]
+
+
+class ScoreRef(BaseModel):
+    """The score shards of one (model, arm, prompt set): what the evaluation aggregates as an arm."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    input: str = Field(description="the manifest input naming the score shards")
+    model_id: str
+    arm: ArmRole
+    prompt_set: str
+    languages: list[str]
+
+    @classmethod
+    def of(cls, model_id: str, arm: ArmRole, prompt_set: str, languages: list[str]) -> ScoreRef:
+        return cls(input=f"scores:{model_id}:{arm}:{prompt_set}", model_id=model_id, arm=arm,
+                   prompt_set=prompt_set, languages=list(languages))
+
+
+class AlignmentRef(BaseModel):
+    """One model arm's alignment step: what the evaluation correlates with the change in toxicity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    input: str = Field(description="the manifest input naming the align step")
+    model_id: str
+    arm: ArmRole
+
+    @classmethod
+    def of(cls, model_id: str, arm: ArmRole) -> AlignmentRef:
+        return cls(input=f"align:{model_id}:{arm}", model_id=model_id, arm=arm)
