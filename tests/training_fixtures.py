@@ -74,3 +74,21 @@ def roundtrip(store: Store, train_manifest: StepManifest) -> tuple[Path, dict[st
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def build_tiny_mt5(folder: Path, seed: int = 0) -> Path:
+    """A tiny, randomly initialised mT5 (MT5ForConditionalGeneration, one layer each side) with a
+    byte-level BPE tokenizer, built offline in well under a second: an encoder-decoder the train,
+    generate and perplexity code must tell apart from a causal LM by its config alone."""
+    import torch
+    from transformers import MT5Config, MT5ForConditionalGeneration
+
+    from tests.scoring_fixtures import build_tokenizer
+
+    tok = build_tokenizer(folder)
+    torch.manual_seed(seed)
+    cfg = MT5Config(vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=1, num_decoder_layers=1,
+                    num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                    decoder_start_token_id=tok.pad_token_id)
+    MT5ForConditionalGeneration(cfg).save_pretrained(str(folder))
+    return folder

@@ -12,6 +12,12 @@ check alone == batched == reordered). Batching many prompts is what makes single
 
 The generators are CPU generators whatever the device, so the random stream is the same on
 every machine; only the model's arithmetic differs between CPU and GPU.
+
+Encoder-decoder models (paper 2's mT5) run here too, picked by the config's ``is_encoder_decoder``:
+the prompt is the encoder's input and the decoder's output, after its start token, is the
+continuation. vLLM does not serve T5-family models, so this is their only backend (see select.py).
+Paper 2's mT5 script decodes with beam search (4 beams, no-repeat-2-grams, 10-128 tokens) while
+sampling; we sample as for every model (the spec's temperature/top-p/new tokens), see FIDELITY.md.
 """
 
 from __future__ import annotations
@@ -56,10 +62,9 @@ class TransformersBackend(Backend):
     name = "transformers"
 
     def __init__(self, model_dir: str | Path, dtype: str = "auto", device: str | None = None) -> None:
-        from xdetox.models.load import load_causal_lm
+        from xdetox.models.load import load_lm
 
-        model, tokenizer = load_causal_lm(model_dir, dtype=dtype, device=device)
-        tokenizer.padding_side = "left"
+        model, tokenizer = load_lm(model_dir, dtype=dtype, device=device)
         self._setup(model, tokenizer)
 
     @classmethod
@@ -73,6 +78,9 @@ class TransformersBackend(Backend):
         import torch
 
         self.model, self.tokenizer = model, tokenizer
+        self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+        if tokenizer is not None and not self.seq2seq:
+            tokenizer.padding_side = "left"  # a decoder continues the prompt: pad before it
         self.device = next(self.model.parameters()).device
         eos = self.model.generation_config.eos_token_id
         if eos is None and tokenizer is not None:
@@ -96,7 +104,8 @@ class TransformersBackend(Backend):
 
     def sample_ids(self, input_ids: Any, attention: Any, seeds: list[int], sampling: Sampling,
                    min_new_tokens: int | None = None) -> list[list[int]]:
-        """New token ids, ``samples`` rows per prompt (prompt-major), for left-padded prompts."""
+        """New token ids, ``samples`` rows per prompt (prompt-major), for padded prompts (left-padded
+        for a decoder-only model; an encoder-decoder reads them under the mask either way)."""
         from transformers import LogitsProcessorList
 
         torch = self._torch
@@ -116,7 +125,9 @@ class TransformersBackend(Backend):
                 pad_token_id=self.pad_id,
                 **extra,
             )
-        return out[:, input_ids.shape[1]:].tolist()
+        # a decoder-only model returns prompt + new tokens; an encoder-decoder returns the decoder's
+        # sequence, which starts with its decoder_start_token_id
+        return out[:, 1 if self.seq2seq else input_ids.shape[1]:].tolist()
 
     def _continuation(self, ids: list[int]) -> Continuation:
         n = len(ids)

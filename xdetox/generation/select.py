@@ -34,8 +34,21 @@ def resolve_backend(name: str) -> str:
     return name
 
 
+def backend_for_model(name: str, model_dir: str | Path) -> str:
+    """The backend that can serve this model: vLLM does not serve encoder-decoder (T5-family)
+    models, so paper 2's mT5 runs with transformers whatever the spec asks; the generation rows
+    and the step's info name the backend that actually ran."""
+    if name == "vllm":
+        from xdetox.models.load import is_seq2seq
+
+        if is_seq2seq(model_dir):
+            return "transformers"
+    return name
+
+
 def make_backend(name: str, model_dir: str | Path, dtype: str = "auto") -> Backend:
     """Build the backend ``name`` (already resolved, not ``auto``) for the model at ``model_dir``."""
+    name = backend_for_model(name, model_dir)
     if name == "vllm":
         from xdetox.generation.vllm_backend import VLLMBackend
 

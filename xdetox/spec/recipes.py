@@ -107,9 +107,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                                 "optimizer": "paged_adamw_32bit", "warmup_ratio": 0.03,
                                 "sft_template": BLOOM_SFT_TEMPLATE},
                       "peft": {"target_modules": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]}},
+            # mT5 (encoder-decoder): the toxic sentence is the encoder's input, the neutral one the labels
             "mt5": {"qlora_only": False,
                     "hyper": {"epochs": 20.0, "batch_size": 12, "gradient_accumulation_steps": 4,
-                              "optimizer": "paged_adamw_32bit"},
+                              "optimizer": "paged_adamw_32bit", "sft_template": "{toxic}"},
                     "peft": {"target_modules": ["q", "v"]}},
         },
     },

@@ -129,8 +129,13 @@ class _ModelHandle:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            from xdetox.generation.select import acquire_backend
+            from xdetox.generation.select import acquire_backend, backend_for_model
 
+            served = backend_for_model(self.backend_name, self.folder)
+            if served != self.backend_name:
+                self.ctx.log(f"{self.params.get('id')} is an encoder-decoder model, which vLLM does not serve: "
+                             f"generating with {served}")
+                self.backend_name = served
             self.ctx.log(f"loading {self.params.get('id')} from {self.folder} with {self.backend_name}")
             t0 = time.perf_counter()
             self._backend = acquire_backend(self.backend_name, self.folder, dtype=self.params.get("dtype", "auto"))

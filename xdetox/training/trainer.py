@@ -1,6 +1,11 @@
 """Run TRL's DPOTrainer or SFTTrainer: full fine-tuning, LoRA (peft) or QLoRA (bitsandbytes NF4).
 
 CPU or GPU; bf16 only on a GPU that has it (FACTS: bf16 fails on CPU and is 5-10x slower there).
+Encoder-decoder models (paper 2's mT5, told apart by the config's ``is_encoder_decoder``) are
+trained with SFT by transformers' ``Seq2SeqTrainer``: TRL 1.16's SFTTrainer and DPOTrainer take
+decoder-only models only. As paper 2's ``scripts/3_finetune_mt5_xx_yy.py`` (a transformers Trainer
+with DataCollatorForSeq2Seq): the prompt (the toxic sentence) is the encoder's input, the neutral
+sentence the labels, both truncated at ``max_length`` tokens. DPO of a seq2seq model is refused.
 Writes a servable folder: merged weights (default) or adapter + ``base/``, the tokenizer, and
 ``training_log.json``. Checkpoints are reported to ``on_checkpoint`` so the step can keep them
 where a preempted run finds them again; ``resume_from`` continues from one.
@@ -27,9 +32,12 @@ def _device() -> tuple[str, bool]:
     return "cpu", False
 
 
-def _load_model(base: str, mode: str, device: str, bf16: bool) -> Any:
+def _load_model(base: str, mode: str, device: str, bf16: bool, seq2seq: bool = False) -> Any:
     import torch
-    from transformers import AutoModelForCausalLM
+
+    from xdetox.models.load import auto_model_class
+
+    auto = auto_model_class(seq2seq)
 
     if mode == "qlora":
         from peft import prepare_model_for_kbit_training
@@ -38,21 +46,21 @@ def _load_model(base: str, mode: str, device: str, bf16: bool) -> Any:
         compute = torch.bfloat16 if bf16 else torch.float32
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=compute)
-        model = AutoModelForCausalLM.from_pretrained(base, quantization_config=quant, dtype=compute,
-                                                     device_map={"": device})
+        model = auto.from_pretrained(base, quantization_config=quant, dtype=compute, device_map={"": device})
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     # Full fine-tuning keeps float32 master weights (bf16 autocast on GPU); LoRA freezes the base,
     # so on a GPU it can sit in bf16.
     dtype = torch.bfloat16 if (mode == "lora" and bf16) else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    model = auto.from_pretrained(base, dtype=dtype)
     return model.to(device)
 
 
-def _lora_config(peft: dict[str, Any]) -> Any:
+def _lora_config(peft: dict[str, Any], seq2seq: bool = False) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(r=int(peft["r"]), lora_alpha=int(peft["alpha"]), lora_dropout=float(peft["dropout"]),
-                      target_modules=peft.get("target_modules") or "all-linear", bias="none", task_type="CAUSAL_LM")
+                      target_modules=peft.get("target_modules") or "all-linear", bias="none",
+                      task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")
 
 
 def _common_args(settings: dict[str, Any], seed: int, out: Path, bf16: bool, device: str,
@@ -108,6 +116,50 @@ def _dataset(ts: TrainSet, method: str, bos: str, validation_fraction: float, se
     return ds, None
 
 
+def _text_rows(ds: Any) -> list[dict[str, Any]]:
+    """The first rows of a training set as text (a tokenized seq2seq set keeps its text columns)."""
+    return ds.select(range(min(256, len(ds)))).to_list()
+
+
+def _seq2seq_features(tokenizer: Any, prompt: str, completion: str, max_length: int) -> dict[str, list[int]]:
+    """Encoder ids from the prompt, labels from the completion, each cut at ``max_length`` tokens as
+    paper 2's mT5 script does; both end with EOS, which mT5's tokenizer appends itself (a tokenizer
+    that does not gets it added, so the model learns where a rewrite ends)."""
+    eos = tokenizer.eos_token_id
+
+    def ids(text: str) -> list[int]:
+        out = list(tokenizer(text, truncation=True, max_length=max_length)["input_ids"])
+        if eos is not None and (not out or out[-1] != eos):
+            out = out[:max_length - 1] + [eos]
+        return out
+
+    return {"input_ids": ids(prompt), "labels": ids(completion)}
+
+
+def _seq2seq_trainer(model: Any, tokenizer: Any, args: dict[str, Any], train_ds: Any, eval_ds: Any,
+                     peft_config: Any, callbacks: list[Any]) -> Any:
+    """transformers' Seq2SeqTrainer with DataCollatorForSeq2Seq, as paper 2 trains mT5 (TRL cannot).
+    ``max_length`` is not a TrainingArguments field: it is applied when tokenizing."""
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    args = dict(args)
+    max_length = int(args.pop("max_length", None) or 256)
+
+    def features(row: dict[str, str]) -> dict[str, list[int]]:
+        return _seq2seq_features(tokenizer, row["prompt"], row["completion"], max_length)
+
+    train_tok = train_ds.map(features)
+    eval_tok = eval_ds.map(features) if eval_ds is not None else None
+    if peft_config is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, peft_config)
+    cfg = Seq2SeqTrainingArguments(**args, remove_unused_columns=True)
+    return Seq2SeqTrainer(model=model, args=cfg, train_dataset=train_tok, eval_dataset=eval_tok,
+                          data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, padding=True),
+                          processing_class=tokenizer, callbacks=callbacks)
+
+
 def _count_tokens(tok: Any, rows: list[dict[str, str]], method: str) -> float:
     """Mean tokens per example as the trainer sees them (prompt + completion(s))."""
     sample = rows[:256]
@@ -136,14 +188,18 @@ def train(
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback, set_seed
 
-    from xdetox.models.load import load_tokenizer
+    from xdetox.models.load import is_seq2seq, load_tokenizer
 
     t0 = time.perf_counter()
     device, bf16 = _device()
     mode = peft.get("mode", "full")
+    seq2seq = is_seq2seq(base)
+    if seq2seq and method != "sft":
+        raise ValueError(f"training.method {method}: TRL 1.16's DPOTrainer takes decoder-only models only, and "
+                         f"{base} is an encoder-decoder (seq2seq) model; such models train with method sft")
     set_seed(seed)
-    tokenizer = load_tokenizer(base)
-    bos = tokenizer.bos_token or tokenizer.eos_token or ""
+    tokenizer = load_tokenizer(base, seq2seq)
+    bos = "" if seq2seq else (tokenizer.bos_token or tokenizer.eos_token or "")
     settings = trainer_settings(hyper, peft)
     if method == "dpo" and hyper.get("max_pair_chars"):
         ts.rows, n_long = filter_pair_chars(ts.rows, int(hyper["max_pair_chars"]))
@@ -155,7 +211,7 @@ def train(
     for w in ts.warnings:
         log(f"warning: {w}")
 
-    model = _load_model(base, mode, device, bf16)
+    model = _load_model(base, mode, device, bf16, seq2seq)
     args = _common_args(settings, seed, work_dir / "checkpoints", bf16, device, eval_ds is not None)
     callbacks: list[Any] = []
     if eval_ds is not None and hyper.get("early_stopping_patience"):
@@ -168,8 +224,10 @@ def train(
                 on_checkpoint(path)
 
     callbacks.append(_Sync())
-    peft_config = _lora_config(peft) if mode in {"lora", "qlora"} else None
-    if method == "dpo":
+    peft_config = _lora_config(peft, seq2seq) if mode in {"lora", "qlora"} else None
+    if seq2seq:
+        trainer = _seq2seq_trainer(model, tokenizer, args, train_ds, eval_ds, peft_config, callbacks)
+    elif method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
         cfg = DPOConfig(**args, beta=float(settings["trl"]["beta"]), loss_type=list(settings["trl"]["loss_type"]))
@@ -202,11 +260,12 @@ def train(
 
     state = trainer.state
     examples = state.global_step * args["per_device_train_batch_size"] * args["gradient_accumulation_steps"]
-    tokens = examples * _count_tokens(tokenizer, train_ds.to_list()[:256], method)
+    tokens = examples * _count_tokens(tokenizer, _text_rows(train_ds), method)
     losses = [{"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h]
     evals = [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in state.log_history if "eval_loss" in h]
     info: dict[str, Any] = {
         "method": method,
+        "architecture": "seq2seq" if seq2seq else "causal",
         "peft_mode": mode,
         "merged": mode == "full" or bool(peft.get("merge", True)),
         "device": device,
@@ -238,9 +297,10 @@ def _write_peft_output(base: str, adapter: Path, out_dir: Path, merge: bool) -> 
     """Merged: reload the base unquantised (a 4-bit base cannot take a clean merge), apply the
     adapter, save plain weights. Not merged: the adapter files plus the base under ``base/``."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    base_model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+    from xdetox.models.load import auto_model_class, is_seq2seq
+
+    base_model = auto_model_class(is_seq2seq(base)).from_pretrained(base, dtype="auto")
     if merge:
         merged = PeftModel.from_pretrained(base_model, str(adapter)).merge_and_unload()
         merged.save_pretrained(out_dir)
