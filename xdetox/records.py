@@ -40,6 +40,26 @@ class GenerationRow(BaseModel):
     num_tokens: int | None = None
 
 
+class OtherScore(BaseModel):
+    """One more scorer's score of a row (the spec's ``compare_scorers``), with the same meaning as a
+    ScoreRow's own score fields."""
+
+    scorer_id: str
+    scorer_version: str
+    score_kind: str
+    toxicity: float | None = None
+    hits: int | None = None
+    score_error: str | None = None
+    truncated: bool | None = None
+    scale: str = "raw"
+    calibration: str | None = None
+    raw_score: float | None = None
+
+    @property
+    def value(self) -> float | None:
+        return self.toxicity if self.score_kind == "probability" else (None if self.hits is None else float(self.hits))
+
+
 class ScoreRow(GenerationRow):
     scorer_id: str
     scorer_version: str
@@ -54,6 +74,8 @@ class ScoreRow(GenerationRow):
                        "by map <digest>'; rows written before this field existed are raw")
     calibration: str | None = Field(default=None, description="sha256 of the calibration map applied; null when raw")
     raw_score: float | None = Field(default=None, description="calibrated rows: the scorer's own score before the map")
+    other_scores: list[OtherScore] | None = Field(
+        default=None, description="the spec's compare_scorers' scores of this text, in their order; null with one scorer")
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -289,10 +289,11 @@ def estimate_score(step: StepManifest, r: KindEstimate, ctx: EstimateContext) ->
     p, throughput = step.params, ctx.throughput
     texts = sum(ctx.generations_of.get(k, 0) for k in step.inputs.get("generations", []))
     r.scored_texts += texts
-    scorer = scorer_kinds.validate_spec(p.get("scorer") or scorer_kinds.default_spec())
-    cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
-    r.perspective_days += cost.api_days  # the scorer kind's own cost: API days, GPU hours, or nothing (lexicon)
-    r.gpu_hours += cost.gpu_hours
+    for dump in [p.get("scorer") or scorer_kinds.default_spec(), *(p.get("also") or [])]:
+        scorer = scorer_kinds.validate_spec(dump)
+        cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
+        r.perspective_days += cost.api_days  # the scorer kind's own cost: API days, GPU hours, or nothing (lexicon)
+        r.gpu_hours += cost.gpu_hours
     ppl = p.get("perplexity")
     if ppl:
         gen_tokens = _generation_tokens(ctx.by_key, step)

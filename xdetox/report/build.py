@@ -57,6 +57,7 @@ def report_metrics(params: dict[str, Any], evaluations: list[dict[str, Any]]) ->
         "score_kind": score_kind,
         "headline_metric": tox.HEADLINE[score_kind],
         "scale": scale,
+        **({"compare_scorers": params["compare_scorers"]} if params.get("compare_scorers") else {}),
         "banner": banner(scorer, score_kind, scale),
         "lexicon": is_lexicon(scorer, score_kind),
         "matrix": params.get("matrix", {}),

@@ -116,12 +116,53 @@ def alignment_tables(metrics: dict[str, Any], ev: dict[str, Any]) -> list[Table]
     return out
 
 
+def _ci(value: float | None, ci: list[float] | None) -> str:
+    return fmt(value) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if value is not None and ci else "")
+
+
+def other_scorer_tables(arm: dict[str, Any]) -> list[Table]:
+    """Each compare scorer's own toxicity metrics on this arm (its definitions: its score kind's)."""
+    out = []
+    for sc in arm.get("other_scorers", []):
+        names = tox.LEXICON_METRICS if sc["score_kind"] == "hits" else tox.PROBABILITY_METRICS
+        rows = []
+        for lang in sc["languages"]:
+            v = sc["per_language"][lang]
+            rows.append([lang] + [fmt_ci(v["metrics"].get(n)) for n in names]
+                        + [str(v["counts"].get("rows", 0)), str(v["counts"].get("rows_missing", 0))])
+        rows.append(["average"] + [fmt_ci(sc["average"].get(n)) for n in names] + ["", ""])
+        scale = "" if sc.get("scale", "raw") == "raw" else f", {sc['scale']}"
+        out.append((f"{arm['model_id']} / {arm['arm']} on {arm['prompt_set']}, compare scorer {sc['scorer_id']}"
+                    f"{scale} (value [95% CI])", ["language"] + [label(n, short=True) for n in names]
+                    + ["rows", "missing"], rows))
+    return out
+
+
+def agreement_tables(arm: dict[str, Any]) -> list[Table]:
+    """Per language: how the spec's scorer and each compare scorer agree on the same texts."""
+    out = []
+    for ag in arm.get("scorer_agreement", []):
+        a, b = ag["scorer_a"]["scorer_id"], ag["scorer_b"]["scorer_id"]
+        rows = [[lang, str(v["both_scored"]), _ci(v["spearman"], v["spearman_ci"]),
+                 _ci(v["disagree_share"], v["disagree_share_ci"]), str(v["toxic_a"]), str(v["toxic_b"]),
+                 f"{v['missing_a']} / {v['missing_b']}"]
+                for lang, v in ag["per_language"].items()]
+        out.append((f"Agreement of {a} and {b} on {arm['model_id']} / {arm['arm']} / {arm['prompt_set']}: Spearman "
+                    f"over texts both scored, and the share where one calls a text toxic and the other not "
+                    f"(probability ≥ {ag['threshold']:g}, or ≥ 1 hit); 95% bootstrap CI over texts",
+                    ["language", "texts", "Spearman", "disagree toxic/not", f"toxic by {a}", f"toxic by {b}",
+                     "missing a / b"], rows))
+    return out
+
+
 def _sections(metrics: dict[str, Any]) -> list[tuple[str, list[Table]]]:
     sections = []
     for s in metrics["settings"]:
         ev = s["evaluation"]
         tables = [comparison_table(metrics, c) for c in ev.get("comparisons", [])]
         tables += [arm_table(metrics, a) for a in ev.get("arms", [])]
+        for a in ev.get("arms", []):
+            tables += agreement_tables(a) + other_scorer_tables(a)
         tables += alignment_tables(metrics, ev)
         sections.append((f"Setting {s['index']}: {s['label']}", tables))
     return sections

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from xdetox.records import GenerationRow, ScoreRow
+from xdetox.records import GenerationRow, OtherScore, ScoreRow
 
 ScoreKind = Literal["probability", "hits"]
 
@@ -79,7 +79,7 @@ class Scorer(ABC):
 
 
 def to_score_row(row: GenerationRow, result: ScoreResult, scorer: Scorer,
-                 perplexity: float | None = None) -> ScoreRow:
+                 perplexity: float | None = None, others: list[OtherScore] | None = None) -> ScoreRow:
     return ScoreRow(
         **row.model_dump(),
         scorer_id=scorer.id,
@@ -94,7 +94,15 @@ def to_score_row(row: GenerationRow, result: ScoreResult, scorer: Scorer,
         scale=scorer.scale,
         calibration=scorer.calibration_digest,
         raw_score=result.raw_score,
+        other_scores=others,
     )
+
+
+def to_other_score(result: ScoreResult, scorer: Scorer) -> OtherScore:
+    return OtherScore(scorer_id=scorer.id, scorer_version=scorer.version, score_kind=scorer.score_kind,
+                      toxicity=result.toxicity, hits=result.hits, score_error=result.score_error,
+                      truncated=result.truncated, scale=scorer.scale, calibration=scorer.calibration_digest,
+                      raw_score=result.raw_score)
 
 
 def build_scorer(spec: dict[str, Any] | Any) -> Scorer:

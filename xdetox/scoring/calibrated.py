@@ -49,28 +49,35 @@ def read_map(uri: str) -> CalibrationMap:
     return parse_map(_read_bytes(uri), uri)
 
 
+def _pin(scorer_spec: Any, field: str, source: str | None) -> Any:
+    from xdetox.spec.errors import SpecError, SpecProblem
+
+    uri = getattr(scorer_spec, "calibration", None)
+    if not uri:
+        return scorer_spec
+    try:
+        cmap = read_map(uri)
+    except CalibrationMapError as e:
+        raise SpecError([SpecProblem(f"{field}.calibration", str(e))], source) from None
+    stated = getattr(scorer_spec, "calibration_digest", None)
+    if stated is not None and stated != cmap.digest:
+        raise SpecError([SpecProblem(f"{field}.calibration_digest",
+                                     f"{stated!r}, but the map {uri} has digest {cmap.digest!r}")], source)
+    return scorer_spec.model_copy(update={"calibration_digest": cmap.digest})
+
+
 def pin_calibration(spec: Any, source: str | None = None) -> Any:
-    """The spec with each calibration map it names read and its digest pinned into the scorer spec.
+    """The spec with each calibration map it names read and its digest pinned into that scorer's spec.
 
     The digest then travels in the score step's params, so a changed map is a new step key (never
     a stale cached score). A map that cannot be used, or a stated digest it does not match, is a
     SpecError naming the field and the map file (commands print it and exit 2).
     """
-    from xdetox.spec.errors import SpecError, SpecProblem
-
-    scoring = spec.scoring
-    uri = getattr(scoring, "calibration", None)
-    if not uri:
-        return spec
-    try:
-        cmap = read_map(uri)
-    except CalibrationMapError as e:
-        raise SpecError([SpecProblem("scoring.calibration", str(e))], source) from None
-    stated = getattr(scoring, "calibration_digest", None)
-    if stated is not None and stated != cmap.digest:
-        raise SpecError([SpecProblem("scoring.calibration_digest",
-                                     f"{stated!r}, but the map {uri} has digest {cmap.digest!r}")], source)
-    return spec.model_copy(update={"scoring": scoring.model_copy(update={"calibration_digest": cmap.digest})})
+    compare = list(getattr(spec, "compare_scorers", []))
+    update: dict[str, Any] = {"scoring": _pin(spec.scoring, "scoring", source)}
+    if compare:
+        update["compare_scorers"] = [_pin(c, f"compare_scorers[{i}]", source) for i, c in enumerate(compare)]
+    return spec.model_copy(update=update)
 
 
 class CalibratedScorer(Scorer):

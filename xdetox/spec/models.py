@@ -7,9 +7,18 @@ resources, matrix. The planner (xdetox.plan) is the only consumer that turns thi
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic import (
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema as cs
 
@@ -302,7 +311,12 @@ class ExperimentSpec(StrictModel):
     prompts: list[PromptSet] = Field(min_length=1)
     generation: GenerationSpec = GenerationSpec()
     scoring: ScorerSpec = Field(default=scorer_kinds.default_spec(),
-                                description="the toxicity scorer; one of the registered scorer kinds")
+                                description="the toxicity scorer; one of the registered scorer kinds (a list: "
+                                "the first is this field, the rest go to compare_scorers)")
+    compare_scorers: list[ScorerSpec] = Field(
+        default_factory=list,
+        description="more scorers every score row also keeps (other_scores); metrics are computed per scorer and "
+        "the report shows each one's per-language agreement with `scoring` (Spearman, toxic/not disagreement)")
     metrics: MetricsSpec = MetricsSpec()
     analysis: NeuronAnalysisSpec | None = None
     sharding: ShardingSpec = ShardingSpec()
@@ -318,6 +332,32 @@ class ExperimentSpec(StrictModel):
         "'label'); settings are variants x matrix product (e.g. paper 2's paradigms)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scoring_list(cls, data: Any) -> Any:
+        """``scoring: [a, b, ...]`` is ``scoring: a`` plus ``compare_scorers: [b, ...]``; one form per spec."""
+        if isinstance(data, dict) and isinstance(data.get("scoring"), list):
+            listed = data["scoring"]
+            if not listed:
+                raise ValueError("scoring: an empty list names no scorer")
+            if data.get("compare_scorers"):
+                raise ValueError("scoring: give several scorers either as a list under scoring or under "
+                                 "compare_scorers, not both")
+            data = {**data, "scoring": listed[0], "compare_scorers": listed[1:]}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _omit_no_compare_scorers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a spec with one scorer dumps as before the field existed: its digest (nightly reference) and keys stay put
+        out: dict[str, Any] = handler(self)
+        if not out.get("compare_scorers"):
+            out.pop("compare_scorers", None)
+        return out
+
+    def all_scorers(self) -> list[Any]:
+        """The scoring scorer first, then each compare scorer: what one score step runs."""
+        return [self.scoring, *self.compare_scorers]
+
     @field_validator("store")
     @classmethod
     def _store(cls, v: str) -> str:
@@ -331,6 +371,10 @@ class ExperimentSpec(StrictModel):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
                 raise ValueError(f"{what}: duplicate id {', '.join(dup)}")
+        dumps = [json.dumps(sc.model_dump(mode="json"), sort_keys=True) for sc in self.all_scorers()]
+        for i, d in enumerate(dumps[1:]):
+            if d in dumps[: i + 1]:
+                raise ValueError(f"compare_scorers[{i}]: the same scorer twice ({d})")
         a = self.analysis
         if a is not None and a.prompt_set and a.prompt_set not in {p.id for p in self.prompts}:
             raise ValueError(f"analysis.prompt_set: no prompt set with id {a.prompt_set!r}")

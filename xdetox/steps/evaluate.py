@@ -23,6 +23,7 @@ from xdetox.metrics.alignment import alignment_correlation, relative_change
 from xdetox.metrics.bootstrap import percentile_interval
 from xdetox.metrics.langid import identifier_for
 from xdetox.metrics.language import LANGUAGE_METRIC, MIN_CHARS_CJK, MIN_WORDS
+from xdetox.metrics.scorer_agreement import CompareScorers
 from xdetox.records import ScoreRow
 from xdetox.steps.context import StepContext
 
@@ -33,11 +34,27 @@ def declared_score_kind(scorer_kind: str) -> str:
     return kind.score_kind if kind else "probability"
 
 
-def _noting_scale(rows: Iterator[ScoreRow], scales: set[str]) -> Iterator[ScoreRow]:
-    """The rows, unchanged, noting which scale each is on (raw or a calibration map's)."""
+def _noting_scale(rows: Iterator[ScoreRow], scales: set[str], compare: CompareScorers,
+                  key: tuple[str, str, str]) -> Iterator[ScoreRow]:
+    """The rows, unchanged, noting which scale each is on (raw or a calibration map's) and feeding
+    the compare scorers' scores (the spec's compare_scorers) to their own aggregation."""
     for row in rows:
         scales.add(row.scale)
+        compare.add(row, key)
         yield row
+
+
+def _compare_section(compare: CompareScorers, key: tuple[str, str, str], order: list[str], n_boot: int,
+                     confidence: float) -> dict[str, Any]:
+    """Each compare scorer's own metrics (per language and averaged) and its agreement with the primary."""
+    scorers = []
+    for sc, agg in zip(compare.scorers, compare.aggs, strict=True):
+        by_lang = {k[3]: r for k, r in agg.finalize(n_boot, confidence).items()}
+        results = [by_lang[x] for x in order if x in by_lang]
+        scorers.append({**sc, "languages": [r.key[3] for r in results],
+                        "per_language": {r.key[3]: r.as_json() for r in results},
+                        "average": average_over_languages(results, confidence)})
+    return {"other_scorers": scorers, "scorer_agreement": compare.agreement(n_boot, confidence, key)}
 
 
 def _metric(value: float | None, ci: tuple[float, float] | list[float] | None) -> dict[str, Any]:
@@ -176,7 +193,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
         agg = StreamingAggregator(threshold=threshold, diversity=bool(spec.get("diversity", True)),
                                   language=language_id)
         key = (arm["model_id"], arm["arm"], arm["prompt_set"], "")
-        n = agg.add_rows(_noting_scale(ctx.iter_input_rows(arm["input"], ScoreRow), scales), key=key)
+        compare = CompareScorers(threshold)
+        n = agg.add_rows(_noting_scale(ctx.iter_input_rows(arm["input"], ScoreRow), scales, compare, key[:3]),
+                         key=key)
         total_rows += n
         ctx.log(f"evaluate {arm['input']}: {n} rows")
         found = agg.finalize(n_boot, confidence)
@@ -203,6 +222,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
             "average": average_over_languages(results, confidence),
             "counts": counts,
             "languages_without_scores": [r.key[3] for r in results if r.counts.get("rows_scored", 0) == 0],
+            # only with compare scorers: a one-scorer evaluation is byte-identical to before
+            **(_compare_section(compare, key[:3], order, n_boot, confidence) if compare.scorers else {}),
         })
     if len(score_kinds) > 1:
         raise ValueError(f"this setting mixes score kinds {sorted(score_kinds)}: probabilities and lexicon hits "

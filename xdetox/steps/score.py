@@ -1,7 +1,9 @@
 """Step ``score``: score one generate shard's continuations; optionally their conditional perplexity.
 
 params: ``{"scorer": <scorer spec dump>, "perplexity": null | {"reference", "text", "batch_size"}}``
-(plus ``"model"`` when the reference is ``self``: the generating model, also input ``model``);
+(plus ``"model"`` when the reference is ``self``: the generating model, also input ``model``; plus
+``"also"``: the spec's compare_scorers' dumps, when it has any: each row keeps their scores too, in
+``other_scores``);
 input ``generations``: one upstream generate shard. Output: ``shard-iiiii-of-nnnnn.jsonl`` of
 ScoreRows, in input order.
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from xdetox.kinds import scorers as scorer_kinds
 from xdetox.records import GenerationRow, ScoreRow, dumps_row, parse_lines
-from xdetox.scoring.base import Scorer, ShardIncomplete, build_scorer, to_score_row
+from xdetox.scoring.base import Scorer, ShardIncomplete, build_scorer, to_other_score, to_score_row
 from xdetox.steps.context import StepContext
 from xdetox.store.partial import PartialState
 
@@ -39,9 +41,13 @@ class _Stats:
         self.missing = Counter[str]()
         self.ppl_missing = Counter[str]()
         self.errors = Counter[str]()
+        self.other_missing = Counter[int]()  # compare scorer index -> rows it could not score
 
     def add(self, row: ScoreRow, with_ppl: bool) -> None:
         self.rows[row.language] += 1
+        for j, o in enumerate(row.other_scores or []):
+            if o.value is None:
+                self.other_missing[j] += 1
         if row.toxicity is None and row.hits is None:
             self.missing[row.language] += 1
             self.errors[(row.score_error or "unknown").split(":")[0][:60]] += 1
@@ -93,6 +99,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
 
     rows = itertools.islice(ctx.iter_input_rows("generations", GenerationRow), skip, None)
     scorer: Scorer | None = None
+    others: list[Scorer] = []
     ppl_model: Any = None
     done = skip
     try:
@@ -101,10 +108,17 @@ def run(ctx: StepContext) -> dict[str, Any]:
         if getattr(scorer, "version_mismatch", False):
             ctx.log(f"score: calibration map {scorer_spec.get('calibration')} was fit to another version of "
                     f"scorer {scorer.id}; its rows say so by the map digest {scorer.calibration_digest}")
-        # batch and chunk sizes are the kind's own (Perspective: small chunks, quota is precious)
+        for other_spec in params.get("also") or []:
+            others.append(build_scorer(other_spec))
+            others[-1].attach_store(ctx.store)
+        # batch and chunk sizes are the kind's own (Perspective: small chunks, quota is precious); with
+        # several scorers the smallest chunk of any, so the slowest one's work is committed as often
         parsed = scorer_kinds.validate_spec(scorer_spec)
         kind = scorer_kinds.get(str(scorer_spec.get("kind", "")))
         batch_size, chunk_rows = kind.batch_size(parsed), kind.chunk_rows(parsed)
+        for other_spec in params.get("also") or []:
+            other_parsed = scorer_kinds.validate_spec(other_spec)
+            chunk_rows = min(chunk_rows, scorer_kinds.get(str(other_spec.get("kind", ""))).chunk_rows(other_parsed))
         if ppl_spec is not None:
             from xdetox.scoring.perplexity import load_reference
 
@@ -115,6 +129,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         try:
             for batch in _batches(rows, batch_size):
                 results = scorer.score_batch(batch)
+                other_results = [o.score_batch(batch) for o in others]
                 ppls: list[float | None] = [None] * len(batch)
                 if ppl_model is not None:
                     from xdetox.scoring.perplexity import conditional_perplexity
@@ -126,8 +141,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
                         contexts, targets = [r.prompt_text for r in batch], [r.text for r in batch]
                     ppls = conditional_perplexity(ppl_model[0], ppl_model[1], contexts, targets,
                                                   batch_size=int(ppl_spec["batch_size"]))
-                for row, res, ppl in zip(batch, results, ppls, strict=True):
-                    out = to_score_row(row, res, scorer, ppl)
+                for i, (row, res, ppl) in enumerate(zip(batch, results, ppls, strict=True)):
+                    extra = [to_other_score(r[i], o) for r, o in zip(other_results, others, strict=True)] or None
+                    out = to_score_row(row, res, scorer, ppl, extra)
                     stats.add(out, ppl_spec is not None)
                     chunk_file.write(dumps_row(out))
                     in_chunk += 1
@@ -144,6 +160,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
             partial.put_chunk(n_chunks, chunk_path, done=done)
             n_chunks += 1
         scorer.finish()
+        for o in others:
+            o.finish()
     except ShardIncomplete:
         # the stored chunks hold this attempt's gaps; the scores it did get are in the score cache,
         # so the retry starts over from the cache instead of resuming after chunks full of gaps
@@ -152,6 +170,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
     finally:
         if scorer is not None:
             scorer.close()
+        for o in others:
+            o.close()
 
     final = ctx.scratch / f"{shard_name}.jsonl"
     partial.concatenate(n_chunks, final, ctx.scratch)
@@ -175,6 +195,11 @@ def run(ctx: StepContext) -> dict[str, Any]:
         **({"scorer_stats": scorer.stats()} if scorer is not None and scorer.stats() else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    if others:
+        info["other_scorers"] = [{"scorer_id": o.id, "scorer_version": o.version, "score_kind": o.score_kind,
+                                  "scale": o.scale, "missing": stats.other_missing[j],
+                                  **({"scorer_stats": o.stats()} if o.stats() else {})}
+                                 for j, o in enumerate(others)]
     if ppl_spec is not None:
         info["perplexity_missing_by_language"] = dict(sorted(stats.ppl_missing.items()))
     ctx.log(f"score: {total} rows, {missing} missing scores")

@@ -186,7 +186,8 @@ def _env(cfg: ClusterConfig, kind: str, spec: ExperimentSpec) -> list[m.EnvVar]:
     if cfg.hub_token is not None:  # gated models (Llama): the hub token, from a Secret, never a value
         env.append(secret("HF_TOKEN", cfg.hub_token.secret, cfg.hub_token.key))
     if kind in step_kinds.names() and step_kinds.get(kind).runs_scorer:  # the scorer kind's secrets (an API key)
-        for name in scorer_kinds.get(spec.scoring.kind).secret_env(spec.scoring):
+        names = [n for sc in spec.all_scorers() for n in scorer_kinds.get(sc.kind).secret_env(sc)]
+        for name in dict.fromkeys(names):
             env.append(secret(name, st.perspective_secret, st.perspective_key))
     return env
 
@@ -248,10 +249,10 @@ def _retry(cfg: ClusterConfig) -> m.RetryStrategy:
 
 def _score_pod(res: StepResources, spec: ExperimentSpec) -> tuple[StepResources, str | None]:
     """What the scorer kind's declaration says about its score pods: GPU or not, and its semaphore."""
-    decl = scorer_kinds.get(spec.scoring.kind)
-    if decl.resources == "score-cpu" and spec.metrics.perplexity is None:
+    decls = [scorer_kinds.get(sc.kind) for sc in spec.all_scorers()]  # several scorers share one pod
+    if all(d.resources == "score-cpu" for d in decls) and spec.metrics.perplexity is None:
         res = res.model_copy(update={"gpu": 0})  # e.g. Perspective waits on the network: no GPU idles
-    return res, decl.semaphore
+    return res, next((d.semaphore for d in decls if d.semaphore), None)
 
 
 def _container(

@@ -22,6 +22,8 @@ def plan(scope: RunScope) -> None:
         "scorer": spec.scoring.model_dump(mode="json"),
         "matrix": {k: v for k, v in spec.matrix.items()},
     }
+    if spec.compare_scorers:
+        params["compare_scorers"] = [c.model_dump(mode="json") for c in spec.compare_scorers]
     inputs = {"evaluations": [st.evaluate_key for st in scope.settings if st.evaluate_key is not None]}
     if scope.analyses:  # the report lists each analysis; without one the report's key is unchanged
         inputs["analyses"] = list(dict.fromkeys(scope.analyses))

@@ -20,6 +20,8 @@ def plan(scope: ArmScope) -> None:
     ppl = s.metrics.perplexity
     params: dict[str, Any] = {"scorer": s.scoring.model_dump(mode="json"),
                               "perplexity": ppl.model_dump(mode="json") if ppl else None}
+    if s.compare_scorers:  # only then: one-scorer specs keep their step keys
+        params["also"] = [c.model_dump(mode="json") for c in s.compare_scorers]
     # reference "self": perplexity under the model that generated the rows
     self_ppl = ppl is not None and ppl.reference == "self"
     if self_ppl:
