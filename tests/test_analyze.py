@@ -202,12 +202,14 @@ def test_analyze_step_end_to_end(tiny: Any, tmp_path: Path, monkeypatch: pytest.
         "model": {"id": "tiny-gpt2", "source": str(folder), "dtype": "float32", "arm": "base"},
         "probe": {"source": "train", "data": "paradetox:bundled", "languages": ["en"], "limit_per_language": 60},
         "top_k": 5,
+        "positive_activation": False,  # the top 5 by cosine, unfiltered (the filter has its own test)
         "prompts": {"id": "p", "source": "paradetox:bundled", "languages": ["en", "de"], "limit_per_language": 4,
                     "paradetox_split": "test", "paradetox_side": "toxic", "template": "{prompt}"},
         "max_new_tokens": 8,
         "batch_size": 4,
-        "intervention": {"offset": -5.0},
+        "intervention": {"offsets": [-5.0, 5.0]},
         "compare_reference": True,
+        "scorer": {"kind": "lexicon"},
     }
     manifest = StepManifest(kind="analyze", key="a" * 16, run_id="r", label="analyze", params=params,
                             inputs={"tuned": [train.key]}, output_prefix="analysis/a")
@@ -220,9 +222,16 @@ def test_analyze_step_end_to_end(tiny: Any, tmp_path: Path, monkeypatch: pytest.
     for lang in ("en", "de"):
         d = out["languages"][lang]
         assert d["prompts"] == 4 and len(d["base"]["per_neuron"]) == 5
-        assert d["intervention"]["mean_activation"] < d["base"]["mean"] - 3  # offset -5 on every neuron
-        assert 0 < d["base_probe"] < 1 and 0 < d["intervention"]["probe"] < 1
+        minus, plus = d["intervention"]
+        assert (minus["offset"], plus["offset"]) == (-5.0, 5.0)
+        assert minus["mean_activation"] < d["base"]["mean"] - 3 < d["base"]["mean"] + 3 < plus["mean_activation"]
+        assert 0 < d["base_probe"] < 1 and 0 < minus["probe"] < 1
+        # the run's scorer (here the lexicon) judges every continuation: 4 prompts, none missing
+        for judged in (d["base_score"], minus["score"], plus["score"]):
+            assert judged["n"] + judged["n_missing"] == 4 and judged["measure"] == "lexicon hit rate"
+            assert 0.0 <= judged["mean"] <= 1.0
         assert d["tuned"]["mean"] != pytest.approx(d["base"]["mean"])  # tuning moved the activations
+    assert out["scorer"]["score_kind"] == "hits" and out["selection"]["rule"] == "top_k"
     cmp = out["reference_comparison"]
     assert cmp["languages"] == ["de", "en"] and cmp["neurons"]["reference_count"] == 36
     probe = json.loads((tmp_path / "store" / "analysis" / "a" / "probe.json").read_text())
@@ -259,3 +268,89 @@ def test_planner_helper_params() -> None:
     assert analyze_params({**section, "prompt_set": None}, {"id": "m"}, None, sets)["prompts"]["limit_per_language"] == 50
     with pytest.raises(ValueError, match="analysis.prompt_set"):
         analyze_params({**section, "prompt_set": "zzz"}, {"id": "m"}, None, sets)
+
+
+def _gelu_new(x: float) -> float:
+    """GPT-2's activation (tanh approximation), written out for the hand computation."""
+    import math
+
+    return 0.5 * x * (1.0 + math.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+#: (layer, unit) -> (cosine of its value vector with the probe, its c_fc bias = its constant pre-activation)
+PLANTED = {(0, 3): (0.9, 1.0), (1, 7): (0.8, -1.0), (0, 10): (0.7, 2.0), (1, 20): (0.6, -2.0), (0, 5): (0.5, 0.5)}
+
+
+def planted_model(tiny: Any) -> tuple[GPT2LMHeadModel, torch.Tensor]:
+    """The tiny model with MLPs whose selection is known by hand: every c_fc weight is 0, so a unit's
+    activation is gelu_new(its bias) at every position whatever the text; value vectors are built
+    with a chosen cosine to the probe e0 (all others orthogonal to it)."""
+    import copy
+
+    _, model, _ = tiny
+    m = copy.deepcopy(model)
+    e = torch.eye(HIDDEN)
+    with torch.no_grad():
+        for layer, block in enumerate(m.transformer.h):
+            block.mlp.c_fc.weight.zero_()
+            block.mlp.c_fc.bias.zero_()  # gelu(0) = 0: not positive
+            block.mlp.c_proj.weight.copy_(e[2].repeat(INNER, 1))  # Conv1D rows = value vectors, cosine 0
+            for (lay, unit), (cos, bias) in PLANTED.items():
+                if lay == layer:
+                    block.mlp.c_proj.weight[unit] = cos * e[0] + (1 - cos ** 2) ** 0.5 * e[1]
+                    block.mlp.c_fc.bias[unit] = bias
+    return m, e[0]
+
+
+def test_selection_keeps_the_top_cosines_whose_activation_is_positive(tiny: Any) -> None:
+    from xdetox.steps.analyze import AnalyzeParamError, _neurons, select_positive
+
+    _, _, tok = tiny
+    model, probe = planted_model(tiny)
+    candidates = _neurons(None, model, probe, 4)
+    # top 4 by cosine: 0.9, 0.8, 0.7, 0.6 (the 0.5 one is the fifth)
+    assert [(n["layer"], n["index"]) for n in candidates] == [(0, 3), (1, 7), (0, 10), (1, 20)]
+    assert [n["cosine"] for n in candidates] == pytest.approx([0.9, 0.8, 0.7, 0.6], abs=1e-5)
+    kept, info = select_positive(model, tok, candidates, {"en": PROMPTS[:2], "de": PROMPTS[2:]}, "en",
+                                 {"max_new_tokens": 3, "batch_size": 2})
+    # biases +1 and +2 give positive activations; -1 and -2 give gelu(-1) = -0.159, gelu(-2) = -0.045
+    assert [(n["layer"], n["index"]) for n in kept] == [(0, 3), (0, 10)]
+    assert kept[0]["selection_activation"] == pytest.approx(_gelu_new(1.0), abs=1e-4)  # 0.8412
+    assert kept[1]["selection_activation"] == pytest.approx(_gelu_new(2.0), abs=1e-4)  # 1.9546
+    assert info == {"candidates": 4, "kept": 2, "rule": "positive mean activation", "language": "en", "prompts": 2}
+    with pytest.raises(AnalyzeParamError, match="selection_language: no 'fr' prompts"):
+        select_positive(model, tok, candidates, {"en": PROMPTS}, "fr", {"max_new_tokens": 2, "batch_size": 2})
+
+
+def test_analyze_step_selects_by_activation_and_scores_each_offset(tiny: Any, tmp_path: Path) -> None:
+    _, _, tok = tiny
+    model, probe = planted_model(tiny)
+    folder = tmp_path / "planted"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    probe_file = tmp_path / "probe.json"
+    probe_file.write_text(json.dumps({"weight": probe.tolist()}))
+    params = {
+        "model": {"id": "planted", "source": str(folder), "dtype": "float32", "arm": "base"},
+        "probe": {"source": str(probe_file)}, "top_k": 5,
+        "prompts": {"id": "p", "source": "bundled:xling-prompts-200", "languages": ["en", "de"],
+                    "limit_per_language": 3},
+        "max_new_tokens": 4, "batch_size": 3, "scorer": {"kind": "lexicon"},
+    }
+    manifest = StepManifest(kind="analyze", key="c" * 16, run_id="r", label="analyze", params=params,
+                            output_prefix="analysis/c")
+    rec, _ = run_step(manifest, LocalStore(tmp_path / "store"), log=lambda m: None)
+    out = json.loads((tmp_path / "store" / "analysis" / "c" / "analysis.json").read_text())
+    # top 5 by cosine, of which the three with positive biases (+1, +2, +0.5) are kept, in cosine order
+    assert [(n["layer"], n["index"]) for n in out["neurons"]] == [(0, 3), (0, 10), (0, 5)]
+    assert out["selection"]["kept"] == 3 and out["selection"]["candidates"] == 5
+    assert rec.info["neurons"] == 3 and rec.info["candidates"] == 5
+    for lang in ("en", "de"):
+        d = out["languages"][lang]
+        # a unit's activation is gelu_new(bias) everywhere: the mean over the kept three, by hand
+        assert d["base"]["mean"] == pytest.approx((_gelu_new(1.0) + _gelu_new(2.0) + _gelu_new(0.5)) / 3, abs=1e-4)
+        offsets = [r["offset"] for r in d["intervention"]]
+        assert offsets == [-5.0, 5.0]  # the default: paper 1's +5 and its negative
+        for r in d["intervention"]:
+            assert r["mean_activation"] == pytest.approx(d["base"]["mean"] + r["offset"], abs=1e-4)
+            assert r["score"]["n"] + r["score"]["n_missing"] == 3

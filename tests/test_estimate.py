@@ -140,7 +140,8 @@ def test_render_and_cli_extras() -> None:
 def test_neuron_analysis_by_hand() -> None:
     spec = SPEC + "analysis: {models: [m], limit_per_language: 4, max_new_tokens: 20}\n"
     ana = estimate(plan(load_spec_text(spec))).by_kind["analyze"]
-    # 3 languages x min(4, 10) = 12 prompts, decoded twice (base, and with the default intervention),
-    # 20 tokens each, small class under transformers: 20,000 tok/s / 10 slowdown; plus 90 s start-up
+    # 3 languages x min(4, 10) = 12 prompts, decoded four times (base, the default intervention's two
+    # offsets -5 and +5, and the neuron selection's pass, counted whole), 20 tokens each, small class
+    # under transformers: 20,000 tok/s / 10 slowdown; plus 90 s start-up
     assert ana.steps == 1
-    assert ana.gpu_hours == pytest.approx((12 * 2 * 20 / 2_000 + 90) / 3600)
+    assert ana.gpu_hours == pytest.approx((12 * 4 * 20 / 2_000 + 90) / 3600)

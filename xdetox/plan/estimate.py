@@ -313,12 +313,16 @@ def estimate_align(step: StepManifest, r: KindEstimate, ctx: EstimateContext) ->
 
 def estimate_analyze(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
     """Paper 1's neuron analysis decodes its prompt set with transformers (hooks need it, not vLLM):
-    once for the base model, once more for the tuned one and once more with the intervention."""
+    once for the base model, once more for the tuned one, once per intervention offset, and the
+    neuron selection's pass over one language (counted as a whole pass: an upper bound)."""
     p, throughput = step.params, ctx.throughput
     prompts, pnotes = prompt_count(p["prompts"])
     for t in pnotes:
         ctx.note(t)
-    passes = 1 + (p.get("tuned_model") is not None) + (p.get("intervention") is not None)
+    iv = p.get("intervention") or {}
+    offsets = len(iv.get("offsets") or [iv.get("offset")]) if iv else 0
+    selecting = p.get("neurons") is None and bool(p.get("positive_activation", False))
+    passes = 1 + (p.get("tuned_model") is not None) + offsets + selecting
     cls = size_class(str(p["model"]["source"]))
     rate = throughput.generate_tokens_per_s[cls] / throughput.transformers_slowdown
     r.gpu_hours += (prompts * passes * int(p.get("max_new_tokens", 20)) / rate + throughput.step_overhead_s[cls]) / 3600

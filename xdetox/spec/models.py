@@ -255,7 +255,11 @@ class ProbeSpec(StrictModel):
 
 
 class InterventionSpec(StrictModel):
-    offset: float = Field(default=-5.0, description="added to each toxic neuron's activation at every position")
+    # Paper 1 (BatsResearch/cross-lingual-detox notebooks/Causal Intervention.ipynb) edits by +5 to
+    # show what the neurons promote; its section 6 result (paper-reference toxic_neurons_mgpt:
+    # 0.175 -> 0.032 average toxicity) is for a negative offset, taken here as -5 (the code gives no value).
+    offsets: list[float] = Field(default_factory=lambda: [-5.0, 5.0], min_length=1,
+                                 description="each added in turn to every toxic neuron's activation at every position")
     scale: float = Field(default=1.0, description="multiplies the activation first (0 ablates)")
 
 
@@ -263,7 +267,12 @@ class NeuronAnalysisSpec(StrictModel):
     """Paper 1's toxic-neuron analysis (the analyze step), for GPT-2-architecture models by default."""
 
     probe: ProbeSpec = ProbeSpec()
-    top_k: int = Field(default=36, gt=0, description="value vectors most cosine-similar to the probe")
+    top_k: int = Field(default=100, gt=0, description="candidate value vectors most cosine-similar to the probe "
+                       "(paper 1: 100, xg/interp.py get_top_toxic_value_vectors(topk=100))")
+    positive_activation: bool = Field(
+        default=True, description="keep only candidates whose mean activation over greedy continuations of the "
+        "selection_language prompts is positive (paper 1's README: 36 of mGPT's 100 remain)")
+    selection_language: Language = Field(default="en", description="prompts that select the neurons (paper 1: English)")
     neurons: Literal["bundled:mgpt-toxic-neurons"] | list[tuple[int, int]] | None = Field(
         default=None, description="a fixed neuron list instead of the top_k search")
     prompt_set: str | None = Field(default=None, description="id of the prompt set to decode; default the first")

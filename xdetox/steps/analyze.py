@@ -3,22 +3,28 @@
 1. Probe direction: the vendored mGPT English probe (``bundled:mgpt-probe``), a probe JSON file
    (``{"weight": [...]}``), or ``train``: logistic regression on mean-pooled last-layer states of
    ParaDetox toxic (1) vs neutral (0) sentences under the base model.
-2. Toxic neurons: the ``top_k`` MLP value vectors most cosine-similar to the probe, or a fixed list
-   (``bundled:mgpt-toxic-neurons``, or [[layer, index], ...]).
+2. Toxic neurons, as paper 1 finds them (README "Analyze the value vectors"; xg/interp.py
+   ``get_top_toxic_value_vectors(topk=100)``; notebooks/Interpreting Value Vectors.ipynb): the
+   ``top_k`` (100) MLP value vectors most cosine-similar to the probe, then only those whose mean
+   activation over greedy continuations of the ``selection_language`` (English) prompts is positive
+   (mGPT: 36 of 100). Or a fixed list (``bundled:mgpt-toxic-neurons``, or [[layer, index], ...]).
 3. Mean activation of those neurons over greedy continuations of the prompts, per language, for
    the base model and, with a ``tuned`` input, the tuned model (before against after tuning).
-4. Offset intervention on the base model: each neuron's activation a -> a * scale + offset; the
-   change in the probe's score of the greedy continuations (scored by the unedited base model,
-   so the instrument stays fixed), per language.
+4. Offset intervention on the base model at each offset (paper 1: -5 and +5): each neuron's
+   activation a -> a * scale + offset; the greedy continuations are judged by the run's scorer
+   (paper 1: Perspective; ``scorer`` param) and, as a fixed internal instrument, by the probe under
+   the unedited base model, per language.
 5. Optionally, rank correlation of the per-language activations with mGPT's published ones.
 
 Params (all but ``model`` and ``prompts`` optional):
   model: model params of the base model; tuned_model: model params of the tuned one
   probe: {source: bundled:mgpt-probe | train | <path to probe JSON>, data: paradetox:bundled,
           languages: [en], split: train, limit_per_language: null, l2: 0.001}
-  top_k: 36; neurons: null | bundled:mgpt-toxic-neurons | [[layer, index], ...]
+  top_k: 100; positive_activation: true; selection_language: en
+  neurons: null | bundled:mgpt-toxic-neurons | [[layer, index], ...]
   prompts: a PromptSet (dumped); max_new_tokens: 20; batch_size: 8
-  intervention: {offset: -5.0, scale: 1.0} or null; compare_reference: false
+  intervention: {offsets: [-5.0, 5.0], scale: 1.0} or null; compare_reference: false
+  scorer: the spec's scoring section (dumped) or null (then no scorer judgement)
 Inputs: ``model`` (the base model's folder, when built or trained upstream), ``tuned`` (optional).
 Writes ``analysis.json`` and ``probe.json``.
 """
@@ -31,12 +37,15 @@ from xdetox.steps.context import StepContext
 
 DEFAULTS: dict[str, Any] = {
     "probe": {"source": "bundled:mgpt-probe"},
-    "top_k": 36,
+    "top_k": 100,
+    "positive_activation": True,
+    "selection_language": "en",
     "neurons": None,
     "max_new_tokens": 20,
     "batch_size": 8,
-    "intervention": {"offset": -5.0, "scale": 1.0},
+    "intervention": {"offsets": [-5.0, 5.0], "scale": 1.0},
     "compare_reference": False,
+    "scorer": None,
 }
 
 
@@ -116,35 +125,51 @@ def run(ctx: StepContext) -> dict[str, Any]:
     model_params = p["model"]
     model, tok = load_causal_lm(_model_path(ctx, "model", model_params), dtype=model_params.get("dtype", "auto"))
     probe, probe_info = _probe(ctx, p["probe"] or {}, model, tok)
-    neurons = _neurons(p["neurons"], model, probe, int(p["top_k"]))
-    pairs = [(n["layer"], n["index"]) for n in neurons]
-    ctx.log(f"analyze {model_params.get('id')}: {len(pairs)} neurons, top cosine {neurons[0]['cosine']:.3f}")
 
     ps = p["prompts"]
     items = load_prompt_set(ps)
     template = ps.get("template", "{prompt}")
     by_lang: dict[str, list[str]] = {}
+    raw: dict[str, list[str]] = {}
     for item in items:
         by_lang.setdefault(item.language, []).append(render_prompt(template, item.prompt))
+        raw.setdefault(item.language, []).append(item.prompt)
     gen = {"max_new_tokens": int(p["max_new_tokens"]), "batch_size": int(p["batch_size"])}
+
+    candidates = _neurons(p["neurons"], model, probe, int(p["top_k"]))
+    selection: dict[str, Any] = {"candidates": len(candidates), "rule": "fixed list" if p["neurons"] else "top_k"}
+    neurons = candidates
+    if p["neurons"] is None and p["positive_activation"]:
+        neurons, selection = select_positive(model, tok, candidates, by_lang, str(p["selection_language"]), gen)
+    pairs = [(n["layer"], n["index"]) for n in neurons]
+    ctx.log(f"analyze {model_params.get('id')}: {len(pairs)} of {len(candidates)} candidate neurons kept "
+            f"({selection['rule']})")
+    scorer = _Judge(ctx, p["scorer"], ps, model_params) if p["scorer"] else None
 
     languages: dict[str, dict[str, Any]] = {}
     for lang, prompts in by_lang.items():
         acts = greedy_activations(model, tok, prompts, pairs, **gen)
         languages[lang] = {"prompts": len(prompts), "base": {"mean": acts.mean, "per_neuron": _per_neuron(acts)},
                            "base_probe": mean_or_none(probe_scores(model, tok, probe, acts.continuations))}
+        if scorer is not None:
+            languages[lang]["base_score"] = scorer.judge(lang, raw[lang], prompts, acts.continuations, "base")
         iv = p["intervention"]
-        if iv:
-            offset = float(iv.get("offset") or 0.0)
+        if iv and pairs:
             scale = 1.0 if iv.get("scale") is None else float(iv["scale"])
-            with intervene(model, pairs, offset=offset, scale=scale):
-                edited = greedy_activations(model, tok, prompts, pairs, **gen)
-            languages[lang]["intervention"] = {
-                "offset": offset, "scale": scale, "mean_activation": edited.mean,
-                "probe": mean_or_none(probe_scores(model, tok, probe, edited.continuations)),
-                "examples": [{"prompt": a, "base": b, "intervened": c} for a, b, c in
-                             zip(prompts[:3], acts.continuations[:3], edited.continuations[:3], strict=False)],
-            }
+            runs = []
+            for offset in _offsets(iv):
+                with intervene(model, pairs, offset=offset, scale=scale):
+                    edited = greedy_activations(model, tok, prompts, pairs, **gen)
+                run: dict[str, Any] = {
+                    "offset": offset, "scale": scale, "mean_activation": edited.mean,
+                    "probe": mean_or_none(probe_scores(model, tok, probe, edited.continuations)),
+                    "examples": [{"prompt": a, "base": b, "intervened": c} for a, b, c in
+                                 zip(prompts[:3], acts.continuations[:3], edited.continuations[:3], strict=False)],
+                }
+                if scorer is not None:
+                    run["score"] = scorer.judge(lang, raw[lang], prompts, edited.continuations, f"offset {offset:g}")
+                runs.append(run)
+            languages[lang]["intervention"] = runs
     if ctx.has_input("tuned"):
         tuned_params = p.get("tuned_model") or model_params
         tuned, ttok = load_causal_lm(_model_path(ctx, "tuned", None), dtype=tuned_params.get("dtype", "auto"))
@@ -155,15 +180,19 @@ def run(ctx: StepContext) -> dict[str, Any]:
             languages[lang]["tuned_probe"] = mean_or_none(probe_scores(model, tok, probe, acts.continuations))
         del tuned
 
+    if scorer is not None:
+        scorer.close()
     result: dict[str, Any] = {
         "model_id": model_params.get("id"),
         "probe": probe_info,
+        "selection": selection,
         "neurons": neurons,
+        "scorer": scorer.describe() if scorer is not None else None,
         "generation": {"decoding": "greedy", **gen},
         "languages": languages,
         "note": "mean = average activation (input of the MLP down-projection) of the listed neurons at the "
                 "position predicting each greedy token; probe = mean sigmoid probe score of the continuations "
-                "under the base model",
+                "under the base model; score = the run's scorer on the continuations (missing excluded, counted)",
     }
     if p["compare_reference"]:
         before = {lang: v["base"]["mean"] for lang, v in languages.items()}
@@ -174,7 +203,71 @@ def run(ctx: StepContext) -> dict[str, Any]:
     ctx.put_json("probe.json", {"shape": [1, int(probe.numel())], "weight": [float(x) for x in probe.flatten()],
                                 **{k: v for k, v in probe_info.items() if k != "source"}, "source": probe_info["source"]})
     summary = {lang: {k: v for k, v in d.items() if k in {"base_probe", "tuned_probe"}} for lang, d in languages.items()}
-    return {"neurons": len(pairs), "languages": len(languages), "probe": probe_info["source"], "summary": summary}
+    return {"neurons": len(pairs), "candidates": len(candidates), "languages": len(languages),
+            "probe": probe_info["source"], "summary": summary}
+
+
+def _offsets(iv: dict[str, Any]) -> list[float]:
+    """The intervention's offsets (``offset``, a single one, is read too: older params)."""
+    if iv.get("offsets"):
+        return [float(o) for o in iv["offsets"]]
+    return [float(iv.get("offset") or 0.0)]
+
+
+def select_positive(model: Any, tok: Any, candidates: list[dict[str, Any]], by_lang: dict[str, list[str]],
+                    language: str, gen: dict[str, int]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Paper 1's second filter: of the candidate value vectors, keep those whose neuron's mean
+    activation over greedy continuations of the ``language`` prompts is > 0 (README, "Analyze the
+    value vectors": activations averaged over the next 20 tokens of the English RTP-LX prompts).
+    Candidates keep their cosine order; each kept one records its selection activation."""
+    from xdetox.analysis.neurons import greedy_activations
+
+    if language not in by_lang:
+        raise AnalyzeParamError(f"analysis.selection_language: no {language!r} prompts in the analysed prompt set "
+                                f"(it has {', '.join(sorted(by_lang)) or 'none'})")
+    pairs = [(n["layer"], n["index"]) for n in candidates]
+    acts = greedy_activations(model, tok, by_lang[language], pairs, **gen)
+    kept = [{**n, "selection_activation": acts.per_neuron[(n["layer"], n["index"])]} for n in candidates
+            if acts.per_neuron[(n["layer"], n["index"])] > 0]
+    return kept, {"candidates": len(candidates), "kept": len(kept), "rule": "positive mean activation",
+                  "language": language, "prompts": len(by_lang[language])}
+
+
+class _Judge:
+    """The run's scorer applied to greedy continuations: mean toxicity (or lexicon hit rate) with
+    missing scores excluded and counted, never 0."""
+
+    def __init__(self, ctx: StepContext, scorer_spec: dict[str, Any], ps: dict[str, Any],
+                 model_params: dict[str, Any]) -> None:
+        from xdetox.scoring.base import build_scorer
+
+        self.scorer = build_scorer(scorer_spec)
+        self.scorer.attach_store(ctx.store)  # a score cache (Perspective) replays and records here
+        self.prompt_set = str(ps.get("id", "analysis"))
+        self.model_id = str(model_params.get("id", "model"))
+
+    def judge(self, lang: str, prompts: list[str], shown: list[str], texts: list[str], arm: str) -> dict[str, Any]:
+        from xdetox.records import GenerationRow
+
+        rows = [GenerationRow(prompt_id=f"{lang}-{i}", language=lang, prompt=p, prompt_text=s, sample_index=0,
+                              text=t, seed=0, model_id=self.model_id, model_digest="analyze", arm=arm,
+                              backend="transformers-greedy", prompt_set=self.prompt_set)
+                for i, (p, s, t) in enumerate(zip(prompts, shown, texts, strict=True))]
+        results = self.scorer.score_batch(rows)
+        if self.scorer.score_kind == "hits":
+            values = [float(r.hits > 0) for r in results if r.hits is not None]
+        else:
+            values = [float(r.toxicity) for r in results if r.toxicity is not None]
+        return {"mean": sum(values) / len(values) if values else None, "n": len(values),
+                "n_missing": len(results) - len(values),
+                "measure": "lexicon hit rate" if self.scorer.score_kind == "hits" else "average toxicity"}
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.scorer.id, "version": self.scorer.version, "score_kind": self.scorer.score_kind}
+
+    def close(self) -> None:
+        self.scorer.finish()
+        self.scorer.close()
 
 
 def _per_neuron(acts: Any) -> list[dict[str, Any]]:

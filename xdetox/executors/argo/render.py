@@ -185,7 +185,8 @@ def _env(cfg: ClusterConfig, kind: str, spec: ExperimentSpec) -> list[m.EnvVar]:
                 secret("AWS_SECRET_ACCESS_KEY", st.secret, st.secret_access_key_key)]
     if cfg.hub_token is not None:  # gated models (Llama): the hub token, from a Secret, never a value
         env.append(secret("HF_TOKEN", cfg.hub_token.secret, cfg.hub_token.key))
-    if kind in step_kinds.names() and step_kinds.get(kind).runs_scorer:  # the scorer kind's secrets (an API key)
+    declared = step_kinds.get(kind) if kind in step_kinds.names() else None
+    if declared is not None and (declared.runs_scorer or declared.scorer_secrets):  # the scorer kind's secrets
         names = [n for sc in spec.all_scorers() for n in scorer_kinds.get(sc.kind).secret_env(sc)]
         for name in dict.fromkeys(names):
             env.append(secret(name, st.perspective_secret, st.perspective_key))

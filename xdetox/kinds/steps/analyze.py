@@ -27,7 +27,7 @@ def wants_analysis(analysis: Mapping[str, Any] | None, model_id: str, architectu
 
 
 def analyze_params(analysis: Mapping[str, Any], model: Mapping[str, Any], tuned_model: Mapping[str, Any] | None,
-                   prompt_sets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+                   prompt_sets: Sequence[Mapping[str, Any]], scorer: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Params of one model's analyze step (the step's key is their digest: keep them minimal)."""
     wanted = analysis.get("prompt_set")
     ps = next((p for p in prompt_sets if p.get("id") == wanted), None) if wanted else (prompt_sets[0] if prompt_sets else None)
@@ -41,13 +41,17 @@ def analyze_params(analysis: Mapping[str, Any], model: Mapping[str, Any], tuned_
         "model": dict(model),
         "tuned_model": dict(tuned_model) if tuned_model else None,
         "probe": dict(analysis.get("probe") or {"source": "bundled:mgpt-probe"}),
-        "top_k": int(analysis.get("top_k", 36)),
+        "top_k": int(analysis.get("top_k", 100)),
+        "positive_activation": bool(analysis.get("positive_activation", True)),
+        "selection_language": str(analysis.get("selection_language", "en")),
         "neurons": analysis.get("neurons"),
         "prompts": prompts,
         "max_new_tokens": int(analysis.get("max_new_tokens", 20)),
         "batch_size": int(analysis.get("batch_size", 8)),
         "intervention": analysis.get("intervention"),
         "compare_reference": bool(analysis.get("compare_reference", False)),
+        # the run's scorer judges the intervention's continuations (paper 1: Perspective), not the probe
+        "scorer": dict(scorer) if scorer else None,
     }
 
 
@@ -58,7 +62,7 @@ def plan(scope: ModelScope) -> None:
         return
     tuned = scope.tuned
     params = analyze_params(analysis or {}, scope.base.params, tuned.params if tuned else None,
-                            [p.model_dump(mode="json") for p in s.prompts])
+                            [p.model_dump(mode="json") for p in s.prompts], s.scoring.model_dump(mode="json"))
     inputs = dict(scope.base.inputs)
     if tuned is not None:
         inputs["tuned"] = tuned.inputs["model"]
@@ -67,6 +71,6 @@ def plan(scope: ModelScope) -> None:
 
 KIND = register(StepKind(
     name="analyze", run="xdetox.steps.analyze:run", image="train", resources="analyze",
-    gpu_role="train",
+    gpu_role="train", scorer_secrets=True,
     estimate="xdetox.plan.estimate:estimate_analyze", scope="model", plan=plan, output_dir="analysis",
 ))
