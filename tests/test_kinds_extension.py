@@ -9,13 +9,14 @@ against a file:// store and rendered for Argo. No xdetox module is touched for e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.console import Console
 
 from tests import toy_steps
@@ -91,6 +92,12 @@ def plan_tally(scope: SettingScope) -> None:
               {"evaluation": [scope.evaluate_key], "scores": scores})
 
 
+class TallyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    setting: str
+    arms: int
+
+
 def run_tally(ctx: StepContext) -> dict[str, Any]:
     """Counts the score rows the setting's evaluation read (the toy steps write 5 lines each)."""
     rows = sum(ctx.store.get_bytes(o.key).count(b"\n") for rec in ctx.input_records("scores") for o in rec.outputs)
@@ -116,9 +123,19 @@ matrix: {seed: [7, 8]}
 def tally_kind() -> Iterator[step_kinds.StepKind]:
     kind = step_kinds.register(step_kinds.StepKind(
         name="tally", run=f"{__name__}:run_tally", image="score", resources="evaluate",
-        scope="setting", plan=plan_tally, output_dir="tallies"))
+        scope="setting", plan=plan_tally, output_dir="tallies", params_model=TallyParams))
     yield kind
     step_kinds.unregister("tally")
+
+
+def test_the_planner_checks_a_hooks_params_against_the_kinds_model(tally_kind: step_kinds.StepKind) -> None:
+    def sloppy(scope: SettingScope) -> None:
+        scope.add("tally", "tally", {"setting": scope.label, "arms": "several"}, {"evaluation": [scope.evaluate_key]})
+
+    step_kinds.register(dataclasses.replace(tally_kind, plan=sloppy))
+    with pytest.raises(ValueError, match=r"step kind 'tally': its planning hook made params that TallyParams "
+                                         r"refuses(.|\n)*arms(.|\n)*valid integer"):
+        build_plan(load_spec_text(TALLY_SPEC))
 
 
 def test_a_new_step_kind_is_planned_after_evaluate(tally_kind: step_kinds.StepKind) -> None:

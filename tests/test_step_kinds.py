@@ -84,3 +84,24 @@ def test_step_refuses_a_manifest_of_an_unregistered_kind(tmp_path: Path, toy_kin
     res = runner.invoke(app, ["step", f"{uri}/runs/r/steps/k1/manifest.json"])  # the registered one runs
     assert res.exit_code == 0, res.output
     assert json.loads(store.get_bytes("steps/k1/_SUCCESS.json"))["info"] == {"toy": True}
+
+
+def test_builtin_params_models_accept_what_their_hooks_make_and_nothing_else() -> None:
+    """Every job's plan passes the kinds' params models (the planner checks each step); a field the
+    model does not know, or a wrong type, is refused."""
+    from pydantic import ValidationError
+
+    from xdetox.plan import plan
+    from xdetox.spec import load_spec
+
+    p = plan(load_spec("jobs/smoke.yaml"))
+    checked = {s.kind for s in p.steps if step_kinds.get(s.kind).params_model is not None}
+    assert {"build_model", "train", "generate", "evaluate"} <= checked
+    gen = next(s for s in p.steps if s.kind == "generate")
+    model = step_kinds.get("generate").params_model
+    assert model is not None
+    model.model_validate(gen.params)
+    with pytest.raises(ValidationError, match="bogus"):
+        model.model_validate({**gen.params, "bogus": 1})
+    with pytest.raises(ValidationError, match="arm"):
+        model.model_validate({**gen.params, "model": {**gen.params["model"], "arm": "half-tuned"}})

@@ -6,10 +6,20 @@ Implementation: xdetox.steps.align.run.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ArmScope
-from xdetox.kinds.steps.refs import AlignmentRef
+from xdetox.kinds.steps.refs import AlignmentRef, ModelRef
+from xdetox.spec.models import AlignmentSpec
+
+
+class AlignParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: ModelRef
+    alignment: AlignmentSpec
+    languages: list[str]  # the alignment's languages, or every prompt set's
 
 
 def plan(scope: ArmScope) -> None:
@@ -27,4 +37,5 @@ KIND = register(StepKind(
     name="align", run="xdetox.steps.align:run", image="train", resources="align",
     gpu_role="train",
     estimate="xdetox.plan.estimate:estimate_align", scope="arm", plan=plan, output_dir="alignment",
+    params_model=AlignParams,
 ))

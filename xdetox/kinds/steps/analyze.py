@@ -8,11 +8,15 @@ trains, the tuned model's. Implementation: xdetox.steps.analyze.run.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ModelScope
+from xdetox.kinds.steps.refs import ModelRef
+from xdetox.spec.models import InterventionSpec, ProbeSpec, PromptSet
 
 #: architectures whose MLP layout the analysis knows; "auto" models are analysed only when listed
 ANALYSABLE = frozenset({"gpt2", "bloom", "llama"})
@@ -55,6 +59,25 @@ def analyze_params(analysis: Mapping[str, Any], model: Mapping[str, Any], tuned_
     }
 
 
+class AnalyzeParams(BaseModel):
+    """What analyze_params makes (probe, neurons and intervention as the spec section dumps them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: ModelRef
+    tuned_model: ModelRef | None
+    probe: ProbeSpec
+    top_k: int
+    positive_activation: bool
+    selection_language: str
+    neurons: Literal["bundled:mgpt-toxic-neurons"] | list[tuple[int, int]] | None
+    prompts: PromptSet  # the analysed prompt set, limited per language
+    max_new_tokens: int
+    batch_size: int
+    intervention: InterventionSpec | None
+    compare_reference: bool
+    scorer: dict[str, Any] | None  # the run's scorer spec (judges the intervention's continuations)
+
+
 def plan(scope: ModelScope) -> None:
     s, m = scope.spec, scope.model
     analysis = s.analysis.model_dump(mode="json") if s.analysis is not None else None
@@ -73,4 +96,5 @@ KIND = register(StepKind(
     name="analyze", run="xdetox.steps.analyze:run", image="train", resources="analyze",
     gpu_role="train", scorer_secrets=True,
     estimate="xdetox.plan.estimate:estimate_analyze", scope="model", plan=plan, output_dir="analysis",
+    params_model=AnalyzeParams,
 ))

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 #: where in the plan's nesting a kind's planning hook is called (see xdetox.kinds.steps.planning):
 #: once per model of a setting, per arm of a model, per setting, or once for the whole run
 Scope = Literal["model", "arm", "setting", "run"]
@@ -47,6 +49,9 @@ class StepKind:
     plan: Callable[[Any], None] | str | None = None
     #: the run-relative folder its outputs go under (``<output_dir>/<key>``) unless the hook says
     output_dir: str | None = None
+    #: the Pydantic model of its params: the planner checks every step its hook makes against it
+    #: (a kind without one takes any params)
+    params_model: type[BaseModel] | None = None
     #: "module:function" giving the shard advice's figures for one shard group of this kind
     #: (xdetox.plan.shards), or None when sharding it needs no advice
     shard_work: str | None = None

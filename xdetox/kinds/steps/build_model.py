@@ -6,9 +6,17 @@ Implementation: xdetox.steps.build_model.run.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ModelScope
+
+
+class BuildModelParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str  # builtin:<name>
+    seed: int  # the builtin model's training seed
 
 
 def plan(scope: ModelScope) -> None:
@@ -20,5 +28,5 @@ def plan(scope: ModelScope) -> None:
 
 KIND = register(StepKind(
     name="build_model", run="xdetox.steps.build_model:run", image="train", resources="build_model",
-    gpu_role="train", scope="model", plan=plan, output_dir="models",
+    gpu_role="train", scope="model", plan=plan, output_dir="models", params_model=BuildModelParams,
 ))

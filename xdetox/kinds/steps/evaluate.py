@@ -6,9 +6,22 @@ Implementation: xdetox.steps.evaluate.run.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import SettingScope
+from xdetox.kinds.steps.refs import AlignmentRef, ScoreRef
+from xdetox.spec.models import MetricsSpec
+
+
+class EvaluateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metrics: MetricsSpec
+    arms: list[ScoreRef]  # one per (model, arm, prompt set) scored
+    alignments: list[AlignmentRef] = Field(default_factory=list)  # absent without alignment
+    scorer_kind: str
+    training_method: str
 
 
 def plan(scope: SettingScope) -> None:
@@ -22,5 +35,5 @@ def plan(scope: SettingScope) -> None:
 
 KIND = register(StepKind(
     name="evaluate", run="xdetox.steps.evaluate:run", image="score", resources="evaluate",
-    gpu_role="cpu", scope="setting", plan=plan, output_dir="evaluations",
+    gpu_role="cpu", scope="setting", plan=plan, output_dir="evaluations", params_model=EvaluateParams,
 ))

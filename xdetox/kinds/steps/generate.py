@@ -6,10 +6,21 @@ Implementation: xdetox.steps.generate.run.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ArmScope, GenerationGroup
+from xdetox.kinds.steps.refs import ModelRef
 from xdetox.manifest import Shard, digest
+from xdetox.spec.models import GenerationSpec, PromptSet
+
+
+class GenerateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: ModelRef  # the arm generated from
+    prompts: PromptSet
+    generation: GenerationSpec  # its seed resolved
 
 
 def plan(scope: ArmScope) -> None:
@@ -29,5 +40,5 @@ KIND = register(StepKind(
     name="generate", run="xdetox.steps.generate:run", image="generate", resources="generate",
     gpu_role="generate", sharded=True, shm=True,
     estimate="xdetox.plan.estimate:estimate_generate", scope="arm", plan=plan,
-    shard_work="xdetox.plan.shards:generate_work",
+    shard_work="xdetox.plan.shards:generate_work", params_model=GenerateParams,
 ))

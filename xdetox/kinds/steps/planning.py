@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from xdetox.kinds import steps as step_kinds
 from xdetox.kinds.steps.refs import AlignmentRef, ArmRole, ScoreRef
 from xdetox.manifest import Shard, StepManifest
@@ -49,8 +51,15 @@ class PlanBuilder:
         key = StepManifest.compute_key(kind, params, inputs, shard)
         if key in self.steps:
             return key
+        declared = step_kinds.get(kind)
+        if declared.params_model is not None:
+            try:
+                declared.params_model.model_validate(params)
+            except ValidationError as e:  # a planning hook's bug, not the user's: say whose
+                raise ValueError(f"step kind {kind!r}: its planning hook made params that "
+                                 f"{declared.params_model.__name__} refuses ({label}):\n{e}") from None
         if output_prefix is None:
-            base = step_kinds.get(kind).output_dir or kind
+            base = declared.output_dir or kind
             output_prefix = f"{base}/{group or key}"
         self.steps[key] = StepManifest(
             kind=kind, key=key, run_id=self.run_id, label=label, params=params, inputs=inputs, shard=shard,

@@ -16,6 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 ArmRole = Literal["base", "tuned"]
 
 
+class ModelRef(BaseModel):
+    """How a step's params name a model arm (``planning.model_params``): part of its key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    source: str
+    revision: str | None
+    dtype: str
+    architecture: str
+    arm: ArmRole
+    tuned: str | None = Field(default=None, description="the tuned arm's label, e.g. dpo-en (absent for base)")
+
+
 class ScoreRef(BaseModel):
     """The score shards of one (model, arm, prompt set): what the evaluation aggregates as an arm."""
 

@@ -6,9 +6,19 @@ Implementation: xdetox.steps.train.run.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import Arm, ModelScope, model_params
+from xdetox.kinds.steps.refs import ModelRef
+from xdetox.spec.models import TrainingSpec
+
+
+class TrainParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: ModelRef  # the base model
+    training: TrainingSpec  # the setting's training section, its seed resolved
 
 
 def plan(scope: ModelScope) -> None:
@@ -32,4 +42,5 @@ KIND = register(StepKind(
     name="train", run="xdetox.steps.train:run", image="train", resources="train",
     gpu_role="train", shm=True,
     estimate="xdetox.plan.estimate:estimate_train", scope="model", plan=plan, output_dir="models",
+    params_model=TrainParams,
 ))
