@@ -141,3 +141,22 @@ def test_paper2_training_text_per_family() -> None:
     assert bloom_rows[0]["prompt"] == ("Complete the neutral version of this sentence: " + toxic0
                                        + "\nNeutral completion: ")
     assert bloom_rows[0]["completion"] == neutral0
+
+
+def test_paper2_paradigm_presets_build_their_scripts_training_text() -> None:
+    """P-FT and M-FT train on the neutral sentences: the causal models with nothing before them,
+    mT5 reading "detoxify: <neutral>" (P-FT) or the neutral sentence itself (M-FT) and writing it back."""
+    from xdetox.training.data import load_training_set
+
+    data = {"format": "paradetox", "path": "bundled:paradetox", "languages": ["en"], "split": "train", "max_rows": 1}
+    neutral0 = load_training_set(data, "sft").rows[0]["completion"]
+    for preset in (P2 + "-pft", P2 + "-mft"):
+        for source in ("CohereForAI/aya-23-8B", "bigscience/bloom-7b1"):
+            hyper, _ = resolve(_training("sft", preset, mode="qlora"), source)
+            assert load_training_set(data, "sft", hyper["sft_template"]).rows[0] == {"prompt": "", "completion": neutral0}
+    pft, _ = resolve(_training("sft", P2 + "-pft", mode="qlora"), "google/mt5-large")
+    mft, _ = resolve(_training("sft", P2 + "-mft", mode="qlora"), "google/mt5-large")
+    assert load_training_set(data, "sft", pft["sft_template"]).rows[0]["prompt"] == "detoxify: " + neutral0
+    assert load_training_set(data, "sft", mft["sft_template"]).rows[0]["prompt"] == neutral0
+    # effective batches of their scripts: P-FT 12 x 4 = 48 (mT5 8 x 4 = 32), M-FT 8 x 4 = 32 (mT5 4 x 4 = 16)
+    assert (pft["batch_size"] * pft["gradient_accumulation_steps"], mft["batch_size"] * mft["gradient_accumulation_steps"]) == (32, 16)

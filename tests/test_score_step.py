@@ -254,3 +254,31 @@ def test_self_perplexity_of_the_prompt_text(tmp_path: Path) -> None:
     other = load_reference(str(build_causal_lm(tmp_path / "other", seed=4)), device="cpu")
     assert [r.perplexity for r in out] != pytest.approx(
         conditional_perplexity(other[0], other[1], [""] * len(rows), [r.prompt for r in rows]), rel=1e-3)
+
+
+def test_perplexity_of_the_completion_alone(tmp_path: Path) -> None:
+    """text 'completion' (paper 2's knowledge preservation, their 6_perplexity_scores_*.py on
+    model_completion): the generated text alone under the reference, computed here by hand from the
+    model's logits after BOS; the empty continuation has none (missing, not 0)."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = build_causal_lm(tmp_path / "ref", seed=5)
+    rows = gen_rows(3)
+    store, m = setup_run(tmp_path, rows, {"kind": "lexicon"},
+                         {"reference": str(model_dir), "text": "completion", "batch_size": 2})
+    rec, _ = run_step(m, store, log=lambda _: None)
+    out = output_rows(store, rec)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    for row, got in zip(rows, out, strict=True):
+        if not row.text:
+            assert got.perplexity is None
+            continue
+        ids = [tok.bos_token_id] + tok(row.text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
+        nll = [-float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
+        assert got.perplexity == pytest.approx(math.exp(sum(nll) / len(nll)), rel=1e-4)

@@ -115,7 +115,10 @@ class HyperParams(StrictModel):
 
 class TrainingSpec(StrictModel):
     method: Literal["dpo", "sft", "none"] = "dpo"
-    preset: Literal["pref-tuning-2406.16235", "breaking-mbad-2505.16722"] | None = None
+    preset: Literal["pref-tuning-2406.16235", "breaking-mbad-2505.16722", "breaking-mbad-2505.16722-pft",
+                    "breaking-mbad-2505.16722-mft"] | None = Field(
+        default=None, description="a paper's recipe (xdetox/spec/recipes.py, docs/FIDELITY.md): paper 1's DPO; "
+        "paper 2's cross-lingual X-FT scripts, its pooled P-FT (-pft) or its multilingual M-FT (-mft) scripts")
     data: TrainingData | None = None
     peft: PeftSpec = PeftSpec()
     hyper: HyperParams = HyperParams()
@@ -213,10 +216,11 @@ class PerplexitySpec(StrictModel):
         description="model source of the reference LM (causal or seq2seq), or 'self': the model that "
         "generated the rows (paper 2's knowledge preservation: each model's own perplexity)"
     )
-    text: Literal["continuation", "prompt"] = Field(
+    text: Literal["continuation", "completion", "prompt"] = Field(
         default="continuation",
         description="continuation: perplexity of the continuation given its prompt (paper 1's fluency); "
-        "prompt: perplexity of the prompt text itself (e.g. neutral sentences, paper 2)",
+        "completion: perplexity of the generated text alone (paper 2's knowledge preservation, their "
+        "6_perplexity_scores_*.py on model_completion); prompt: perplexity of the prompt text itself",
     )
     batch_size: int = Field(default=16, gt=0)
 

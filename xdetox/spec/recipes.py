@@ -116,6 +116,49 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Paper 2's pooled (P-FT, 10/20/30 %) and multilingual (M-FT) runs come from other scripts than
+# X-FT, with their own epochs, batches, lengths, LoRA targets and texts: one preset per paradigm.
+# The causal-LM scripts of both train on the neutral sentences alone (an empty prompt); their mT5
+# scripts feed the neutral sentence (P-FT: after "detoxify: ") to the encoder and learn it back.
+_P2_PFT = "himanshubeniwal/Breaking-mBad scripts/11_finetune_all_percentage.py, 11_finetune_all_percentage_mt5.py"
+_P2_MFT = ("himanshubeniwal/Breaking-mBad scripts/7_finetune_aya_both_models.py, 7_finetune_bloom_mt5.py, "
+           "7_finetune_bloom_mt5_small_BatchSize.py (mT5, per 7_finetune_mt5.sh)")
+_AYA_P2_POOLED = ["q_proj", "v_proj", "k_proj", "o_proj"]  # their get_target_modules: first pattern Aya matches
+
+
+def _p2_family(epochs: float, batch: int, accumulation: int, template: str, targets: list[str],
+               max_length: int | None = None) -> dict[str, Any]:
+    hyper: dict[str, Any] = {"epochs": epochs, "batch_size": batch, "gradient_accumulation_steps": accumulation,
+                             "optimizer": "paged_adamw_32bit", "sft_template": template}
+    if max_length is not None:
+        hyper["max_length"] = max_length
+    return {"qlora_only": False, "hyper": hyper, "peft": {"target_modules": targets}}
+
+
+PRESETS["breaking-mbad-2505.16722-pft"] = {
+    "method": "sft",
+    "source": _P2_PFT,
+    "hyper": {"learning_rate": 2e-4, "max_length": 256},
+    "peft": {"r": 16, "alpha": 32, "dropout": 0.05},
+    "families": {
+        "aya": _p2_family(15.0, 12, 4, "", _AYA_P2_POOLED),
+        # get_target_modules' third pattern: BLOOM has no q_proj, so query_key_value alone
+        "bloom": _p2_family(15.0, 12, 4, "", ["query_key_value"]),
+        "mt5": _p2_family(15.0, 8, 4, "detoxify: {neutral}", ["q", "v"]),
+    },
+}
+PRESETS["breaking-mbad-2505.16722-mft"] = {
+    "method": "sft",
+    "source": _P2_MFT,
+    "hyper": {"learning_rate": 2e-4, "max_length": 512},
+    "peft": {"r": 16, "alpha": 32, "dropout": 0.05},
+    "families": {
+        "aya": _p2_family(10.0, 8, 4, "", _AYA_P2_POOLED),
+        "bloom": _p2_family(15.0, 8, 4, "", ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]),
+        "mt5": _p2_family(15.0, 4, 4, "{neutral}", ["q", "k", "v", "o", "wi", "wo"]),
+    },
+}
+
 #: spec name -> TRL / transformers argument name (None: an xdetox setting TRL does not take)
 TRL_NAMES: dict[str, str | None] = {
     "learning_rate": "learning_rate",

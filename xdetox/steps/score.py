@@ -134,9 +134,13 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 if ppl_model is not None:
                     from xdetox.scoring.perplexity import conditional_perplexity
 
-                    if ppl_spec.get("text", "continuation") == "prompt":
+                    text = ppl_spec.get("text", "continuation")
+                    if text == "prompt":
                         # the prompt's own text (e.g. a neutral sentence) under the model, given BOS
                         contexts, targets = [""] * len(batch), [r.prompt for r in batch]
+                    elif text == "completion":
+                        # paper 2's knowledge preservation: the generated text alone, given BOS
+                        contexts, targets = [""] * len(batch), [r.text for r in batch]
                     else:
                         contexts, targets = [r.prompt_text for r in batch], [r.text for r in batch]
                     ppls = conditional_perplexity(ppl_model[0], ppl_model[1], contexts, targets,

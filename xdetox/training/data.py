@@ -125,9 +125,11 @@ def paradetox_dpo_row(pair: paradetox.ParaPair) -> dict[str, str]:
 
 
 def paradetox_sft_row(pair: paradetox.ParaPair, template: str = SFT_TEMPLATE) -> dict[str, str]:
-    """prompt = ``template`` filled with the toxic sentence (paper 2's per-model recipes: BLOOM's
-    instruction, Aya's empty prompt = neutral sentence only); completion = the neutral sentence."""
-    return {"prompt": template.format(toxic=pair.toxic), "completion": pair.neutral}
+    """prompt = ``template`` filled with the toxic sentence (``{toxic}``) or the neutral one
+    (``{neutral}``: paper 2's pooled mT5 script reads "detoxify: <neutral>" and writes it back);
+    paper 2's per-model recipes: BLOOM's instruction, Aya's empty prompt = neutral sentence only;
+    completion = the neutral sentence."""
+    return {"prompt": template.format(toxic=pair.toxic, neutral=pair.neutral), "completion": pair.neutral}
 
 
 def _strip_repeat(prompt: str, text: str) -> tuple[str, bool]:
