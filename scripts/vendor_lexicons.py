@@ -17,6 +17,20 @@ language's own script after filtering, otherwise v2. Filters, in order:
   (SINGLE_CHAR_KEEP);
 - duplicates after normalisation are removed; lists are written sorted.
 
+Version 2 (``lists-v2/``, ``shields-v2/``, ``manifest-v2.json``) is version 1 with the hand
+curation of ``curation/`` applied (see its README.md): benign entries removed (each must exist in
+the list, so the curation cannot silently go stale), everyday insults and their inflected and
+vocative forms added (through the same filters), and shield words for substring-matched
+languages. Version 1 is left byte-identical, so runs recorded with it keep their numbers.
+
+``extended/`` holds, per language that has a v2 list, the v2 entries that pass the same filters
+and are not already in the language's list, minus every word of v2's
+``questionable_international_words.csv`` (its own record of debatable words: "abort",
+"bisexual", body parts...) and entries of more than three words. These extended lists are noisy
+by design (v2 gathers many filters' lists): they are TRAINING data for the embedded n-gram scorer
+(xdetox/scoring/ngram_build.py), which learns weights for them, and are never matched as hits by
+the lexicon scorer. They have their own manifest, so the lexicon's version does not change.
+
 The output is deterministic: rerunning on the same sources gives byte-identical files.
 """
 
@@ -35,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xdetox.scoring.normalize import normalize  # noqa: E402
 
 MIN_CORE = 10
+MAX_WORDS = 3  # extended lists: longer entries are phrases/sentences, not words
 
 # Languages written in a script other than Latin (\p{Script} names of the regex module).
 SCRIPTS: dict[str, str] = {
@@ -107,6 +122,66 @@ def clean(entries: list[str], lang: str, want: str) -> tuple[list[str], dict[str
     return sorted(out), dropped
 
 
+def read_curation(path: Path, lang: str) -> list[str]:
+    """Entries of a curation file: ``#`` starts a comment (whole line or after a space)."""
+    if not path.is_file():
+        return []
+    out = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        entry = raw.split(" #")[0].strip()
+        if entry and not entry.startswith("#"):
+            out.append(" ".join(normalize(entry, lang).split()))
+    return out
+
+
+def write_v2(dest: Path, v1: dict[str, dict[str, object]]) -> None:
+    """lists-v2/ = lists/ minus curation/removals plus curation/additions; shields-v2/ from curation/shields."""
+    cur = Path(__file__).resolve().parents[1] / "xdetox" / "data" / "lexicons" / "curation"
+    (dest / "lists-v2").mkdir()
+    (dest / "shields-v2").mkdir()
+    manifest: dict[str, dict[str, object]] = {}
+    for lang in sorted(v1):
+        words = (dest / "lists" / f"{lang}.txt").read_text("utf-8").splitlines()
+        removals = read_curation(cur / "removals" / f"{lang}.txt", lang)
+        stale = sorted(set(removals) - set(words))
+        if stale:
+            raise SystemExit(f"curation/removals/{lang}.txt: not in the {lang} list: {', '.join(stale)}")
+        additions, _ = clean(read_curation(cur / "additions" / f"{lang}.txt", lang), lang, "native")
+        kept = sorted((set(words) - set(removals)) | set(additions))
+        data = "".join(w + "\n" for w in kept).encode("utf-8")
+        (dest / "lists-v2" / f"{lang}.txt").write_bytes(data)
+        entry: dict[str, object] = {**v1[lang], "entries": len(kept), "sha256": hashlib.sha256(data).hexdigest(),
+                                    "removed": len(set(removals)), "added": len(set(additions) - set(words))}
+        shields = sorted(set(read_curation(cur / "shields" / f"{lang}.txt", lang)))
+        if shields:
+            sdata = "".join(w + "\n" for w in shields).encode("utf-8")
+            (dest / "shields-v2" / f"{lang}.txt").write_bytes(sdata)
+            entry["shields"] = len(shields)
+            entry["shields_sha256"] = hashlib.sha256(sdata).hexdigest()
+        manifest[lang] = entry
+    doc = {"about": "Lexicon version 2: the filtered LDNOOBW lists of version 1 with the hand curation of "
+                    "curation/ (removals of benign entries, additions of everyday insults and their inflected "
+                    "and vocative forms, shield words), by scripts/vendor_lexicons.py.",
+           "version": 2, "languages": manifest}
+    (dest / "manifest-v2.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
+                                          encoding="utf-8")
+
+
+def questionable_words(path: Path) -> frozenset[str]:
+    """Every word of v2's questionable_international_words.csv (all language columns), normalised."""
+    import csv
+
+    out: set[str] = set()
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = csv.reader(f)
+        header = next(rows)
+        for row in rows:
+            for lang, word in zip(header[1:-1], row[1:-1], strict=False):
+                if word.strip():
+                    out.add(" ".join(normalize(word, lang.split("_")[0]).split()))
+    return frozenset(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     root = Path(__file__).resolve().parents[1]
@@ -118,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                 if p.is_file() and not p.name.isupper() and "." not in p.name and p.name not in SKIP}
     v2_files = {RENAME.get(p.stem, p.stem): p for p in v2.glob("*.txt")}
 
-    if args.dest.exists():
-        shutil.rmtree(args.dest)
+    # generated outputs only: curation/ (hand-written) lives beside them
+    for name in ("lists", "lists-v2", "shields-v2", "extended"):
+        if (args.dest / name).exists():
+            shutil.rmtree(args.dest / name)
     (args.dest / "lists").mkdir(parents=True)
     shutil.copy(v1 / "LICENSE.CC-BY-4.0", args.dest / "LICENSE.ldnoobw-v1.CC-BY-4.0")
     shutil.copy(v1 / "SOURCE.txt", args.dest / "SOURCE.ldnoobw-v1.txt")
@@ -148,6 +225,34 @@ def main(argv: list[str] | None = None) -> int:
             # v1's Hindi list is romanized Hindi: that is Perspective's hi-Latn.
             words, dropped = clean(raw1, lang, "latin")
             emit("hi-Latn", words, "ldnoobw-v1 (hi, romanized)", V1_LICENCE, len(raw1), dropped)
+
+    write_v2(args.dest, manifest)
+
+    questionable = questionable_words(v2 / "questionable_international_words.csv")
+    extended: dict[str, dict[str, object]] = {}
+    (args.dest / "extended").mkdir()
+    for lang in sorted(v2_files):
+        if lang not in manifest or lang == "hi-Latn":
+            continue
+        have = set((args.dest / "lists" / f"{lang}.txt").read_text("utf-8").splitlines())
+        raw2 = read_list(v2_files[lang])
+        words, dropped = clean(raw2, lang, "native")
+        kept = [w for w in words if w not in have and w not in questionable and len(w.split()) <= MAX_WORDS]
+        if not kept:
+            continue
+        data = "".join(w + "\n" for w in kept).encode("utf-8")
+        (args.dest / "extended" / f"{lang}.txt").write_bytes(data)
+        extended[lang] = {"source": "ldnoobw-v2", "licence": V2_LICENCE, "entries": len(kept), "raw_entries": len(raw2),
+                          "dropped": {**dropped, "in_list": sum(w in have for w in words),
+                                      "questionable": sum(w in questionable for w in words if w not in have),
+                                      "too_long": sum(len(w.split()) > MAX_WORDS for w in words
+                                                      if w not in have and w not in questionable)},
+                          "sha256": hashlib.sha256(data).hexdigest()}
+    ext_doc = {"about": "Extended LDNOOBW v2 entries (CC0 1.0), filtered by scripts/vendor_lexicons.py: training "
+                        "data for the embedded n-gram scorer only, never matched by the lexicon scorer.",
+               "languages": extended}
+    (args.dest / "extended" / "manifest.json").write_text(
+        json.dumps(ext_doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
     doc = {
         "about": "Filtered LDNOOBW word lists, built by scripts/vendor_lexicons.py. Lists from ldnoobw-v1 are "

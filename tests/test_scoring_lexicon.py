@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -159,3 +160,46 @@ def test_real_texts_are_scored_quickly(lex: LexiconToxicityScorer) -> None:
     en_hits = sum(r.hits or 0 for r, row in zip(res, rows, strict=True) if row.language == "en")
     assert en_hits > 10  # toxic paradetox sentences do contain list words
     assert len(rows) / dt > 2000, f"{len(rows) / dt:.0f} texts/s"
+
+
+# (language, text, the entry version 2 must find) - everyday insults in inflected and vocative forms
+EVERYDAY = [
+    ("ru", "из-за этого дебила", "дебила"), ("ru", "вы все уроды", "уроды"), ("pl", "ty debilu", "debilu"),
+    ("pl", "spierdalaj kurwo", "kurwo"), ("hi", "तू कमीने है", "कमीने"), ("ja", "お前バカだな", "バカ"),
+    ("ar", "يا غبي", "يا غبي"), ("ar", "انت حقير", "حقير"), ("sv", "din jävla idiot", "idiot"),
+]
+# benign texts that version 1 flags and version 2 must not
+BENIGN = [("es", "Encontré una concha en la playa"), ("hi", "मैं काम करना चाहता हूँ"), ("hi", "बिल्ली सो रही है"),
+          ("sv", "sås och potatis"), ("ru", "какая разница")]
+
+
+def test_version_2_finds_everyday_insults_that_version_1_misses() -> None:
+    v1, v2 = LexiconToxicityScorer(), LexiconToxicityScorer(version=2)
+    for lang, text, entry in EVERYDAY:
+        assert spans(v1, text, lang) == [], (lang, text)
+        assert entry in [t for _, _, t in spans(v2, text, lang)], (lang, text)
+
+
+def test_version_2_drops_benign_entries_and_keeps_the_traps() -> None:
+    v1, v2 = LexiconToxicityScorer(), LexiconToxicityScorer(version=2)
+    for lang, text in BENIGN:
+        assert spans(v1, text, lang) != [] and spans(v2, text, lang) == [], (lang, text)
+    for lex in (v1, v2):
+        assert spans(lex, "Scunthorpe and classic assessment", "en") == []
+        assert spans(lex, "我喜欢喝牛奶", "zh") == [] and spans(lex, "İstanbul güzel", "tr") == []
+    # a built-in shield: バカ inside バカンス "vacation" is not a hit, on its own it is
+    assert spans(v2, "夏はバカンスに行きます", "ja") == [] and len(spans(v2, "バカだ", "ja")) == 1
+    assert len(spans(v2, "concha de tu madre", "es")) == 1  # only the bare homograph was removed
+
+
+def test_versions_are_recorded_and_version_1_is_unchanged() -> None:
+    v1, v2 = LexiconToxicityScorer(), LexiconToxicityScorer(version=2)
+    assert "+v2." in v2.version and "+v" not in v1.version
+    assert build_scorer({"kind": "lexicon", "version": 2}).version == v2.version
+    # version 1's lists are the vendored LDNOOBW ones, untouched by the curation
+    for lang in ("ru", "pl", "hi", "ja", "ar", "sv", "es"):
+        words = (LEXICON_DIR / "lists" / f"{lang}.txt").read_text("utf-8").splitlines()
+        assert hashlib.sha256("".join(w + "\n" for w in words).encode()).hexdigest() == \
+            json.loads((LEXICON_DIR / "manifest.json").read_text())["languages"][lang]["sha256"]
+    man2 = json.loads((LEXICON_DIR / "manifest-v2.json").read_text())["languages"]
+    assert man2["pl"]["removed"] == 0 and man2["pl"]["added"] > 40 and man2["hi"]["removed"] > 50

@@ -19,6 +19,11 @@ Overlapping matches resolve leftmost-longest. An allowlisted word (the spec's
 ``LexiconScorer.allowlist``) is removed from the list and shields its occurrences: a match
 inside an allowlisted word is not a hit (allowlist ``乳制品`` keeps ``乳`` from matching there).
 A language without a list gives a missing score (``hits=None``), never 0 hits.
+
+Version 2 of the lists (``lists-v2``, ``manifest-v2.json``: version 1 plus the hand curation of
+``xdetox/data/lexicons/curation``) also brings built-in shield words (``shields-v2``), which
+work like allowlisted words that are not entries. Version 1 stays the default: its score rows keep
+the version string they always had.
 """
 
 from __future__ import annotations
@@ -168,22 +173,31 @@ def _jieba_with(words: frozenset[str]) -> Any:
 class LexiconToxicityScorer(Scorer):
     score_kind = "hits"
 
-    def __init__(self, allowlist: dict[str, list[str]] | None = None, lexicon_dir: Path = LEXICON_DIR) -> None:
+    def __init__(self, allowlist: dict[str, list[str]] | None = None, lexicon_dir: Path = LEXICON_DIR,
+                 version: int = 1) -> None:
         self.lexicon_dir = Path(lexicon_dir)
-        self.manifest: dict[str, Any] = json.loads((self.lexicon_dir / "manifest.json").read_text("utf-8"))
+        manifest_name, self.lists_dir = (("manifest.json", self.lexicon_dir / "lists") if version == 1 else
+                                         ("manifest-v2.json", self.lexicon_dir / "lists-v2"))
+        self.manifest: dict[str, Any] = json.loads((self.lexicon_dir / manifest_name).read_text("utf-8"))
         self.languages: dict[str, dict[str, Any]] = self.manifest["languages"]
         self.allowlist = {k: sorted(set(v)) for k, v in (allowlist or {}).items()}
+        self.shields: dict[str, list[str]] = {}
+        if version != 1:
+            for path in sorted((self.lexicon_dir / "shields-v2").glob("*.txt")):
+                self.shields[path.stem] = path.read_text("utf-8").splitlines()
         self.id = "lexicon-ldnoobw"
         h = hashlib.sha256()
-        h.update((self.lexicon_dir / "manifest.json").read_bytes())
+        h.update((self.lexicon_dir / manifest_name).read_bytes())
         h.update(json.dumps(self.allowlist, sort_keys=True, ensure_ascii=False).encode())
         h.update(MATCHER_VERSION.encode())
-        self.version = f"{MATCHER_VERSION}+{h.hexdigest()[:12]}"
+        # version 1 keeps the string its recorded rows carry; later versions name themselves
+        self.version = f"{MATCHER_VERSION}+{h.hexdigest()[:12]}" if version == 1 else \
+            f"{MATCHER_VERSION}+v{version}.{h.hexdigest()[:12]}"
         self._matchers: dict[str, tuple[_Matcher, _Matcher | None]] = {}
 
     @classmethod
     def from_spec(cls, spec: Any) -> LexiconToxicityScorer:
-        return cls(allowlist=spec.allowlist)
+        return cls(allowlist=spec.allowlist, version=spec.version)
 
     def list_language(self, language: str) -> str | None:
         """The list that scores ``language``: the exact code (``hi-Latn``), else its base (``pt-BR``)."""
@@ -198,18 +212,19 @@ class LexiconToxicityScorer(Scorer):
     def _matcher(self, lang: str) -> tuple[_Matcher, _Matcher | None]:
         if lang not in self._matchers:
             mode = matching_mode(lang)
-            entries = (self.lexicon_dir / "lists" / f"{lang}.txt").read_text("utf-8").splitlines()
+            entries = (self.lists_dir / f"{lang}.txt").read_text("utf-8").splitlines()
             allowed = {" ".join(normalize(w, lang).split()) for w in self.allowlist.get(lang, [])}
             allowed |= {" ".join(normalize(w, lang).split()) for w in self.allowlist.get(base_language(lang), [])}
             allowed.discard("")
             kept = [e for e in entries if e and e not in allowed]
-            shield = _Matcher(allowed, mode) if allowed else None
+            shielding = allowed | set(self.shields.get(lang, []))
+            shield = _Matcher(shielding, mode) if shielding else None
             self._matchers[lang] = (_Matcher(kept, mode), shield)
         return self._matchers[lang]
 
     @cached_property
     def _jieba(self) -> Any:
-        words = set((self.lexicon_dir / "lists" / "zh.txt").read_text("utf-8").splitlines())
+        words = set((self.lists_dir / "zh.txt").read_text("utf-8").splitlines())
         words |= {normalize(w, "zh") for w in self.allowlist.get("zh", [])}
         return _jieba_with(frozenset(w for w in words if w))
 

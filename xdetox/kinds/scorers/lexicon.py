@@ -18,6 +18,10 @@ from xdetox.kinds.scorers.base import ScorerKind, ScorerSpecBase
 class LexiconScorer(ScorerSpecBase):
     kind: Literal["lexicon"] = "lexicon"
     allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
+    version: Literal[1, 2] = Field(
+        default=1, description="word-list version: 1 = filtered LDNOOBW (what recorded runs and the nightly use); "
+                               "2 = with hand curation (benign entries removed, everyday insults and their inflected "
+                               "and vocative forms added; xdetox/data/lexicons/curation/README.md)")
 
 
 def _banner(spec: Mapping[str, Any]) -> str:
