@@ -32,8 +32,10 @@ def _fmt(value: float | None, ci: list[float] | None) -> str:
 
 @scorer_app.command("check")
 def check(
-    spec: Annotated[Path, typer.Argument(help="experiment spec (YAML) whose `scoring` section names the scorer")],
-    reference: Annotated[str, typer.Option(help="rtplx:DIR, or jsonl:PATH / jsonl:s3://… with text, language, reference")],
+    spec: Annotated[Path | None, typer.Argument(
+        help="experiment spec (YAML) whose `scoring` section names the scorer")] = None,
+    reference: Annotated[str, typer.Option(
+        help="rtplx:DIR (or an s3:// zip/prefix), or jsonl:PATH / jsonl:s3://… with text, language, reference")] = "",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the per-language report here")] = None,
     scores_out: Annotated[Path | None, typer.Option("--scores-out", help="write one JSONL row per text here")] = None,
     languages: Annotated[str | None, typer.Option(help="comma-separated language codes (default: all)")] = None,
@@ -42,6 +44,10 @@ def check(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     fit_calibration: Annotated[Path | None, typer.Option(
         "--fit-calibration", help="fit a per-language isotonic map onto the reference scale; write it here")] = None,
+    scoring_b64: Annotated[str | None, typer.Option(
+        "--scoring-b64", help="the scorer spec as base64 JSON instead of SPEC (what a cluster pod receives)")] = None,
+    results: Annotated[str | None, typer.Option(
+        help="also store check.json, rows.jsonl and the calibration map under this store URI (s3://… or file://…)")] = None,
 ) -> None:
     """Score a reference set with SPEC's scorer: per language n, missing, AUROC, Spearman, ECE."""
     from xdetox.cli.main import _load
@@ -50,7 +56,11 @@ def check(
     from xdetox.scoring.check import check_report, score_reference
     from xdetox.scoring.reference import DEFAULT_THRESHOLD, ReferenceError, load_reference
 
-    s = _load(spec)
+    if (spec is None) == (scoring_b64 is None):
+        raise _fail("give exactly one of SPEC and --scoring-b64")
+    if not reference:
+        raise _fail("--reference is required (rtplx:DIR or jsonl:PATH)")
+    scoring = _load(spec).scoring if spec is not None else _decode_scoring(scoring_b64 or "")
     langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
     try:
         kind, items = load_reference(reference, langs)
@@ -58,15 +68,24 @@ def check(
         raise _fail(str(e)) from None
     cut = DEFAULT_THRESHOLD[kind] if threshold is None else threshold
     try:
-        built = build_scorer(s.scoring)
+        built = build_scorer(scoring)
     except CalibrationMapError as e:
         raise _fail(str(e)) from None
+    # a terminal gets a live bar; a pod's log (no terminal) a line per tenth with rate and ETA
+    live = progress and err.is_terminal
+    log = _LogProgress(len(items)) if progress and not live else None
     with built as scorer, Progress(
         TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, disable=not progress, transient=True,
+        console=err, disable=not live, transient=True,
     ) as bar:
         task = bar.add_task("score", total=len(items))
-        rows = score_reference(scorer, items, lambda n: bar.advance(task, n))
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            if log is not None:
+                log.advance(n)
+
+        rows = score_reference(scorer, items, advance)
         probability = scorer.score_kind == "probability"
         scorer_id, scorer_version = scorer.id, scorer.version
         scale, digest = scorer.scale, scorer.calibration_digest
@@ -74,6 +93,13 @@ def check(
     report = {"scorer_id": scorer_id, "scorer_version": scorer_version,
               "score_kind": "probability" if probability else "hits", "scale": scale,
               "calibration_map": digest, "reference": reference, **report}
+    scratch = None
+    if results:  # a pod: what it writes must reach the store, local files default to a scratch folder
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="scorer-check-"))
+        json_out = json_out or scratch / "check.json"
+        scores_out = scores_out or scratch / "rows.jsonl"
     if fit_calibration:
         report["calibration"] = _write_calibration(fit_calibration, rows, cut, reference, scorer_id, scorer_version)
     if scores_out:
@@ -93,6 +119,63 @@ def check(
             cells.append(_fmt(m["ece"], m["ece_ci"]))
         table.add_row(*cells)
     out.print(table)
+    if results:
+        _upload(results, [p for p in (json_out, scores_out, fit_calibration) if p is not None])
+
+
+class _LogProgress:
+    """Progress as log lines (a pod has no terminal): every tenth of the texts, with rate and ETA."""
+
+    def __init__(self, total: int) -> None:
+        import time
+
+        self.total, self.done, self.next, self.t0, self.clock = total, 0, 0.1, time.monotonic(), time.monotonic
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.total and self.done / self.total >= self.next:
+            elapsed = max(self.clock() - self.t0, 1e-9)
+            rate = self.done / elapsed
+            eta = (self.total - self.done) / rate if rate else 0.0
+            err.print(f"scored {self.done}/{self.total} ({100 * self.done / self.total:.0f}%), {rate:.1f} texts/s, "
+                      f"ETA {int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}", highlight=False)
+            while self.next <= self.done / self.total:
+                self.next += 0.1
+
+
+def _decode_scoring(text: str) -> Any:
+    import base64
+    import binascii
+
+    from pydantic import ValidationError
+
+    from xdetox.kinds import scorers as scorer_kinds
+    from xdetox.scoring.calibrated import pin_scorer_calibration
+    from xdetox.spec.errors import SpecError
+
+    try:
+        data = json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
+        return pin_scorer_calibration(scorer_kinds.validate_spec(data), "scoring", "--scoring-b64")
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _fail(f"--scoring-b64: not base64 JSON ({e})") from None
+    except ValidationError as e:
+        raise _fail(f"--scoring-b64: not a valid scorer spec: {e.errors()[0]['msg']} at "
+                    f"{'.'.join(str(x) for x in e.errors()[0]['loc'])}") from None
+    except SpecError as e:
+        raise _fail(str(e.problems[0].render("--scoring-b64"))) from None
+
+
+def _upload(uri: str, paths: list[Path]) -> None:
+    from xdetox.store import StoreError, open_store
+
+    try:
+        store = open_store(uri)
+        for p in paths:
+            store.put_file(p.name, p)
+    except (StoreError, OSError, ValueError) as e:
+        err.print(f"[bold red]error:[/bold red] --results {uri}: {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    err.print(f"stored {', '.join(p.name for p in paths)} under {uri}", highlight=False)
 
 
 def _write_calibration(path: Path, rows: list[dict[str, Any]], cut: float, reference: str,

@@ -49,7 +49,8 @@ def read_map(uri: str) -> CalibrationMap:
     return parse_map(_read_bytes(uri), uri)
 
 
-def _pin(scorer_spec: Any, field: str, source: str | None) -> Any:
+def pin_scorer_calibration(scorer_spec: Any, field: str, source: str | None) -> Any:
+    """One scorer spec with its calibration map read and the map's digest pinned (SpecError if unusable)."""
     from xdetox.spec.errors import SpecError, SpecProblem
 
     uri = getattr(scorer_spec, "calibration", None)
@@ -74,9 +75,9 @@ def pin_calibration(spec: Any, source: str | None = None) -> Any:
     SpecError naming the field and the map file (commands print it and exit 2).
     """
     compare = list(getattr(spec, "compare_scorers", []))
-    update: dict[str, Any] = {"scoring": _pin(spec.scoring, "scoring", source)}
+    update: dict[str, Any] = {"scoring": pin_scorer_calibration(spec.scoring, "scoring", source)}
     if compare:
-        update["compare_scorers"] = [_pin(c, f"compare_scorers[{i}]", source) for i, c in enumerate(compare)]
+        update["compare_scorers"] = [pin_scorer_calibration(c, f"compare_scorers[{i}]", source) for i, c in enumerate(compare)]
     return spec.model_copy(update=update)
 
 

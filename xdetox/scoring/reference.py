@@ -1,6 +1,7 @@
 """Reference sets a scorer is checked against: texts with a human or reference toxicity score.
 
-- ``rtplx:DIR``: RTP-LX (folder, file, zip or s3:// URI, via xdetox.prompts.rtplx); the reference
+- ``rtplx:DIR``: RTP-LX (folder, file, zip, or an s3:// object or prefix, copied to a temporary
+  folder first: how a cluster pod reads it; via xdetox.prompts.rtplx); the reference
   is ``Annotations.Toxicity``, the mean of three raters on 1-5, and toxic means mean >= 3
   (docs/FACTS.md). Evaluation only: nothing here trains or tunes on it.
 - ``jsonl:PATH`` or ``jsonl:s3://bucket/key``: one object per line with ``text`` (non-empty
@@ -86,18 +87,44 @@ def load_rtplx_reference(where: str, languages: list[str] | None) -> list[Refere
     from xdetox.prompts.base import PromptSetError
     from xdetox.prompts.rtplx import load_rtplx, rtplx_languages
 
-    if where.startswith("s3://"):
-        raise ReferenceError(f"{where}: copy RTP-LX locally first (rtplx:DIR reads a folder, file or zip)")
-    root = Path(where)
-    if not root.exists():
-        raise ReferenceError(f"{where}: no such folder or file")
-    try:
-        langs = languages or rtplx_languages(root, f"rtplx:{where}")
-        with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = _download(where, Path(scratch) / "rtplx") if where.startswith("s3://") else Path(where)
+        if not root.exists():
+            raise ReferenceError(f"{where}: no such folder or file")
+        try:
+            langs = languages or rtplx_languages(root, f"rtplx:{where}")
             return [ReferenceItem(p.language, p.prompt_id, p.prompt, p.meta.get("human_toxicity"))
                     for p in load_rtplx(root, f"rtplx:{where}", langs, Path(scratch))]
-    except (PromptSetError, RecordError) as e:
-        raise ReferenceError(str(e)) from None
+        except (PromptSetError, RecordError) as e:
+            raise ReferenceError(str(e)) from None
+
+
+def _download(uri: str, dest: Path) -> Path:
+    """An s3:// object (a zip or one file) or every object under an s3:// prefix (a folder), copied
+    into ``dest`` so the local readers apply unchanged (a cluster pod reads RTP-LX from the bucket)."""
+    from xdetox.store import StoreError, open_store
+
+    bucket_path = uri[len("s3://"):].rstrip("/")
+    if "/" not in bucket_path:
+        raise ReferenceError(f"{uri}: expected s3://bucket/key or s3://bucket/prefix/")
+    parent, _, name = bucket_path.rpartition("/")
+    try:
+        store = open_store(f"s3://{parent}")
+        keys = [k for k in store.list(f"{name}/") if not k.endswith("/")]
+        if not keys:  # one object: a zip or a JSON-lines file
+            out = dest / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            store.get_file(name, out)
+            return out
+        for key in keys:
+            out = dest / key
+            out.parent.mkdir(parents=True, exist_ok=True)
+            store.get_file(key, out)
+        return dest / name
+    except FileNotFoundError:
+        raise ReferenceError(f"{uri}: no such object or prefix") from None
+    except (StoreError, ValueError) as e:
+        raise ReferenceError(f"{uri}: cannot be read ({e})") from None
 
 
 def load_reference(source: str, languages: list[str] | None = None) -> tuple[str, list[ReferenceItem]]:

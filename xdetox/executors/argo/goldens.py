@@ -1,6 +1,7 @@
 """Golden Argo manifests for every spec in jobs/: written to argo/, checked by tests.
 
-For each ``jobs/<name>.yaml``: ``argo/<name>/workflow.yaml`` and ``argo/<name>/workflowtemplate.yaml``,
+For each ``jobs/checks/<name>.yaml`` (a scorer check): ``argo/check-<name>/`` likewise, and the
+chart's ``check-<name>.yaml``. For each ``jobs/<name>.yaml``: ``argo/<name>/workflow.yaml`` and ``argo/<name>/workflowtemplate.yaml``,
 rendered with ``argo/cluster-config.yaml``; the WorkflowTemplate is also copied into the Helm chart
 (``charts/xdetox/files/workflowtemplates/<name>.yaml``, which the chart installs). A spec with a
 ``jobs/<name>-reference.json`` is a nightly reproduction: it writes to a fresh root per workflow
@@ -18,6 +19,7 @@ import yaml
 
 from xdetox.executors.argo.config import ClusterConfig, load_cluster_config
 from xdetox.executors.argo.render import RenderOptions, render, render_template
+from xdetox.executors.argo.scorer_check import load_job, render_check, render_check_template
 from xdetox.plan import plan as make_plan
 from xdetox.spec import load_spec
 
@@ -46,6 +48,10 @@ def job_specs(root: Path) -> list[Path]:
     return sorted(p for p in (root / "jobs").glob("*.yaml"))
 
 
+def check_jobs(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "jobs" / "checks").glob("*.yaml"))
+
+
 def expected(root: Path, cfg: ClusterConfig | None = None) -> dict[Path, str]:
     """Every golden file (path relative to ``root``) and its content."""
     cfg = cfg or load_cluster_config(root / "argo" / "cluster-config.yaml")
@@ -60,6 +66,13 @@ def expected(root: Path, cfg: ClusterConfig | None = None) -> dict[Path, str]:
         out[Path("argo") / spec_path.stem / "workflow.yaml"] = wf
         out[Path("argo") / spec_path.stem / "workflowtemplate.yaml"] = wt
         out[CHART_TEMPLATES / f"{spec_path.stem}.yaml"] = wt
+    for job_path in check_jobs(root):  # scorer checks: one pod each (xdetox argo submit-check)
+        job = load_job(job_path)
+        source = f"jobs/checks/{job_path.name}"
+        wt = dump(render_check_template(job, cfg), source)
+        out[Path("argo") / f"check-{job_path.stem}" / "workflow.yaml"] = dump(render_check(job, cfg), source)
+        out[Path("argo") / f"check-{job_path.stem}" / "workflowtemplate.yaml"] = wt
+        out[CHART_TEMPLATES / f"check-{job_path.stem}.yaml"] = wt
     return out
 
 

@@ -165,7 +165,7 @@ def _pod_security_context(cfg: ClusterConfig) -> m.PodSecurityContext:
     )
 
 
-def _env(cfg: ClusterConfig, kind: str, spec: ExperimentSpec) -> list[m.EnvVar]:
+def _env(cfg: ClusterConfig, kind: str, scorers: list[Any]) -> list[m.EnvVar]:
     def secret(name: str, secret_name: str, key: str, optional: bool = False) -> m.EnvVar:
         ref = m.SecretKeySelector(name=secret_name, key=key, optional=optional or None)
         return m.EnvVar(name=name, value_from=m.EnvVarSource(secret_key_ref=ref))
@@ -187,7 +187,7 @@ def _env(cfg: ClusterConfig, kind: str, spec: ExperimentSpec) -> list[m.EnvVar]:
         env.append(secret("HF_TOKEN", cfg.hub_token.secret, cfg.hub_token.key))
     declared = step_kinds.get(kind) if kind in step_kinds.names() else None
     if declared is not None and (declared.runs_scorer or declared.scorer_secrets):  # the scorer kind's secrets
-        names = [n for sc in spec.all_scorers() for n in scorer_kinds.get(sc.kind).secret_env(sc)]
+        names = [n for sc in scorers for n in scorer_kinds.get(sc.kind).secret_env(sc)]
         for name in dict.fromkeys(names):
             env.append(secret(name, st.perspective_secret, st.perspective_key))
     return env
@@ -257,10 +257,11 @@ def _score_pod(res: StepResources, spec: ExperimentSpec) -> tuple[StepResources,
 
 
 def _container(
-    name: str, kind: str, image_name: str, res: StepResources, cfg: ClusterConfig, spec: ExperimentSpec,
+    name: str, kind: str, image_name: str, res: StepResources, cfg: ClusterConfig, scorers: list[Any],
     command: list[str], args: list[str], inputs: list[Parameter] | None = None, retry: bool = True,
     semaphore: str | None = None,
 ) -> Container:
+    """One pod template; ``scorers``: the scorer specs whose secrets a scoring pod gets."""
     vols, mounts = _volumes(cfg, kind)
     role_name = role_for(kind, res)
     role = cfg.roles.get(role_name)
@@ -277,7 +278,7 @@ def _container(
         args=args,
         inputs=inputs,
         resources=_resources(res, role),
-        env=_env(cfg, kind, spec),
+        env=_env(cfg, kind, scorers),
         env_from=[m.EnvFromSource(config_map_ref=m.ConfigMapEnvSource(name=cfg.store.config_map))],
         volumes=vols,
         volume_mounts=mounts,
@@ -329,9 +330,10 @@ def build(
     kinds = sorted({t.kind for t in tasks})
     res_spec = spec.resources
     templates: list[Any] = []
+    scorers = spec.all_scorers()
     light = StepResources(cpu="500m", memory="1Gi")
     templates.append(_container(
-        "publish", "publish", "score", light, cfg, spec,
+        "publish", "publish", "score", light, cfg, scorers,
         ["xdetox", "argo", "publish"],
         ["--store", root, "--spec-b64", "{{workflow.parameters.spec}}",
          "--expect-plan", "{{workflow.parameters.plan-digest}}"],
@@ -343,7 +345,7 @@ def build(
         if declared.runs_scorer:
             res, semaphore = _score_pod(res, spec)
         templates.append(_container(
-            f"step-{kind.replace('_', '-')}", kind, declared.image, res, cfg, spec,
+            f"step-{kind.replace('_', '-')}", kind, declared.image, res, cfg, scorers,
             ["xdetox", "step"], [_manifest_arg(run_id, "{{inputs.parameters.key}}", root)],
             inputs=[Parameter(name="key")], semaphore=semaphore,
         ))
@@ -355,13 +357,13 @@ def build(
     if options.reference_json is not None:
         params.append(Parameter(name="reference", value=_b64(options.reference_json)))
         templates.append(_container(
-            "check-nightly", "check", "score", light, cfg, spec,
+            "check-nightly", "check", "score", light, cfg, scorers,
             ["xdetox", "argo", "check-nightly"],
             ["--store", root, "--run", run_id, "--reference-b64", "{{workflow.parameters.reference}}"],
             retry=False,
         ))
     templates.append(_container(
-        "record-outcome", "outcome", "score", light, cfg, spec,
+        "record-outcome", "outcome", "score", light, cfg, scorers,
         ["xdetox", "argo", "record-outcome"],
         ["--store", root, "--run", run_id, "--workflow", "{{workflow.name}}", "--status", "{{workflow.status}}",
          "--failures", "{{workflow.failures}}", "--duration", "{{workflow.duration}}"],
