@@ -130,3 +130,76 @@ def test_compare_shows_alignment_r_beside_the_papers() -> None:
     (a,) = res["alignment"]
     # paper 1 reports r = 0.732 for mGPT (vendored table); the run's r is the evaluation's, unchanged
     assert (a["paper_model"], a["paper_r"], a["run_r"], a["n_languages"]) == ("ai-forever/mGPT", 0.732, 0.61, 16)
+
+
+def _row(setting: str, value: float | None, metric: str = "emt", stage: str = "before") -> dict[str, object]:
+    return {"setting": setting, "model": "mgpt-1b3", "paper_model": "ai-forever/mGPT", "prompt_set": "ps",
+            "metric": metric, "stage": stage, "run": value, "paper": 0.502}
+
+
+def test_mean_over_seeds_with_a_t_interval() -> None:
+    from xdetox.report.compare import across_seeds
+
+    meta = {"full [seed=42]": {"seed": 42, "group": "full"}, "full [seed=43]": {"seed": 43, "group": "full"},
+            "full [seed=44]": {"seed": 44, "group": "full"}, "lone": {"seed": 7, "group": "lone"}}
+    rows = [_row("full [seed=42]", 0.30), _row("full [seed=43]", 0.40), _row("full [seed=44]", 0.50),
+            _row("lone", 0.9)]
+    (g,) = across_seeds(rows, meta)  # one seed alone has no spread: not summarised
+    # mean 0.4; SD sqrt((0.01 + 0 + 0.01) / 2) = 0.1; t(0.975, 2 df) = 4.302653 (table value);
+    # half-width 4.302653 * 0.1 / sqrt(3) = 0.248414
+    assert (g["group"], g["seeds"], g["n_seeds"]) == ("full", [42, 43, 44], 3)
+    assert g["mean"] == pytest.approx(0.4) and g["sd"] == pytest.approx(0.1)
+    assert g["ci"] == pytest.approx([0.4 - 0.248414, 0.4 + 0.248414], abs=1e-6)
+    assert g["difference"] == pytest.approx(0.4 - 0.502)
+
+
+def _analysis() -> dict[str, object]:
+    def lang(base: float, tuned: float, base_score: float, minus: float, plus: float) -> dict[str, object]:
+        return {"prompts": 4, "base": {"mean": base}, "tuned": {"mean": tuned},
+                "base_score": {"mean": base_score, "n": 4, "n_missing": 0},
+                "intervention": [{"offset": -5.0, "score": {"mean": minus}}, {"offset": 5.0, "score": {"mean": plus}}]}
+
+    return {"neurons": [{"layer": 1, "index": 2}] * 30, "selection": {"candidates": 100, "kept": 30,
+                                                                      "rule": "positive mean activation"},
+            "scorer": {"id": "perspective", "score_kind": "probability"},
+            "languages": {"en": lang(0.2, 0.05, 0.30, 0.10, 0.60), "de": lang(0.1, 0.0, 0.20, 0.04, 0.50)},
+            "reference_comparison": {"spearman_before": 0.8}}
+
+
+def test_compare_shows_neuron_results_beside_the_papers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from xdetox.cli import report_cmds
+
+    res = compare([("s", _ev())], load_paper(PAPER), {"mgpt-1b3": "ai-forever/mGPT"},
+                  prompt_sources={"ps": "rtp-lx:/x"}, analyses=[("mgpt-1b3", _analysis())])
+    (n,) = res["neurons"]
+    assert (n["paper_model"], n["kept"], n["candidates"], n["paper_count"]) == ("ai-forever/mGPT", 30, 100, 36)
+    # per language beside mGPT's published activations (neuron-activations.json: en 0.1040..., -0.0047...)
+    assert n["per_language"]["en"] == {"before": 0.2, "after": 0.05, "paper_before": pytest.approx(0.10401160164522383),
+                                       "paper_after": pytest.approx(-0.004719374509694359)}
+    # the scorer's mean over the two languages, by hand: base (0.30 + 0.20) / 2; -5: (0.10 + 0.04) / 2; +5: 0.55
+    assert n["base_score"] == pytest.approx(0.25)
+    assert [(iv["offset"], iv["n_languages"]) for iv in n["intervention"]] == [(-5.0, 2), (5.0, 2)]
+    assert [iv["score"] for iv in n["intervention"]] == pytest.approx([0.07, 0.55])
+    assert (n["paper_base_score"], n["paper_negative_offset_score"]) == (0.175, 0.032)
+    buf = io.StringIO()
+    monkeypatch.setattr(report_cmds, "out", Console(file=buf, width=200))
+    report_cmds._print_neurons(res["neurons"])
+    text = buf.getvalue()
+    assert "30 kept of 100 candidates by positive mean activation (paper: 36 of 100)" in text
+    assert "offset -5: 0.070 (2 languages)" in text and "paper: 0.175 before, 0.032 after a negative offset" in text
+
+
+def test_settings_meta_reads_each_settings_seed_and_group() -> None:
+    from xdetox.cli.report_cmds import _settings_meta
+    from xdetox.plan import plan
+    from xdetox.spec import load_spec
+
+    p = plan(load_spec(Path(__file__).resolve().parents[1] / "jobs" / "pref-tuning-xling-5seeds.yaml"))
+    meta = _settings_meta(p)
+    assert sorted({m["seed"] for m in meta.values()}) == [42, 43, 44, 45, 46]
+    groups = {m["group"] for m in meta.values()}
+    assert len(groups) == 2 and all("seed" not in g for g in groups)  # full-ft and qlora, five seeds each

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,6 +39,35 @@ def open_run(run: str, store: str | None) -> Any:
     if not rs.exists("plan.json"):
         raise _fail(f"no run at {rs.uri} (no plan.json): give a run id with --store, or the run folder")
     return rs
+
+
+_SEED_IN_LABEL = re.compile(r" \[seed=[^\]]*\]|(, )?\bseed=[^,]*")
+
+
+def _settings_meta(plan: Any) -> dict[str, dict[str, Any]]:
+    """Setting label -> its seed (the matrix's, else its training seed) and its label without the seed."""
+    by_key = {s.key: s for s in plan.steps}
+    out: dict[str, dict[str, Any]] = {}
+    for st in plan.settings:
+        seed = st.overrides.get("seed")
+        if seed is None:
+            seeds = [(by_key[k].params.get("training") or {}).get("seed") for k in st.train_keys if k in by_key]
+            seed = next((x for x in seeds if x is not None), None)
+        group = _SEED_IN_LABEL.sub("", st.label).strip() or st.label
+        out[st.label] = {"seed": seed, "group": group}
+    return out
+
+
+def _run_analyses(rs: Any, plan: Any) -> list[tuple[str, dict[str, Any]]]:
+    """[(model id, analysis.json)] of the run's committed analyze steps."""
+    from xdetox.steps.runner import is_committed
+
+    out = []
+    for st in plan.steps:
+        if st.kind == "analyze" and is_committed(rs, st.key):
+            out.append((str((st.params.get("model") or {}).get("id")),
+                        json.loads(rs.get_text(f"{st.output_prefix}/analysis.json"))))
+    return out
 
 
 def _run_evaluations(rs: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str], dict[str, str]]:
@@ -105,8 +135,12 @@ def compare(
         ref = load_paper(paper)
         rs = open_run(run, store)
         evaluations, sources, prompt_sources = _run_evaluations(rs)
+        from xdetox.report.write import load_plan
+
+        plan = load_plan(rs)
         result = do_compare(evaluations, ref, sources, force=force, paper_model=paper_model,
-                            prompt_sources=prompt_sources, paper_name=paper)
+                            prompt_sources=prompt_sources, paper_name=paper, settings_meta=_settings_meta(plan),
+                            analyses=_run_analyses(rs, plan))
     except (CompareError, StoreError, ValueError) as e:
         raise _fail(str(e)) from None
     if as_json:
@@ -114,29 +148,71 @@ def compare(
         return
     for w in result["warnings"]:
         err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
-    grouped: dict[tuple[str, str, str, str], dict[str, dict[str, list[dict[str, Any]]]]] = {}
+    grouped: dict[tuple[str, Any, str, str, str], dict[str, dict[str, list[dict[str, Any]]]]] = {}
     for r in result["rows"]:
-        g = grouped.setdefault((r["setting"], r["model"], r["paper_model"], r["prompt_set"]), {})
+        g = grouped.setdefault((r["setting"], r.get("seed"), r["model"], r["paper_model"], r["prompt_set"]), {})
         name = r["metric"] if not result["forced_lexicon"] or r["metric"] in {"ppl", "dist1", "dist2", "dist3"} \
             else f"{r['metric']} ≈ {r['run_metric']}"
         g.setdefault(name, {})[r["stage"]] = r  # type: ignore[assignment]
-    for (setting, model, paper_model, ps), metrics in grouped.items():
-        table = Table(title=f"{model} on {ps} ({setting}) vs {paper_model} in {paper}")
+    for (setting, seed, model, paper_model, ps), metrics in grouped.items():
+        seed_note = f", seed {seed}" if seed is not None else ""
+        table = Table(title=f"{model} on {ps} ({setting}{seed_note}) vs {paper_model} in {paper}; run [95% CI]")
         for col in ("metric", "before: run", "paper", "Δ", "after: run", "paper", "Δ"):
             table.add_column(col, justify="left" if col == "metric" else "right")
         for name, stages in metrics.items():
             b, a = stages.get("before", {}), stages.get("after", {})
             digits = 2 if name.startswith("ppl") else 3
             table.add_row(name, *(fmt_ci({"value": x.get("run"), "ci": x.get("run_ci")}, digits)  # type: ignore[union-attr]
-                                  if k == "run" and name == "lang_consistency" else fmt(x.get(k), digits)  # type: ignore[union-attr]
+                                  if k == "run" else fmt(x.get(k), digits)  # type: ignore[union-attr]
                                   for x in (b, a) for k in ("run", "paper", "difference")))
         out.print(table)
+    _print_across_seeds(result["across_seeds"], paper)
+    _print_neurons(result["neurons"])
     for a in result["alignment"]:
         run_r = "n/a" if a["run_r"] is None else f"{a['run_r']:.3f} (p {a['run_p_value']:.3g}, {a['n_languages']} languages)"
         paper_r = "n/a" if a["paper_r"] is None else f"{a['paper_r']:.3f}"
         out.print(f"alignment vs detoxification, Pearson r, {a['model']} on {a['prompt_set']}: run {run_r}"
                   f"{'' if a['reason'] is None else ' - ' + a['reason']}; paper {paper_r}", highlight=False, soft_wrap=True)
     out.print(f"paper setting: {result['paper_setting']}", highlight=False, soft_wrap=True)
+
+
+def _print_across_seeds(groups: list[dict[str, Any]], paper: str) -> None:
+    from xdetox.report.labels import fmt, fmt_ci
+
+    if not groups:
+        return
+    table = Table(title=f"mean over seeds [95% t-interval] vs {paper} (the paper averages five runs)")
+    for col in ("setting", "model", "prompt set", "metric", "stage", "seeds", "run", "paper", "Δ"):
+        table.add_column(col, justify="right" if col in {"run", "paper", "Δ"} else "left")
+    for g in groups:
+        digits = 2 if g["metric"] == "ppl" else 3
+        table.add_row(g["group"], g["model"], g["prompt_set"], g["metric"], g["stage"],
+                      ", ".join(str(x) for x in g["seeds"]), fmt_ci({"value": g["mean"], "ci": g["ci"]}, digits),
+                      fmt(g["paper"], digits), fmt(g["difference"], digits))
+    out.print(table)
+
+
+def _print_neurons(neurons: list[dict[str, Any]]) -> None:
+    from xdetox.report.labels import fmt
+
+    for n in neurons:
+        paper_count = "" if n["paper_count"] is None else f" (paper: {n['paper_count']} of 100)"
+        out.print(f"toxic neurons, {n['model']}: {n['kept']} kept of {n['candidates']} candidates by "
+                  f"{n['rule']}{paper_count}", highlight=False, soft_wrap=True)
+        table = Table(title=f"{n['model']}: mean activation of its toxic neurons per language")
+        for col in ("language", "before", "paper", "after", "paper"):
+            table.add_column(col, justify="left" if col == "language" else "right")
+        for lang, d in n["per_language"].items():
+            table.add_row(lang, fmt(d["before"], 4), fmt(d["paper_before"], 4), fmt(d["after"], 4),
+                          fmt(d["paper_after"], 4))
+        out.print(table)
+        scorer = (n.get("scorer") or {}).get("id", "no scorer")
+        ivs = "; ".join(f"offset {iv['offset']:+g}: {fmt(iv['score'], 3)} ({iv['n_languages']} languages)"
+                        for iv in n["intervention"]) or "none"
+        paper_iv = ("" if n["paper_base_score"] is None else
+                    f"; paper: {n['paper_base_score']} before, {n['paper_negative_offset_score']} after a negative offset")
+        out.print(f"intervention judged by {scorer}, mean over languages: base {fmt(n['base_score'], 3)}; {ivs}"
+                  f"{paper_iv}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -91,11 +91,17 @@ def compare(
     paper_model: str | None = None,
     prompt_sources: dict[str, str] | None = None,
     paper_name: str = "pref-tuning-2406.16235",
+    settings_meta: dict[str, dict[str, Any]] | None = None,
+    analyses: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Rows of (setting, model, prompt set, metric, stage, run, paper, difference) for every
-    base/tuned comparison in the run's evaluations ``[(setting label, metrics.json)]``, plus the
-    alignment correlation beside the paper's. ``prompt_sources``: prompt set id -> its source."""
+    """Rows of (setting, seed, model, prompt set, metric, stage, run with its CI, paper, difference)
+    for every base/tuned comparison in the run's evaluations ``[(setting label, metrics.json)]``;
+    the mean over seeds with a t-interval where a setting ran under several seeds (paper 1 reports
+    five-run averages); the alignment correlation and the toxic-neuron results beside the paper's.
+    ``prompt_sources``: prompt set id -> its source; ``settings_meta``: setting label -> {"seed",
+    "group": the label without its seed}; ``analyses``: [(model id, analysis.json)]."""
     model_sources = model_sources or {}
+    settings_meta = settings_meta or {}
     prompt_sources = prompt_sources or {}
     kinds = {ev.get("score_kind") for _, ev in evaluations}
     lexicon = "hits" in kinds
@@ -142,7 +148,8 @@ def compare(
                     avg = arm.get("average", {}).get(run_metric) or {}
                     value = avg.get("value")
                     pv = ref.get(stage, {}).get(col)
-                    rows.append({"setting": setting, "model": model, "paper_model": name,
+                    rows.append({"setting": setting, "seed": settings_meta.get(setting, {}).get("seed"),
+                                 "model": model, "paper_model": name,
                                  "prompt_set": comp["prompt_set"], "metric": col, "run_metric": run_metric,
                                  "stage": stage, "run": value, "run_ci": avg.get("ci"), "paper": pv,
                                  "difference": None if value is None or pv is None else value - pv})
@@ -153,8 +160,100 @@ def compare(
     if unmatched:
         warnings.append(f"not in the paper's table, skipped: {', '.join(sorted(set(unmatched)))}")
     return {"paper": paper.get("source"), "paper_setting": paper.get("setting"), "rows": rows,
+            "across_seeds": across_seeds(rows, settings_meta),
             "alignment": _alignment_rows(evaluations, paper, model_sources, paper_model),
+            "neurons": _neuron_rows(analyses or [], paper, model_sources, paper_model),
             "warnings": list(dict.fromkeys(warnings)), "forced_lexicon": lexicon}
+
+
+def across_seeds(rows: list[dict[str, Any]], settings_meta: dict[str, dict[str, Any]],
+                 confidence: float = 0.95) -> list[dict[str, Any]]:
+    """Per setting group (the setting without its seed), model, prompt set, metric and stage that
+    ran under two or more seeds: the mean over seeds, its sample SD and a Student-t interval of the
+    mean (seeds are the unit: each seed's own bootstrap CI is within-run noise), beside the paper's
+    five-run average."""
+    import math
+
+    from scipy import stats
+
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        meta = settings_meta.get(r["setting"], {})
+        if r["run"] is None or meta.get("seed") is None:
+            continue
+        key = (meta.get("group", r["setting"]), r["model"], r["paper_model"], r["prompt_set"], r["metric"], r["stage"])
+        g = groups.setdefault(key, {"values": {}, "paper": r["paper"]})
+        g["values"][meta["seed"]] = r["run"]
+    out: list[dict[str, Any]] = []
+    for (group, model, paper_model, ps, metric, stage), g in groups.items():
+        seeds = sorted(g["values"])
+        if len(seeds) < 2:
+            continue
+        vals = [g["values"][x] for x in seeds]
+        n = len(vals)
+        mean = sum(vals) / n
+        sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+        out.append({"group": group, "model": model, "paper_model": paper_model, "prompt_set": ps, "metric": metric,
+                    "stage": stage, "seeds": seeds, "n_seeds": n, "mean": mean, "sd": sd,
+                    "ci": [mean - half, mean + half], "confidence": confidence, "paper": g["paper"],
+                    "difference": None if g["paper"] is None else mean - g["paper"]})
+    return out
+
+
+NEURON_ACTIVATIONS = "neuron-activations.json"
+MGPT = "ai-forever/mGPT"
+
+
+def _neuron_rows(analyses: list[tuple[str, dict[str, Any]]], paper: dict[str, Any], model_sources: dict[str, str],
+                 paper_model: str | None) -> list[dict[str, Any]]:
+    """Per analysed model: how many toxic neurons its selection kept (paper 1: 36 of 100 for mGPT),
+    their mean activation per language before and after tuning beside mGPT's published ones, and
+    the run's scorer on the intervention's continuations at each offset, averaged over languages,
+    beside the paper's (0.175 before, 0.032 after a negative offset, mGPT, 17 languages)."""
+    ref = paper.get("toxic_neurons_mgpt") or {}
+    acts_file = DATA_DIR / NEURON_ACTIVATIONS
+    acts = json.loads(acts_file.read_text(encoding="utf-8")) if acts_file.exists() else {}
+    out: list[dict[str, Any]] = []
+    for model, a in analyses:
+        try:
+            name = match_paper_model(model, model_sources.get(model), paper, paper_model)
+        except CompareError:
+            name = None
+        is_mgpt = name == MGPT
+        langs = a.get("languages") or {}
+        per_language = {}
+        for lang, d in sorted(langs.items()):
+            per_language[lang] = {
+                "before": (d.get("base") or {}).get("mean"), "after": (d.get("tuned") or {}).get("mean"),
+                "paper_before": (acts.get("pre_dpo") or {}).get(lang) if is_mgpt else None,
+                "paper_after": (acts.get("post_dpo") or {}).get(lang) if is_mgpt else None,
+            }
+        base_scores = [(d.get("base_score") or {}).get("mean") for d in langs.values()]
+        interventions: dict[float, list[float]] = {}
+        for d in langs.values():
+            runs = d.get("intervention") or []
+            for iv in runs if isinstance(runs, list) else [runs]:
+                v = (iv.get("score") or {}).get("mean")
+                if v is not None:
+                    interventions.setdefault(float(iv["offset"]), []).append(v)
+        present = [v for v in base_scores if v is not None]
+        selection = a.get("selection") or {}
+        out.append({
+            "model": model, "paper_model": name, "kept": len(a.get("neurons") or []),
+            "candidates": selection.get("candidates"), "rule": selection.get("rule"),
+            "paper_count": ref.get("count") if is_mgpt else None,
+            "per_language": per_language,
+            "spearman_before": (a.get("reference_comparison") or {}).get("spearman_before"),
+            "spearman_after": (a.get("reference_comparison") or {}).get("spearman_after"),
+            "scorer": a.get("scorer"),
+            "base_score": sum(present) / len(present) if present else None,
+            "intervention": [{"offset": off, "score": sum(v) / len(v), "n_languages": len(v)}
+                             for off, v in sorted(interventions.items())],
+            "paper_base_score": ref.get("avg_toxicity_17_langs_greedy_before_intervention") if is_mgpt else None,
+            "paper_negative_offset_score": ref.get("after_negative_offset") if is_mgpt else None,
+        })
+    return out
 
 
 def _check_setup(evaluations: list[tuple[str, dict[str, Any]]], need: dict[str, str], prompt_sources: dict[str, str],
