@@ -246,7 +246,7 @@ def train(
     t_train = time.perf_counter()
     if resume_from is not None:
         log(f"resuming from {resume_from.name}")
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     train_seconds = time.perf_counter() - t_train
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -273,7 +273,10 @@ def train(
         "steps": state.global_step,
         "epochs": round(float(state.epoch or 0), 4),
         "final_loss": losses[-1]["loss"] if losses else None,
-        "train_loss": round(float(result.training_loss), 6),
+        # The mean of every step's logged loss (logging_steps=1), not TRL's result.training_loss:
+        # after a resume that averages only the steps this process ran, so a resumed run would
+        # commit another number than an uninterrupted one; the log history survives checkpoints.
+        "train_loss": round(sum(x["loss"] for x in losses) / len(losses), 6) if losses else None,
         "best_eval_loss": min((e["eval_loss"] for e in evals), default=None),
         "n_train": len(train_ds),
         "n_eval": len(eval_ds) if eval_ds is not None else 0,
