@@ -46,7 +46,8 @@ def test_rendered_pod_follows_the_scorer_kind(tmp_path: Path) -> None:
     assert pod["container"]["command"] == ["xdetox", "scorer", "check"]
     assert args[args.index("--languages") + 1] == "en,de" and "--fit-calibration" in args
     params = {p["name"]: p["value"] for p in lex["spec"]["arguments"]["parameters"]}
-    assert json.loads(base64.b64decode(params["scoring"])) == {"kind": "lexicon", "allowlist": {}}
+    decoded = json.loads(base64.b64decode(params["scoring"]))
+    assert decoded["kind"] == "lexicon" and decoded == load_job(_job(tmp_path)).scoring.model_dump(mode="json")
     assert "nvidia.com/gpu" not in pod["container"]["resources"]["requests"]  # lexicon: a CPU pod
     assert pod["metadata"]["labels"]["xdetox.io/role"] == "score-cpu"
     assert pod["metadata"]["labels"]["xdetox.io/image"] == "score"
