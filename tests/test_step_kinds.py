@@ -95,8 +95,8 @@ def test_builtin_params_models_accept_what_their_hooks_make_and_nothing_else() -
     from xdetox.spec import load_spec
 
     p = plan(load_spec("jobs/smoke.yaml"))
-    checked = {s.kind for s in p.steps if step_kinds.get(s.kind).params_model is not None}
-    assert {"build_model", "train", "generate", "evaluate"} <= checked
+    assert all(k.params_model is not None for k in step_kinds.all_kinds())  # every built-in kind
+    assert {s.kind for s in p.steps} == {"build_model", "train", "generate", "score", "evaluate", "report"}
     gen = next(s for s in p.steps if s.kind == "generate")
     model = step_kinds.get("generate").params_model
     assert model is not None
@@ -105,3 +105,13 @@ def test_builtin_params_models_accept_what_their_hooks_make_and_nothing_else() -
         model.model_validate({**gen.params, "bogus": 1})
     with pytest.raises(ValidationError, match="arm"):
         model.model_validate({**gen.params, "model": {**gen.params["model"], "arm": "half-tuned"}})
+
+
+def test_score_params_check_the_scorer_against_the_registered_kinds() -> None:
+    from pydantic import ValidationError
+
+    model = step_kinds.get("score").params_model
+    assert model is not None
+    model.model_validate({"scorer": {"kind": "lexicon"}, "perplexity": None})
+    with pytest.raises(ValidationError, match="vibes"):
+        model.model_validate({"scorer": {"kind": "vibes"}, "perplexity": None})

@@ -9,11 +9,22 @@ but is only ever used as an opaque key.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from xdetox.kinds import scorers as scorer_kinds
 
 ArmRole = Literal["base", "tuned"]
+
+
+def _scorer_dump(value: dict[str, Any]) -> dict[str, Any]:
+    scorer_kinds.validate_spec(value)  # a registered kind's valid spec; the dump itself stays in the params
+    return value
+
+
+#: a scorer spec as steps carry it: its JSON dump, checked against the registered scorer kinds
+ScorerDump = Annotated[dict[str, Any], AfterValidator(_scorer_dump)]
 
 
 class ModelRef(BaseModel):

@@ -8,9 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import RunScope
+from xdetox.kinds.steps.refs import ScorerDump
+
+
+class ReportSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    index: int
+    label: str
+    overrides: dict[str, Any]  # the matrix values / variant fields of this setting
+
+
+class ReportParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_id: str
+    description: str
+    settings: list[ReportSetting]  # in the order of the evaluations input
+    scorer: ScorerDump
+    compare_scorers: list[ScorerDump] = Field(default_factory=list)  # absent for one-scorer specs
+    matrix: dict[str, Any]
 
 
 def plan(scope: RunScope) -> None:
@@ -32,5 +52,5 @@ def plan(scope: RunScope) -> None:
 
 KIND = register(StepKind(
     name="report", run="xdetox.steps.report:run", image="score", resources="report",
-    gpu_role="cpu", scope="run", plan=plan,
+    gpu_role="cpu", scope="run", plan=plan, params_model=ReportParams,
 ))

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ArmScope
-from xdetox.kinds.steps.refs import ScoreRef
+from xdetox.kinds.steps.refs import ModelRef, ScorerDump, ScoreRef
 from xdetox.manifest import Shard, digest
+from xdetox.spec.models import PerplexitySpec
+
+
+class ScoreParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scorer: ScorerDump
+    #: further scorers every row is also scored with (absent for one-scorer specs: their keys stay)
+    also: list[ScorerDump] = Field(default_factory=list)
+    perplexity: PerplexitySpec | None
+    #: the generating arm, when perplexity is taken under the model that generated the rows
+    model: ModelRef | None = None
 
 
 def plan(scope: ArmScope) -> None:
@@ -44,4 +57,5 @@ KIND = register(StepKind(
     name="score", run="xdetox.steps.score:run", image="score", resources="score",
     gpu_role="score-gpu", cpu_role="score-cpu", sharded=True,
     estimate="xdetox.plan.estimate:estimate_score", runs_scorer=True, scope="arm", plan=plan,
+    params_model=ScoreParams,
 ))
