@@ -34,6 +34,7 @@ from xdetox.plan import Plan
 from xdetox.plan.estimate import estimate
 from xdetox.plan.planner import plan as build_plan
 from xdetox.spec import load_spec_text
+from xdetox.spec.models import StepResources
 from xdetox.steps.context import StepContext
 from xdetox.steps.runner import read_commit, run_step
 from xdetox.store import open_store
@@ -122,7 +123,8 @@ matrix: {seed: [7, 8]}
 @pytest.fixture
 def tally_kind() -> Iterator[step_kinds.StepKind]:
     kind = step_kinds.register(step_kinds.StepKind(
-        name="tally", run=f"{__name__}:run_tally", image="score", resources="evaluate",
+        name="tally", run=f"{__name__}:run_tally", image="score", resources="tally",
+        default_resources=StepResources(cpu="250m", memory="512Mi"),
         scope="setting", plan=plan_tally, output_dir="tallies", params_model=TallyParams))
     yield kind
     step_kinds.unregister("tally")
@@ -198,7 +200,10 @@ def test_a_new_step_kind_renders_for_argo(tally_kind: step_kinds.StepKind) -> No
     step = templates["step-tally"]
     assert step["container"]["args"] == ["{{workflow.parameters.store}}/runs/tally-run/steps/{{inputs.parameters.key}}/manifest.json"]
     assert step["metadata"]["labels"]["xdetox.io/step-kind"] == "tally"
-    assert "nvidia.com/gpu" not in step["container"]["resources"]["requests"]  # sized by resources.evaluate
+    # spec.resources has no "tally" entry: the declared default sizes the pods, and no GPU is asked for
+    assert step["container"]["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
+                                              "limits": {"memory": "512Mi"}}
+    assert step["metadata"]["labels"]["xdetox.io/role"] == "cpu"
     tasks = {t["name"]: t for t in templates["main"]["dag"]["tasks"]}
     for st in p.settings:
         t = next(s for s in p.steps if s.kind == "tally" and s.inputs["evaluation"] == [st.evaluate_key])

@@ -115,3 +115,16 @@ def test_score_params_check_the_scorer_against_the_registered_kinds() -> None:
     model.model_validate({"scorer": {"kind": "lexicon"}, "perplexity": None})
     with pytest.raises(ValidationError, match="vibes"):
         model.model_validate({"scorer": {"kind": "vibes"}, "perplexity": None})
+
+
+def test_pod_size_comes_from_the_spec_entry_else_the_declared_default() -> None:
+    from xdetox.spec.models import ResourcesSpec
+
+    spec_res = ResourcesSpec()
+    assert step_kinds.get("train").pod_resources(spec_res) == spec_res.train
+    own = step_kinds.StepKind(name="x", run="m:f", image="score", resources="x",
+                              default_resources=StepResources(cpu="3", memory="1Gi"))
+    assert own.pod_resources(spec_res) == StepResources(cpu="3", memory="1Gi")
+    bare = step_kinds.StepKind(name="y", run="m:f", image="score", resources="y")
+    with pytest.raises(ValueError, match="spec.resources has no entry 'y' and the kind declares no default"):
+        bare.pod_resources(spec_res)

@@ -340,7 +340,7 @@ def build(
     ))
     for kind in kinds:
         declared = step_kinds.get(kind)
-        res: StepResources = getattr(res_spec, declared.resources)
+        res: StepResources = declared.pod_resources(res_spec)
         semaphore = None
         if declared.runs_scorer:
             res, semaphore = _score_pod(res, spec)

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from xdetox.spec.models import StepResources
+
 #: where in the plan's nesting a kind's planning hook is called (see xdetox.kinds.steps.planning):
 #: once per model of a setting, per arm of a model, per setting, or once for the whole run
 Scope = Literal["model", "arm", "setting", "run"]
@@ -25,7 +27,8 @@ class StepKind:
     run: str
     #: the image whose dependencies it needs (train, generate, score)
     image: str
-    #: the spec.resources entry that sizes its pods
+    #: the spec.resources entry that sizes its pods (a kind from outside xdetox names its own and
+    #: declares default_resources: the spec has no entry for it)
     resources: str
     #: scheduling role of its pods when they ask for a GPU, and when they do not
     gpu_role: str = "cpu"
@@ -52,6 +55,8 @@ class StepKind:
     #: the Pydantic model of its params: the planner checks every step its hook makes against it
     #: (a kind without one takes any params)
     params_model: type[BaseModel] | None = None
+    #: its pods' size when spec.resources has no entry named ``resources``
+    default_resources: StepResources | None = None
     #: "module:function" giving the shard advice's figures for one shard group of this kind
     #: (xdetox.plan.shards), or None when sharding it needs no advice
     shard_work: str | None = None
@@ -63,6 +68,16 @@ class StepKind:
             raise ValueError(f"step kind {self.name!r}: scope and plan go together (got scope={self.scope!r})")
         if self.scope is not None and self.scope not in SCOPES:
             raise ValueError(f"step kind {self.name!r}: scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+
+    def pod_resources(self, resources: BaseModel) -> StepResources:
+        """Its pods' size: the spec's ``resources`` entry of this name, else the declared default."""
+        res = getattr(resources, self.resources, None)
+        if isinstance(res, StepResources):
+            return res
+        if self.default_resources is not None:
+            return self.default_resources
+        raise ValueError(f"step kind {self.name!r}: spec.resources has no entry {self.resources!r} and the kind "
+                         "declares no default_resources")
 
     def role(self, gpus: int) -> str:
         return self.gpu_role if gpus > 0 else self.cpu_role
