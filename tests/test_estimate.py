@@ -103,15 +103,17 @@ def test_max_steps_overrides_epochs() -> None:
 def test_breaking_mbad_perspective_days() -> None:
     est = estimate(plan(load_spec(JOBS / "breaking-mbad.yaml")))
     # per arm: (300 train-toxic + 100 test-toxic + 100 test-neutral) x 9 languages = 4,500 prompts, 1 sample;
-    # arms: 4 base (shared by all settings) + 52 tuned = 56 -> 252,000 texts at 0.9 of 1 qps
-    assert est.by_kind["generate"].generations == 252_000
-    assert est.by_kind["score"].perspective_days == pytest.approx(252_000 / 0.9 / 86400)
-    # X-FT on one language: 300 rows x E epochs, 9 languages. P-FT/M-FT: 9 x 300 x fraction x E.
-    # E per family from the paper's scripts: Aya-23 and Aya-expanse 10, BLOOM 20, mT5 20.
-    def per_model(epochs: int) -> int:
-        return 9 * 300 * epochs + sum(9 * int(300 * f) * epochs for f in (0.1, 0.2, 0.3, 1.0))
+    # arms: 8 base (4 models x the two splits: ZS/X-FT on np_perm42, P-FT/M-FT on hf_shuffle42, each
+    # shared by its settings) + 52 tuned = 60 -> 270,000 texts at 0.9 of 1 qps
+    assert est.by_kind["generate"].generations == 270_000
+    assert est.by_kind["score"].perspective_days == pytest.approx(270_000 / 0.9 / 86400)
+    # X-FT on one language: 300 rows x E epochs, 9 languages. P-FT: 9 x 300 x fraction x 15 epochs;
+    # M-FT: 9 x 300 x E. E per family from the paper's scripts: X-FT Aya 10, BLOOM and mT5 20;
+    # M-FT Aya 10, BLOOM and mT5 15.
+    def per_model(x_ft: int, m_ft: int) -> int:
+        return 9 * 300 * x_ft + sum(9 * int(300 * f) * 15 for f in (0.1, 0.2, 0.3)) + 9 * 300 * m_ft
 
-    assert est.by_kind["train"].train_examples == per_model(10) * 2 + per_model(20) * 2
+    assert est.by_kind["train"].train_examples == per_model(10, 10) * 2 + per_model(20, 15) * 2
 
 
 def test_pref_tuning_generations() -> None:
@@ -134,7 +136,7 @@ def test_render_and_cli_extras() -> None:
     buf = io.StringIO()
     print_estimate(p, spec, Console(file=buf, width=200))
     text = buf.getvalue()
-    assert "GPU-hours" in text and "Perspective" in text and "252,000" in text
+    assert "GPU-hours" in text and "Perspective" in text and "270,000" in text
 
 
 def test_neuron_analysis_by_hand() -> None:

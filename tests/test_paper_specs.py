@@ -20,11 +20,12 @@ SPECS = sorted(JOBS.glob("*.yaml"))
 
 # Paper 2: 4 models; 14 paradigm settings (variants): ZS 1 + X-FT 9 + P-FT 3 (10/20/30%) + M-FT 1.
 # 13 trained paradigms x 4 models = 52 training runs.
-# generate (1 shard): base arms shared by all settings 4 models x 3 sets = 12, tuned 52 x 3 = 156 -> 168.
+# generate (1 shard): base arms 4 models x 3 sets x 2 splits (ZS/X-FT on np_perm42, P-FT/M-FT on
+# hf_shuffle42, as the paper's scripts draw them) = 24, tuned 52 x 3 = 156 -> 180.
 # score = generate; evaluate = 14 settings; report 1; no build_model (hub models), no align.
 # Paper-comparable count: 14 settings x 4 models x 9 evaluation languages = 504.
 BREAKING_MBAD = {"settings": 14, "trains": 52, "cells": 504,
-                 "steps": {"train": 52, "generate": 168, "score": 168, "evaluate": 14, "report": 1}}
+                 "steps": {"train": 52, "generate": 180, "score": 180, "evaluate": 14, "report": 1}}
 # Paper 1: 2 variants (full-ft: 2 models, qlora: 4 models) -> 6 training runs.
 # generate: 6 models x 2 arms (base, tuned) x 1 prompt set x 16 shards = 192; score = 192.
 # align: 6 models x 2 arms = 12; evaluate 2; report 1. Cells: 6 models x 17 languages = 102.
@@ -104,6 +105,17 @@ def test_breaking_mbad_paradigms() -> None:
     assert (sets["test-neutral"]["paradetox_split"], sets["test-neutral"]["paradetox_side"]) == ("test", "neutral")
     train = by_key[p.settings[1].train_keys[0]].params["training"]
     assert train["method"] == "sft" and train["preset"] == "breaking-mbad-2505.16722"
+    # each paradigm trains with its own script's recipe, on the split that script draws
+    presets = {st.overrides["label"]: {by_key[k].params["training"]["preset"] for k in st.train_keys}
+               for st in p.settings[1:]}
+    assert presets["X-FT de"] == {"breaking-mbad-2505.16722"} and presets["M-FT"] == {"breaking-mbad-2505.16722-mft"}
+    assert all(presets[f"P-FT {x}%"] == {"breaking-mbad-2505.16722-pft"} for x in (10, 20, 30))
+    assert train["data"]["split_scheme"] == "np_perm42"  # X-FT am (3_finetune_*_xx_yy.py)
+    m_ft = by_key[p.settings[-1].train_keys[0]].params["training"]
+    assert m_ft["data"]["split_scheme"] == "hf_shuffle42"  # M-FT (7_finetune_*.py)
+    schemes = {(s.params["model"]["arm"], s.params["prompts"]["paradetox_split_scheme"])
+               for s in p.steps if s.kind == "generate"}
+    assert schemes == {("base", "np_perm42"), ("base", "hf_shuffle42"), ("tuned", "np_perm42"), ("tuned", "hf_shuffle42")}
     assert (train["peft"]["mode"], train["peft"]["r"], train["peft"]["alpha"]) == ("qlora", 16, 32)
     assert spec.metrics.perplexity is not None
 
