@@ -10,21 +10,20 @@ from typing import Any
 
 from rich.console import Console
 
+from xdetox.kinds import steps as step_kinds
 from xdetox.plan.estimate import DEFAULT_THROUGHPUT, Throughput, estimate, evaluation_cells, render_estimate
 from xdetox.plan.model import Plan
 from xdetox.spec.models import ExperimentSpec
-from xdetox.spec.recipes import resolve, trainer_settings
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    """The plan as JSON; each train step also carries ``trainer_settings``: what its trainer will be
-    given, resolved from preset, model family and spec (``xdetox.spec.recipes``), under TRL's names."""
+    """The plan as JSON; a step whose kind declares ``explain`` also carries what it resolves from
+    its params (train steps: ``trainer_settings``, what the trainer will be given under TRL's names)."""
     doc = plan.model_dump(mode="json")
     for st in doc["steps"]:
-        if st["kind"] == "train":
-            params = st["params"]
-            hyper, peft = resolve(params["training"], (params.get("model") or {}).get("source"))
-            st["trainer_settings"] = trainer_settings(hyper, peft)
+        explain = step_kinds.get(st["kind"]).explain
+        if explain is not None:
+            st.update(explain(st["params"]))
     return doc
 
 

@@ -55,6 +55,9 @@ class StepKind:
     #: the Pydantic model of its params: the planner checks every step its hook makes against it
     #: (a kind without one takes any params)
     params_model: type[BaseModel] | None = None
+    #: what ``xdetox plan --json`` shows beside a step's params: settings resolved from them that a
+    #: reader wants to check (the trainer's), as extra fields of the step; None: nothing extra
+    explain: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     #: its pods' size when spec.resources has no entry named ``resources``
     default_resources: StepResources | None = None
     #: "module:function" giving the shard advice's figures for one shard group of this kind

@@ -6,6 +6,8 @@ Implementation: xdetox.steps.train.run.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from xdetox.kinds.steps import register
@@ -13,12 +15,20 @@ from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import Arm, ModelScope, model_params
 from xdetox.kinds.steps.refs import ModelRef
 from xdetox.spec.models import TrainingSpec
+from xdetox.spec.recipes import resolve, trainer_settings
 
 
 class TrainParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: ModelRef  # the base model
     training: TrainingSpec  # the setting's training section, its seed resolved
+
+
+def explain(params: dict[str, Any]) -> dict[str, Any]:
+    """What its trainer will be given, resolved from preset, model family and spec
+    (``xdetox.spec.recipes``), under TRL's names."""
+    hyper, peft = resolve(params["training"], (params.get("model") or {}).get("source"))
+    return {"trainer_settings": trainer_settings(hyper, peft)}
 
 
 def plan(scope: ModelScope) -> None:
@@ -42,5 +52,5 @@ KIND = register(StepKind(
     name="train", run="xdetox.steps.train:run", image="train", resources="train",
     gpu_role="train", shm=True,
     estimate="xdetox.plan.estimate:estimate_train", scope="model", plan=plan, output_dir="models",
-    params_model=TrainParams,
+    params_model=TrainParams, explain=explain,
 ))
