@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
-
-from xdetox.store import open_store
-from xdetox.store.files import cache_root
+from urllib.parse import unquote
 
 
 class ModelSourceError(ValueError):
@@ -46,18 +43,10 @@ def resolve_model_source(source: str, revision: str | None = None) -> str:
 
 
 def download_s3_folder(uri: str) -> Path:
-    parsed = urlparse(uri)
-    prefix = parsed.path.strip("/")
-    store = open_store(f"s3://{parsed.netloc}")
-    keys = [k for k in store.list(prefix + "/" if prefix else "")]
-    if not keys:
-        raise ModelSourceError(f"no objects under {uri}")
-    dest = cache_root() / "models" / parsed.netloc / prefix
-    marker = dest / ".complete"
-    if marker.exists():
-        return dest
-    for key in keys:
-        rel = key[len(prefix) + 1:] if prefix else key
-        store.get_file(key, dest / rel)
-    marker.write_text("ok")
-    return dest
+    """The model folder at ``uri``, in the cache (``$XDETOX_CACHE_DIR/models/<bucket>/<prefix>``)."""
+    from xdetox.store.localize import LocationError, localize
+
+    try:
+        return localize(uri, "models")
+    except LocationError as e:
+        raise ModelSourceError(str(e)) from None

@@ -113,6 +113,17 @@ class Store(abc.ABC):
     def local_path(self, key: str) -> Path | None:
         return self._local_path(check_key(key))
 
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when the store cannot tell (a failed HEAD)."""
+        return self._size(check_key(key))
+
+    def _size(self, key: str) -> int | None:
+        local = self._local_path(key)
+        try:
+            return local.stat().st_size if local is not None else None
+        except OSError:
+            return None
+
     def child(self, prefix: str) -> Store:
         """A store rooted at ``prefix`` below this one (keys cannot climb back out)."""
         return PrefixedStore(self, join(prefix))
@@ -171,6 +182,9 @@ class PrefixedStore(Store):
 
     def _local_path(self, key: str) -> Path | None:
         return self.parent._local_path(self._k(key))
+
+    def _size(self, key: str) -> int | None:
+        return self.parent._size(self._k(key))
 
 
 class StoreError(RuntimeError):

@@ -235,6 +235,15 @@ class S3Store(Store):
         except NotFoundError:
             return False
 
+    def _size(self, key: str) -> int | None:
+        try:
+            head = self._with_read_retries(
+                "HEAD", key, lambda: self._call("HEAD", key, self.client.head_object, Bucket=self.bucket,
+                                                Key=self._k(key)))
+            return int(head["ContentLength"])
+        except (StoreError, KeyError, TypeError, ValueError):
+            return None
+
     def _list(self, prefix: str) -> Iterator[str]:
         full = self._k(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
         n = len(self.prefix) + 1 if self.prefix else 0

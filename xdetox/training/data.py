@@ -52,29 +52,13 @@ def _drop(ts: TrainSet, why: str) -> None:
 
 
 def _local(path: str) -> Path:
-    """A local path for a file or folder given as a path, file:// or s3:// URI."""
-    if path.startswith("file://"):
-        return Path(path[len("file://"):])
-    if path.startswith("s3://"):
-        from urllib.parse import urlparse
+    """A local path for a file or folder given as a path, file:// or s3:// URI (the store's localize)."""
+    from xdetox.store.localize import LocationError, localize
 
-        from xdetox.store import open_store
-        from xdetox.store.files import cache_root
-
-        parsed = urlparse(path)
-        key = parsed.path.strip("/")
-        store = open_store(f"s3://{parsed.netloc}")
-        dest = cache_root() / "data" / parsed.netloc / key
-        if key and store.exists(key):
-            store.get_file(key, dest)
-            return dest
-        keys = store.list(key + "/" if key else "")
-        if not keys:
-            raise DataFileError(f"{path}: no such object or folder")
-        for k in keys:
-            store.get_file(k, dest / k[len(key) + 1:] if key else dest / k)
-        return dest
-    return Path(path)
+    try:
+        return localize(path, "data", must_exist=False)  # _files names what is missing, and why
+    except LocationError as e:
+        raise DataFileError(f"{path}: {e}") from None
 
 
 def _files(path: str, languages: list[str]) -> list[tuple[str, Path]]:
