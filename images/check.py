@@ -160,7 +160,7 @@ def third_party(entries: tuple[str, ...]) -> dict[str, str]:
 
 @cache
 def _cli_commands() -> dict[tuple[str, ...], str]:
-    """("argo", "publish") -> "xdetox.cli.argo_cmds:publish", read from the Typer decorators."""
+    """("argo", "publish") -> "xdetox.cli.argo.workflows:publish", read from the Typer decorators."""
     out: dict[tuple[str, ...], str] = {}
     for f in sorted((PKG / "cli").rglob("*.py")):
         mod = ".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")

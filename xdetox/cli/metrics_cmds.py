@@ -17,14 +17,12 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from xdetox.cli.app import app
+from xdetox.cli.errors import fail, out
 from xdetox.metrics.aggregate import GroupResult, MixedScoresError, StreamingAggregator
 from xdetox.records import RecordError, ScoreRow, iter_objects
 
-out = Console()
-err = Console(stderr=True)
-EXIT_INVALID = 2
 SCORE_KINDS = ("probability", "hits")
 
 # Paper 1's names (its Table 2) -> the aggregator's metric names.
@@ -33,11 +31,6 @@ PAPER_NAMES = {
     "toxicity_probability": "toxicity_probability",
     "average_toxicity": "average_toxicity",
 }
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_INVALID)
 
 
 def _check_row(row: ScoreRow, source: str, line: int) -> None:
@@ -115,31 +108,30 @@ def _as_object(res: GroupResult) -> dict[str, Any]:
     return obj
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("metrics")
-    def metrics(
-        files: Annotated[list[Path], typer.Argument(help="score-row JSONL files (docs/METRICS.md)")],
-        json_out: Annotated[Path, typer.Option("--json", help="write the per-group metrics here (a JSON list)")],
-        threshold: Annotated[float, typer.Option(help="a sample is toxic at >= this score (paper 1: 0.5)")] = 0.5,
-        resamples: Annotated[int, typer.Option(help="bootstrap resamples over prompts for the CIs")] = 1000,
-        confidence: Annotated[float, typer.Option(help="CI level")] = 0.95,
-    ) -> None:
-        """Paper metrics (EMT, toxicity probability, average toxicity, distinct-n, perplexity) from score rows."""
-        for p in files:
-            if not p.is_file():
-                raise _fail(f"{p}: no such file")
-        if not 0.0 < threshold <= 1.0:
-            raise _fail(f"--threshold {threshold}: must be in (0, 1]")
-        if not 0.0 < confidence < 1.0:
-            raise _fail(f"--confidence {confidence}: must be in (0, 1)")
-        if resamples < 1:
-            raise _fail(f"--resamples {resamples}: must be at least 1")
-        try:
-            groups = aggregate_files(files, threshold, resamples, confidence)
-        except RecordError as e:
-            raise _fail(str(e)) from None
-        if not groups:
-            raise _fail("no score rows in " + ", ".join(map(str, files)))
-        json_out.write_text(json.dumps(groups, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        out.print(f"{len(groups)} group(s) from {sum(g['n_samples'] + g['n_missing'] for g in groups)} row(s) "
-                  f"-> {json_out}")
+@app.command("metrics")
+def metrics(
+    files: Annotated[list[Path], typer.Argument(help="score-row JSONL files (docs/METRICS.md)")],
+    json_out: Annotated[Path, typer.Option("--json", help="write the per-group metrics here (a JSON list)")],
+    threshold: Annotated[float, typer.Option(help="a sample is toxic at >= this score (paper 1: 0.5)")] = 0.5,
+    resamples: Annotated[int, typer.Option(help="bootstrap resamples over prompts for the CIs")] = 1000,
+    confidence: Annotated[float, typer.Option(help="CI level")] = 0.95,
+) -> None:
+    """Paper metrics (EMT, toxicity probability, average toxicity, distinct-n, perplexity) from score rows."""
+    for p in files:
+        if not p.is_file():
+            raise fail(f"{p}: no such file")
+    if not 0.0 < threshold <= 1.0:
+        raise fail(f"--threshold {threshold}: must be in (0, 1]")
+    if not 0.0 < confidence < 1.0:
+        raise fail(f"--confidence {confidence}: must be in (0, 1)")
+    if resamples < 1:
+        raise fail(f"--resamples {resamples}: must be at least 1")
+    try:
+        groups = aggregate_files(files, threshold, resamples, confidence)
+    except RecordError as e:
+        raise fail(str(e)) from None
+    if not groups:
+        raise fail("no score rows in " + ", ".join(map(str, files)))
+    json_out.write_text(json.dumps(groups, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.print(f"{len(groups)} group(s) from {sum(g['n_samples'] + g['n_missing'] for g in groups)} row(s) "
+              f"-> {json_out}")

@@ -9,18 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
-EXIT_INVALID = 2
+from xdetox.cli.app import app
+from xdetox.cli.errors import err, fail, out
+
 DEFAULT_STORE = "file://./runs"
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_INVALID)
 
 
 def open_run(run: str, store: str | None) -> Any:
@@ -34,10 +28,10 @@ def open_run(run: str, store: str | None) -> Any:
         rs = open_store(Path(run).resolve().as_uri())
     else:
         if "/" in run:
-            raise _fail(f"{run}: no such run folder (it has no plan.json)")
+            raise fail(f"{run}: no such run folder (it has no plan.json)")
         rs = run_store(open_store(store or DEFAULT_STORE), run)
     if not rs.exists("plan.json"):
-        raise _fail(f"no run at {rs.uri} (no plan.json): give a run id with --store, or the run folder")
+        raise fail(f"no run at {rs.uri} (no plan.json): give a run id with --store, or the run folder")
     return rs
 
 
@@ -79,7 +73,7 @@ def _run_evaluations(rs: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[st
     plan = load_plan(rs)
     pending = [s.evaluate_key for s in plan.settings if not is_committed(rs, s.evaluate_key)]
     if pending:
-        raise _fail(f"{len(pending)} of {len(plan.settings)} evaluations are not committed yet; finish the run first")
+        raise fail(f"{len(pending)} of {len(plan.settings)} evaluations are not committed yet; finish the run first")
     evs = read_evaluations(rs, [read_commit(rs, s.evaluate_key) for s in plan.settings])
     sources: dict[str, str] = {}
     prompt_sources: dict[str, str] = {}
@@ -93,6 +87,7 @@ def _run_evaluations(rs: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[st
     return [(s.label, ev) for s, ev in zip(plan.settings, evs, strict=True)], sources, prompt_sources
 
 
+@app.command()
 def report(
     run: Annotated[str, typer.Argument(help="run id under --store, or the run folder (path or URI)")],
     store: Annotated[str | None, typer.Option(help=f"store URI holding runs/<id>/ (default {DEFAULT_STORE})")] = None,
@@ -107,15 +102,21 @@ def report(
         keys = write_report(rs, log=lambda m: err.print(m, highlight=False))
         metrics = json.loads(rs.get_text("results/metrics.json"))
     except (ReportError, StoreError, ValueError) as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
+    print_summary(rs, metrics, f" ({len(keys)} files)")
+
+
+def print_summary(rs: Any, metrics: dict[str, Any], note: str = "") -> None:
+    """A run's summary table and where its report is (after ``run`` and ``report``)."""
     from xdetox.report.summary import summary_table
 
     out.print(summary_table(metrics))
     local = rs.local_path("results/report.html")
     where = str(local.parent) if local is not None else f"{rs.uri}/results"
-    out.print(f"report: {where}/report.md and report.html ({len(keys)} files)")
+    out.print(f"report: {where}/report.md and report.html{note}")
 
 
+@app.command()
 def compare(
     run: Annotated[str, typer.Argument(help="run id under --store, or the run folder (path or URI)")],
     paper: Annotated[str, typer.Option(help="reference table, e.g. pref-tuning-2406.16235")],
@@ -142,7 +143,7 @@ def compare(
                             prompt_sources=prompt_sources, paper_name=paper, settings_meta=_settings_meta(plan),
                             analyses=_run_analyses(rs, plan))
     except (CompareError, StoreError, ValueError) as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
@@ -213,8 +214,3 @@ def _print_neurons(neurons: list[dict[str, Any]]) -> None:
                     f"; paper: {n['paper_base_score']} before, {n['paper_negative_offset_score']} after a negative offset")
         out.print(f"intervention judged by {scorer}, mean over languages: base {fmt(n['base_score'], 3)}; {ivs}"
                   f"{paper_iv}", highlight=False, soft_wrap=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("report")(report)
-    app.command("compare")(compare)

@@ -8,20 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
-EXIT_INVALID = 2
+from xdetox.cli.app import app
+from xdetox.cli.errors import EXIT_FAILED, err, fail, load_spec, out
 
 scorer_app = typer.Typer(help="Check scorers against human or reference judgments.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_INVALID)
+app.add_typer(scorer_app, name="scorer")
 
 
 def _fmt(value: float | None, ci: list[float] | None) -> str:
@@ -50,27 +44,26 @@ def check(
         help="also store check.json, rows.jsonl and the calibration map under this store URI (s3://… or file://…)")] = None,
 ) -> None:
     """Score a reference set with SPEC's scorer: per language n, missing, AUROC, Spearman, ECE."""
-    from xdetox.cli.main import _load
     from xdetox.kinds.scorers.calibration import CalibrationMapError
     from xdetox.scoring.base import build_scorer
     from xdetox.scoring.check import check_report, score_reference
     from xdetox.scoring.reference import DEFAULT_THRESHOLD, ReferenceError, load_reference
 
     if (spec is None) == (scoring_b64 is None):
-        raise _fail("give exactly one of SPEC and --scoring-b64")
+        raise fail("give exactly one of SPEC and --scoring-b64")
     if not reference:
-        raise _fail("--reference is required (rtplx:DIR or jsonl:PATH)")
-    scoring = _load(spec).scoring if spec is not None else _decode_scoring(scoring_b64 or "")
+        raise fail("--reference is required (rtplx:DIR or jsonl:PATH)")
+    scoring = load_spec(spec).scoring if spec is not None else _decode_scoring(scoring_b64 or "")
     langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
     try:
         kind, items = load_reference(reference, langs)
     except ReferenceError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     cut = DEFAULT_THRESHOLD[kind] if threshold is None else threshold
     try:
         built = build_scorer(scoring)
     except CalibrationMapError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     # a terminal gets a live bar; a pod's log (no terminal) a line per tenth with rate and ETA
     live = progress and err.is_terminal
     log = _LogProgress(len(items)) if progress and not live else None
@@ -157,12 +150,12 @@ def _decode_scoring(text: str) -> Any:
         data = json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
         return pin_scorer_calibration(scorer_kinds.validate_spec(data), "scoring", "--scoring-b64")
     except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _fail(f"--scoring-b64: not base64 JSON ({e})") from None
+        raise fail(f"--scoring-b64: not base64 JSON ({e})") from None
     except ValidationError as e:
-        raise _fail(f"--scoring-b64: not a valid scorer spec: {e.errors()[0]['msg']} at "
+        raise fail(f"--scoring-b64: not a valid scorer spec: {e.errors()[0]['msg']} at "
                     f"{'.'.join(str(x) for x in e.errors()[0]['loc'])}") from None
     except SpecError as e:
-        raise _fail(str(e.problems[0].render("--scoring-b64"))) from None
+        raise fail(str(e.problems[0].render("--scoring-b64"))) from None
 
 
 def _upload(uri: str, paths: list[Path]) -> None:
@@ -173,8 +166,7 @@ def _upload(uri: str, paths: list[Path]) -> None:
         for p in paths:
             store.put_file(p.name, p)
     except (StoreError, OSError, ValueError) as e:
-        err.print(f"[bold red]error:[/bold red] --results {uri}: {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise fail(f"--results {uri}: {e}", EXIT_FAILED) from None
     err.print(f"stored {', '.join(p.name for p in paths)} under {uri}", highlight=False)
 
 
@@ -205,7 +197,3 @@ def _write_calibration(path: Path, rows: list[dict[str, Any]], cut: float, refer
             table.add_row(lang, str(v["n"]), pair(v, "spearman"), pair(v, "mae"), pair(v, "ece"))
     out.print(table)
     return {"map": str(path), "digest": doc["digest"]}
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(scorer_app, name="scorer")

@@ -12,26 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from xdetox.cli.app import app
+from xdetox.cli.errors import err, fail, open_store
 
 scores_app = typer.Typer(help="The store's score cache (Perspective scores outlive the API).", no_args_is_help=True)
-err = Console(stderr=True)
-EXIT_INVALID = 2
+app.add_typer(scores_app, name="scores")
 DEFAULT_STORE = "file://./runs"
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_INVALID)
-
-
-def _open(uri: str):  # type: ignore[no-untyped-def]
-    from xdetox.store import open_store
-
-    try:
-        return open_store(uri)
-    except ValueError as e:
-        raise _fail(f"--store {uri}: {e}") from None
 
 
 @scores_app.command("export")
@@ -45,11 +32,11 @@ def export(
     n = 0
     out = sys.stdout if str(dest) == "-" else open(dest, "w", encoding="utf-8")  # noqa: SIM115
     try:
-        for line in export_lines(_open(store)):
+        for line in export_lines(open_store(store, f"--store {store}")):
             out.write(line)
             n += 1
     except ValueError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     finally:
         if out is not sys.stdout:
             out.close()
@@ -65,16 +52,12 @@ def import_(
     from xdetox.scoring.score_cache import import_lines
 
     if not source.is_file():
-        raise _fail(f"{source}: no such file")
+        raise fail(f"{source}: no such file")
     try:
         with open(source, encoding="utf-8") as f:
-            added = import_lines(_open(store), f, str(source))
+            added = import_lines(open_store(store, f"--store {store}"), f, str(source))
     except (ValueError, UnicodeDecodeError) as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     total = sum(added.values())
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(added.items())) or "nothing"
     err.print(f"imported {total} new cached scores into {store} ({detail})")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(scores_app, name="scores")
