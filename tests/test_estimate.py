@@ -103,10 +103,10 @@ def test_max_steps_overrides_epochs() -> None:
 def test_breaking_mbad_perspective_days() -> None:
     est = estimate(plan(load_spec(JOBS / "breaking-mbad.yaml")))
     # per arm: (300 train-toxic + 100 test-toxic + 100 test-neutral) x 9 languages = 4,500 prompts, 1 sample;
-    # arms: 8 base (4 models x the two splits: ZS/X-FT on np_perm42, P-FT/M-FT on hf_shuffle42, each
-    # shared by its settings) + 52 tuned = 60 -> 270,000 texts at 0.9 of 1 qps
-    assert est.by_kind["generate"].generations == 270_000
-    assert est.by_kind["score"].perspective_days == pytest.approx(270_000 / 0.9 / 86400)
+    # arms: 16 base (4 models x 4 paradigms, each generated as its scripts do: split, prompt, new
+    # tokens; shared by a paradigm's settings) + 52 tuned = 68 -> 306,000 texts at 0.9 of 1 qps
+    assert est.by_kind["generate"].generations == 306_000
+    assert est.by_kind["score"].perspective_days == pytest.approx(306_000 / 0.9 / 86400)
     # X-FT on one language: 300 rows x E epochs, 9 languages. P-FT: 9 x 300 x fraction x 15 epochs;
     # M-FT: 9 x 300 x E. E per family from the paper's scripts: X-FT Aya 10, BLOOM and mT5 20;
     # M-FT Aya 10, BLOOM and mT5 15.
@@ -136,7 +136,7 @@ def test_render_and_cli_extras() -> None:
     buf = io.StringIO()
     print_estimate(p, spec, Console(file=buf, width=200))
     text = buf.getvalue()
-    assert "GPU-hours" in text and "Perspective" in text and "270,000" in text
+    assert "GPU-hours" in text and "Perspective" in text and "306,000" in text
 
 
 def test_neuron_analysis_by_hand() -> None:

@@ -20,12 +20,13 @@ SPECS = sorted(JOBS.glob("*.yaml"))
 
 # Paper 2: 4 models; 14 paradigm settings (variants): ZS 1 + X-FT 9 + P-FT 3 (10/20/30%) + M-FT 1.
 # 13 trained paradigms x 4 models = 52 training runs.
-# generate (1 shard): base arms 4 models x 3 sets x 2 splits (ZS/X-FT on np_perm42, P-FT/M-FT on
-# hf_shuffle42, as the paper's scripts draw them) = 24, tuned 52 x 3 = 156 -> 180.
+# generate (1 shard): base arms 4 models x 3 sets x 4 paradigms, each generated as its scripts do
+# (ZS/X-FT on np_perm42, P-FT/M-FT on hf_shuffle42; " .." after the prompt for X-FT/P-FT; 100 new
+# tokens for M-FT) = 48, tuned 52 x 3 = 156 -> 204.
 # score = generate; evaluate = 14 settings; report 1; no build_model (hub models), no align.
 # Paper-comparable count: 14 settings x 4 models x 9 evaluation languages = 504.
 BREAKING_MBAD = {"settings": 14, "trains": 52, "cells": 504,
-                 "steps": {"train": 52, "generate": 180, "score": 180, "evaluate": 14, "report": 1}}
+                 "steps": {"train": 52, "generate": 204, "score": 204, "evaluate": 14, "report": 1}}
 # Paper 1: 2 variants (full-ft: 2 models, qlora: 4 models) -> 6 training runs.
 # generate: 6 models x 2 arms (base, tuned) x 1 prompt set x 16 shards = 192; score = 192.
 # align: 6 models x 2 arms = 12; evaluate 2; report 1. Cells: 6 models x 17 languages = 102.
@@ -78,6 +79,19 @@ def test_paper_spec_counts(name: str) -> None:
     assert evaluation_cells(p) == want["cells"]
 
 
+def _setting_steps(p: object, setting: object) -> set[str]:
+    """Keys of the steps a setting's evaluation reads, transitively."""
+    by_key = p.by_key()  # type: ignore[attr-defined]
+    todo, seen = [setting.evaluate_key], set()  # type: ignore[attr-defined]
+    while todo:
+        k = todo.pop()
+        if k in seen or k not in by_key:
+            continue
+        seen.add(k)
+        todo.extend(x for keys in by_key[k].inputs.values() for x in keys)
+    return seen
+
+
 def test_breaking_mbad_paradigms() -> None:
     spec = load_spec(JOBS / "breaking-mbad.yaml")
     p = plan(spec)
@@ -100,8 +114,13 @@ def test_breaking_mbad_paradigms() -> None:
     assert (g["samples"], g["temperature"], g["top_p"], g["max_new_tokens"]) == (1, 0.7, 0.9, 50)
     sets = {s.params["prompts"]["id"]: s.params["prompts"] for s in p.steps if s.kind == "generate"}
     assert set(sets) == {"train-toxic", "test-toxic", "test-neutral"}
-    assert all(ps["template"] == "Complete the sentence: {prompt}" and ps["languages"] == nine
-               for ps in sets.values())
+    assert all(ps["languages"] == nine for ps in sets.values())
+    templates = {(st.overrides["label"], s.params["prompts"]["template"], s.params["generation"]["max_new_tokens"])
+                 for st in p.settings for s in p.steps if s.kind == "generate" and s.key in _setting_steps(p, st)}
+    want = {"ZS": ("Complete the sentence: {prompt}", 50), "X-FT de": ("Complete the sentence: {prompt} ..", 50),
+            "P-FT 10%": ("Complete the sentence: {prompt} ..", 50), "M-FT": ("Complete the sentence: {prompt}", 100)}
+    for label, (template, new_tokens) in want.items():
+        assert {(t, n) for lab, t, n in templates if lab == label} == {(template, new_tokens)}, label
     assert (sets["test-neutral"]["paradetox_split"], sets["test-neutral"]["paradetox_side"]) == ("test", "neutral")
     train = by_key[p.settings[1].train_keys[0]].params["training"]
     assert train["method"] == "sft" and train["preset"] == "breaking-mbad-2505.16722"
