@@ -172,3 +172,28 @@ def test_report_says_which_scale() -> None:
     with pytest.raises(ValueError, match="mix score scales"):
         report_metrics({"scorer": {"kind": "lexicon"}, "settings": [{"index": 0}, {"index": 1}]},
                        [ev, {"score_kind": "probability"}])
+
+
+def test_evaluate_names_a_calibrated_lexicon_by_its_rows(tmp_path: Path) -> None:
+    from tests.metrics_fixtures import commit_scores, score_row
+    from xdetox.manifest import StepManifest
+    from xdetox.store import open_store
+
+    store = open_store(tmp_path.as_uri())
+    scale = "calibrated to jsonl:ptp.jsonl by map abcdef012345"
+    commit_scores(store, "s", [score_row(prompt_id=f"p{i}", toxicity=t, scorer_id="lexicon-ldnoobw", scale=scale)
+                               for i, t in enumerate([0.1, 0.7])], shards=1)
+    # the spec's kind is lexicon (declared: hits), but its rows are calibrated probabilities; de has no rows
+    params = {"metrics": {"bootstrap_samples": 10, "threshold": 0.5},
+              "arms": [{"input": "scores:tiny:base:xling", "model_id": "tiny", "arm": "base", "prompt_set": "xling",
+                        "languages": ["en", "de"]}], "scorer_kind": "lexicon"}
+    inputs = {"scores:tiny:base:xling": ["s"]}
+    key = StepManifest.compute_key("evaluate", params, inputs, None)
+    run_step(StepManifest(kind="evaluate", key=key, run_id="t", label="e", params=params, inputs=inputs,
+                          output_prefix=f"evaluations/{key}"), store, log=lambda _: None)
+    ev = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))
+    assert ev["score_kind"] == "probability" and ev["scale"] == scale
+    per = ev["arms"][0]["per_language"]
+    assert per["en"]["metrics"]["toxicity_probability"]["value"] == pytest.approx(0.5)  # 1 of 2 prompts >= .5
+    assert set(per["de"]["metrics"]) == {"expected_maximum_toxicity", "toxicity_probability", "average_toxicity"}
+    assert all(v["value"] is None for v in per["de"]["metrics"].values())  # no rows: missing, never 0

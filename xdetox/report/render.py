@@ -138,11 +138,20 @@ def other_scorer_tables(arm: dict[str, Any]) -> list[Table]:
     return out
 
 
+def _scorer_name(sc: dict[str, Any]) -> str:
+    """A scorer as the agreement tables name it: its id, and its map when calibrated (a scorer can be
+    compared with its own calibrated self)."""
+    scale = sc.get("scale", "raw")
+    if scale == "raw":
+        return str(sc["scorer_id"])
+    return f"{sc['scorer_id']} (map {scale.rpartition(' by map ')[2]})"
+
+
 def agreement_tables(arm: dict[str, Any]) -> list[Table]:
     """Per language: how the spec's scorer and each compare scorer agree on the same texts."""
     out = []
     for ag in arm.get("scorer_agreement", []):
-        a, b = ag["scorer_a"]["scorer_id"], ag["scorer_b"]["scorer_id"]
+        a, b = _scorer_name(ag["scorer_a"]), _scorer_name(ag["scorer_b"])
         rows = [[lang, str(v["both_scored"]), _ci(v["spearman"], v["spearman_ci"]),
                  _ci(v["disagree_share"], v["disagree_share_ci"]), str(v["toxic_a"]), str(v["toxic_b"]),
                  f"{v['missing_a']} / {v['missing_b']}"]

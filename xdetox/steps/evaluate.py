@@ -54,7 +54,11 @@ def _compare_section(compare: CompareScorers, key: tuple[str, str, str], order: 
         scorers.append({**sc, "languages": [r.key[3] for r in results],
                         "per_language": {r.key[3]: r.as_json() for r in results},
                         "average": average_over_languages(results, confidence)})
-    return {"other_scorers": scorers, "scorer_agreement": compare.agreement(n_boot, confidence, key)}
+    agreement = compare.agreement(n_boot, confidence, key)
+    for ag in agreement:  # the arm's language order, as every other table
+        pl = ag["per_language"]
+        ag["per_language"] = {lang: pl[lang] for lang in [*order, *sorted(set(pl) - set(order))] if lang in pl}
+    return {"other_scorers": scorers, "scorer_agreement": agreement}
 
 
 def _metric(value: float | None, ci: tuple[float, float] | list[float] | None) -> dict[str, Any]:
@@ -205,7 +209,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
         for lang in order:
             r = by_lang.get(lang)
             if r is None:  # a language with no rows at all: metrics are missing, not 0
-                names = tox.LEXICON_METRICS if declared_score_kind(scorer_kind) == "hits" else tox.PROBABILITY_METRICS
+                # the arm's rows say what they are (a calibrated lexicon: probabilities); else the declaration
+                seen = next((x.score_kind for x in by_lang.values() if x.score_kind), None)
+                names = tox.LEXICON_METRICS if (seen or declared_score_kind(scorer_kind)) == "hits" \
+                    else tox.PROBABILITY_METRICS
                 r = GroupResult((key[0], key[1], key[2], lang), None, dict.fromkeys(names),
                                 dict.fromkeys(names), {"rows": 0, "rows_scored": 0, "rows_missing": 0, "prompts": 0,
                                                        "prompts_scored": 0, "prompts_missing": 0}, [])
