@@ -2,8 +2,8 @@
 
 A scorer kind defined only here (``length``) is validated by the spec, planned, costed by the
 estimator, rendered for Argo (schema + semantic lint clean), and scored by the real score step.
-A step kind defined only here (``tally``: declaration, planning hook and run function) is planned
-after each setting's evaluation, validated in the plan's manifests, run by the local executor
+A step kind defined only here (``tally``: declaration, params model, planning, estimate and run) is planned
+after each setting's evaluation, costed, validated in the plan's manifests, run by the local executor
 against a file:// store and rendered for Argo. No xdetox module is touched for either.
 """
 
@@ -31,7 +31,7 @@ from xdetox.kinds import steps as step_kinds
 from xdetox.kinds.steps.planning import SettingScope
 from xdetox.manifest import StepManifest
 from xdetox.plan import Plan
-from xdetox.plan.estimate import estimate
+from xdetox.plan.estimate import EstimateContext, KindEstimate, estimate
 from xdetox.plan.planner import plan as build_plan
 from xdetox.spec import load_spec_text
 from xdetox.spec.models import StepResources
@@ -107,6 +107,10 @@ def run_tally(ctx: StepContext) -> dict[str, Any]:
     return {"score_rows": rows}
 
 
+def estimate_tally(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    r.gpu_hours += 0.25 * len(step.inputs["scores"])
+
+
 TALLY_SPEC = """\
 name: tally-run
 store: s3://bucket/prefix
@@ -125,7 +129,8 @@ def tally_kind() -> Iterator[step_kinds.StepKind]:
     kind = step_kinds.register(step_kinds.StepKind(
         name="tally", run=f"{__name__}:run_tally", image="score", resources="tally",
         default_resources=StepResources(cpu="250m", memory="512Mi"),
-        scope="setting", plan=plan_tally, output_dir="tallies", params_model=TallyParams))
+        scope="setting", plan=plan_tally, output_dir="tallies", params_model=TallyParams,
+        estimate=f"{__name__}:estimate_tally"))
     yield kind
     step_kinds.unregister("tally")
 
@@ -157,7 +162,8 @@ def test_a_new_step_kind_is_planned_after_evaluate(tally_kind: step_kinds.StepKi
     # the built-in kinds are untouched: 2 x (3 generate + 3 score) + 1 build_model (seed differs:
     # 2) + 2 evaluate + 1 report, plus the 2 tallies
     assert p.counts() == {"build_model": 2, "generate": 6, "score": 6, "evaluate": 2, "report": 1, "tally": 2}
-    assert estimate(p).by_kind["tally"].steps == 2  # no estimate hook: counted, no cost
+    est = estimate(p).by_kind["tally"]  # its own estimate hook: 0.25 GPU-hours per score shard read
+    assert est.steps == 2 and est.gpu_hours == pytest.approx(2 * 3 * 0.25)
 
 
 def test_manifests_of_a_new_step_kind_validate_while_it_is_registered(tally_kind: step_kinds.StepKind) -> None:
