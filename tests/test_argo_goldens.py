@@ -1,4 +1,5 @@
-"""argo/ holds the rendered manifests of every spec in jobs/; the code and argo/ must agree."""
+"""Every spec in jobs/ has its rendered Workflow in argo/ and its WorkflowTemplate in the chart,
+each stored once; the code and those files must agree."""
 
 from __future__ import annotations
 
@@ -16,12 +17,23 @@ def test_goldens_match_the_code() -> None:
         f"\nRegenerate with: {goldens.REGENERATE}"
 
 
-def test_every_job_has_goldens_and_a_chart_template() -> None:
-    for spec in goldens.job_specs(ROOT):
-        assert (ROOT / "argo" / spec.stem / "workflow.yaml").exists()
-        assert (ROOT / "argo" / spec.stem / "workflowtemplate.yaml").exists()
-        assert (ROOT / goldens.CHART_TEMPLATES / f"{spec.stem}.yaml").exists()
-    assert (ROOT / "jobs" / "nightly.yaml").exists()
+def test_every_job_has_a_workflow_and_a_chart_template_stored_once() -> None:
+    names = [spec.stem for spec in goldens.job_specs(ROOT)] + [f"check-{j.stem}" for j in goldens.check_jobs(ROOT)]
+    assert "nightly" in names and "smoke" in names
+    for name in names:
+        assert (ROOT / "argo" / name / "workflow.yaml").exists()
+        assert (ROOT / "charts" / "xdetox" / "files" / "workflowtemplates" / f"{name}.yaml").exists()
+    # one copy of each: nothing but the Workflow under argo/<job>/
+    assert sorted(p.name for p in (ROOT / "argo").glob("*/*.yaml")) == ["workflow.yaml"] * len(names)
+
+
+def test_a_second_copy_of_a_template_is_stale_and_removed(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    shutil.copy(root / goldens.template_path("smoke"), root / "argo" / "smoke" / "workflowtemplate.yaml")
+    assert goldens.differences(root) == ["argo/smoke/workflowtemplate.yaml: stale (no spec in jobs/ renders it)"]
+    goldens.write(root)
+    assert goldens.differences(root) == []
+    assert not (root / "argo" / "smoke" / "workflowtemplate.yaml").exists()
 
 
 def _copy(tmp: Path) -> Path:

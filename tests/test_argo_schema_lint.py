@@ -13,9 +13,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from tests.argo_fixtures import ROOT, dag, rendered, templates
-from xdetox.executors.argo import lint, schema
+from xdetox.executors.argo import goldens, lint, schema
 
-GOLDENS = sorted((ROOT / "argo").glob("*/*.yaml"))
+GOLDENS = sorted((ROOT / "argo").glob("*/workflow.yaml")) + sorted((ROOT / goldens.CHART_TEMPLATES).glob("*.yaml"))
 # sha256 of the upstream file: the vendored copy is never edited (patches are applied in memory)
 UPSTREAM_SHA256 = hashlib.sha256(
     (ROOT / "xdetox/data/schemas/argo-workflows-v4.1.2.schema.json").read_bytes()).hexdigest()
@@ -45,8 +45,8 @@ def test_every_golden_manifest_is_schema_valid_and_lint_clean(path: Path) -> Non
     manifest = _golden(path)
     assert schema.errors(manifest) == []
     assert lint.lint(manifest) == []
-    # the WorkflowTemplate beside it has the same spec (validated above); check the rest of it
-    wt = copy.deepcopy(_golden(path.with_name("workflowtemplate.yaml")))
+    # the job's WorkflowTemplate (the chart's copy) has the same spec (validated above); check the rest of it
+    wt = copy.deepcopy(_golden(ROOT / goldens.template_path(path.parent.name)))
     assert wt["spec"] == manifest["spec"]
     wt["spec"]["templates"][0]["dag"]["tasks"] = wt["spec"]["templates"][0]["dag"]["tasks"][:3]
     assert schema.errors(wt) == [] and lint.lint(wt) == []

@@ -137,7 +137,7 @@ def test_values_reach_the_workflow_templates() -> None:
 def test_rendered_dag_is_the_golden_dag() -> None:
     """The chart installs the rendered WorkflowTemplates' DAGs unchanged."""
     (wt,) = [d for d in _by_kind(_render(None), "WorkflowTemplate") if d["metadata"]["name"] == "xdetox-smoke"]
-    golden = yaml.safe_load((ROOT / "argo/smoke/workflowtemplate.yaml").read_text())
+    golden = yaml.safe_load((CHART / "files/workflowtemplates/smoke.yaml").read_text())
     assert wt["spec"]["templates"][0] == golden["spec"]["templates"][0]
 
 
@@ -256,7 +256,7 @@ def test_eks_example_pull_secrets_affinity_and_own_repository() -> None:
 
 
 def test_default_values_keep_the_rendered_scheduling() -> None:
-    golden = yaml.safe_load((ROOT / "argo/smoke/workflowtemplate.yaml").read_text())
+    golden = yaml.safe_load((CHART / "files/workflowtemplates/smoke.yaml").read_text())
     want = {t["name"]: t for t in golden["spec"]["templates"] if "container" in t}
     (wt,) = [d for d in _by_kind(_render(None), "WorkflowTemplate") if d["metadata"]["name"] == "xdetox-smoke"]
     assert "archiveLogs" not in wt["spec"]

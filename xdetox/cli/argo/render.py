@@ -50,7 +50,7 @@ def render(
 def render_goldens(
     check: Annotated[bool, typer.Option("--check", help="only report differences; exit 1 if any")] = False,
 ) -> None:
-    """Regenerate argo/ (and the chart's WorkflowTemplates) from every spec in jobs/."""
+    """Regenerate the golden Workflows (argo/) and WorkflowTemplates (the chart's files/) from jobs/."""
     from xdetox.executors.argo import goldens
 
     root = goldens.repo_root()
@@ -60,7 +60,7 @@ def render_goldens(
             err.print(d, highlight=False)
         if diffs:
             raise typer.Exit(EXIT_FAILED)
-        out.print("[green]✓[/green] argo/ is up to date")
+        out.print("[green]✓[/green] the golden Workflows and WorkflowTemplates are up to date")
         return
     for rel in goldens.write(root):
         out.print(f"wrote {rel}")

@@ -1,9 +1,10 @@
-"""Golden Argo manifests for every spec in jobs/: written to argo/, checked by tests.
+"""Golden Argo manifests for every spec in jobs/, each stored once, checked by tests.
 
-For each ``jobs/checks/<name>.yaml`` (a scorer check): ``argo/check-<name>/`` likewise, and the
-chart's ``check-<name>.yaml``. For each ``jobs/<name>.yaml``: ``argo/<name>/workflow.yaml`` and ``argo/<name>/workflowtemplate.yaml``,
-rendered with ``argo/cluster-config.yaml``; the WorkflowTemplate is also copied into the Helm chart
-(``charts/xdetox/files/workflowtemplates/<name>.yaml``, which the chart installs). A spec with a
+For each ``jobs/<name>.yaml``, rendered with ``argo/cluster-config.yaml``: the Workflow in
+``argo/<name>/workflow.yaml`` and the WorkflowTemplate in the Helm chart,
+``charts/xdetox/files/workflowtemplates/<name>.yaml`` (the chart installs it, and Helm's ``.Files``
+reads only files inside the chart, so that is where the one copy lives). Each
+``jobs/checks/<name>.yaml`` (a scorer check) likewise as ``check-<name>``. A spec with a
 ``jobs/<name>-reference.json`` is a nightly reproduction: it writes to a fresh root per workflow
 and ends with a ``check-nightly`` task.
 
@@ -25,6 +26,17 @@ from xdetox.spec import load_spec
 
 REGENERATE = "xdetox argo render-goldens  (or: python -m xdetox.executors.argo.goldens)"
 CHART_TEMPLATES = Path("charts/xdetox/files/workflowtemplates")
+WORKFLOWS = Path("argo")
+
+
+def workflow_path(name: str) -> Path:
+    """The golden Workflow of job ``name`` (relative to the repository root)."""
+    return WORKFLOWS / name / "workflow.yaml"
+
+
+def template_path(name: str) -> Path:
+    """The golden WorkflowTemplate of job ``name``: the chart's copy, the only one."""
+    return CHART_TEMPLATES / f"{name}.yaml"
 
 
 def repo_root() -> Path:
@@ -54,31 +66,26 @@ def check_jobs(root: Path) -> list[Path]:
 
 def expected(root: Path, cfg: ClusterConfig | None = None) -> dict[Path, str]:
     """Every golden file (path relative to ``root``) and its content."""
-    cfg = cfg or load_cluster_config(root / "argo" / "cluster-config.yaml")
+    cfg = cfg or load_cluster_config(root / WORKFLOWS / "cluster-config.yaml")
     out: dict[Path, str] = {}
     for spec_path in job_specs(root):
         spec = load_spec(spec_path)
         plan = make_plan(spec)
         opts = options_for(spec_path)
         source = f"jobs/{spec_path.name}"
-        wf = dump(render(plan, spec, cfg, opts), source)
-        wt = dump(render_template(plan, spec, cfg, opts), source)
-        out[Path("argo") / spec_path.stem / "workflow.yaml"] = wf
-        out[Path("argo") / spec_path.stem / "workflowtemplate.yaml"] = wt
-        out[CHART_TEMPLATES / f"{spec_path.stem}.yaml"] = wt
+        out[workflow_path(spec_path.stem)] = dump(render(plan, spec, cfg, opts), source)
+        out[template_path(spec_path.stem)] = dump(render_template(plan, spec, cfg, opts), source)
     for job_path in check_jobs(root):  # scorer checks: one pod each (xdetox argo submit-check)
         job = load_job(job_path)
         source = f"jobs/checks/{job_path.name}"
-        wt = dump(render_check_template(job, cfg), source)
-        out[Path("argo") / f"check-{job_path.stem}" / "workflow.yaml"] = dump(render_check(job, cfg), source)
-        out[Path("argo") / f"check-{job_path.stem}" / "workflowtemplate.yaml"] = wt
-        out[CHART_TEMPLATES / f"check-{job_path.stem}.yaml"] = wt
+        out[workflow_path(f"check-{job_path.stem}")] = dump(render_check(job, cfg), source)
+        out[template_path(f"check-{job_path.stem}")] = dump(render_check_template(job, cfg), source)
     return out
 
 
 def managed(root: Path) -> list[Path]:
-    """Golden files now on disk (to find stale ones)."""
-    found = [p.relative_to(root) for p in (root / "argo").glob("*/*.yaml")]
+    """Golden files now on disk (to find stale ones, such as a second copy of a template in argo/)."""
+    found = [p.relative_to(root) for p in (root / WORKFLOWS).glob("*/*.yaml")]
     found += [p.relative_to(root) for p in (root / CHART_TEMPLATES).glob("*.yaml")]
     return sorted(found)
 
