@@ -143,3 +143,31 @@ def test_preset_paper2_and_mismatch() -> None:
     assert hyper["learning_rate"] == 2e-4 and (peft["r"], peft["alpha"]) == (16, 32)
     with pytest.raises(presets.PresetError, match="is a sft preset"):
         presets.resolve(_training(method="dpo", preset="breaking-mbad-2505.16722"))
+
+
+def test_paper2_pooled_rows_are_drawn_as_their_script_draws_them() -> None:
+    """P-FT 10 %: their load_and_split_data seeds numpy with 42 once and draws each language's
+    int(300 * 10 / 100) = 30 neutral rows with np.random.choice, languages in their order (en es de
+    zh ar hi uk ru am), over the 300 train rows in datasets' shuffle(seed=42) order. Re-derived here
+    from that description with numpy itself; a plain fraction keeps the first 30 rows instead."""
+    import numpy as np
+
+    from xdetox.training import paradetox
+    from xdetox.training.data import load_training_set
+
+    data = {"format": "paradetox", "path": "bundled:paradetox", "languages": ["de", "en"], "split": "train",
+            "split_scheme": "hf_shuffle42", "fraction": 0.1}
+    np.random.seed(42)
+    drawn = {lang: np.random.choice(list(range(300)), size=30, replace=False).tolist()
+             for lang in ("en", "es", "de")}  # es is drawn too: one stream for all languages
+    want = []
+    for lang in ("de", "en"):  # the spec's language order
+        folder = paradetox.resolve_folder("bundled:paradetox")
+        by_pos = {p.position["hf_shuffle42"]: p for p in paradetox.read_language(folder, lang)
+                  if p.split["hf_shuffle42"] == "train"}
+        assert sorted(by_pos) == list(range(300))
+        want += [by_pos[i].neutral for i in drawn[lang]]
+    got = load_training_set(data, "sft", "", fraction_sampling="paper2")
+    assert [r["completion"] for r in got.rows] == want and got.languages == {"de": 30, "en": 30}
+    plain = load_training_set(data, "sft", "")
+    assert plain.languages == {"de": 30, "en": 30} and plain.rows != got.rows  # same count, other rows

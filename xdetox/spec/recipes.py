@@ -35,6 +35,7 @@ _COMMON: dict[str, Any] = {
     "validation_fraction": 0.0,
     "save_steps": 200,
     "eval_steps": None,  # None: evaluate when saving
+    "fraction_sampling": "first",  # training.data.fraction keeps each language's first rows
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "dpo": {**_COMMON, "learning_rate": 5e-6, "beta": 0.1, "loss_type": ["sigmoid"], "sft_template": None},
@@ -138,7 +139,8 @@ def _p2_family(epochs: float, batch: int, accumulation: int, template: str, targ
 PRESETS["breaking-mbad-2505.16722-pft"] = {
     "method": "sft",
     "source": _P2_PFT,
-    "hyper": {"learning_rate": 2e-4, "max_length": 256},
+    # fraction_sampling: each language's 10/20/30 % drawn as their load_and_split_data draws it
+    "hyper": {"learning_rate": 2e-4, "max_length": 256, "fraction_sampling": "paper2"},
     "peft": {"r": 16, "alpha": 32, "dropout": 0.05},
     "families": {
         "aya": _p2_family(15.0, 12, 4, "", _AYA_P2_POOLED),
@@ -182,6 +184,7 @@ TRL_NAMES: dict[str, str | None] = {
     "max_pair_chars": None,
     "validation_fraction": None,
     "sft_template": None,  # applied when the train step builds ParaDetox SFT rows
+    "fraction_sampling": None,  # applied when the train step reads the training data
 }
 LORA_NAMES = {"r": "r", "alpha": "lora_alpha", "dropout": "lora_dropout", "target_modules": "target_modules"}
 

@@ -66,7 +66,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     seed = int(training.get("seed") if training.get("seed") is not None else 1234)
     hyper, peft = presets.resolve(training, (ctx.params.get("model") or {}).get("source"))
     # Data first: a bad file fails here, naming file and line, before a model is even loaded.
-    ts = load_training_set(training["data"], method, hyper.get("sft_template"))
+    ts = load_training_set(training["data"], method, hyper.get("sft_template"), hyper.get("fraction_sampling"))
     ctx.log(f"training data: {len(ts.rows)} rows after filtering (read {ts.read}, dropped {ts.dropped or 'none'})")
     base = _base_folder(ctx)
     partial = ctx.partial("steps")

@@ -122,8 +122,41 @@ def _strip_repeat(prompt: str, text: str) -> tuple[str, bool]:
     return text, False
 
 
-def load_training_set(data: dict[str, Any], method: str, sft_template: str | None = None) -> TrainSet:
-    """Read, validate, convert and filter the training data named by a TrainingData dump."""
+#: paper 2's language order (LANGUAGES in scripts/11_finetune_all_percentage*.py): the order in
+#: which their pooled scripts draw each language's share from one seeded random stream
+PAPER2_LANGUAGES = ("en", "es", "de", "zh", "ar", "hi", "uk", "ru", "am")
+
+
+def paper2_fraction_picks(sizes: dict[str, int], fraction: float) -> dict[str, list[int]]:
+    """Row indices per language as paper 2's pooled scripts pick them: ``np.random.seed(42)`` once,
+    then for each language in their order ``np.random.choice(range(n), size=int(n * pct / 100),
+    replace=False)`` over its n (300) train rows, in the datasets shuffle(seed=42) order. One stream
+    serves all nine languages, so each language's draw depends on those before it: a language the
+    spec leaves out is still drawn (with 300 rows, their scripts' size) to keep the stream aligned."""
+    import numpy as np
+
+    unknown = sorted(set(sizes) - set(PAPER2_LANGUAGES))
+    if unknown:
+        raise ValueError(f"training.data.languages: {', '.join(unknown)} not among paper 2's languages; its "
+                         "pooled sampling is defined for " + ", ".join(PAPER2_LANGUAGES))
+    rng = np.random.RandomState(42)  # what np.random.seed(42) seeds: the legacy global generator
+    picks: dict[str, list[int]] = {}
+    for lang in PAPER2_LANGUAGES:
+        n = sizes.get(lang, 300)
+        k = int(n * fraction + 1e-9)  # their int(300 * pct / 100), safe from a float just below an integer
+        drawn = rng.choice(list(range(n)), size=k, replace=False).tolist()
+        if lang in sizes:
+            picks[lang] = [int(i) for i in drawn]
+    return picks
+
+
+def load_training_set(data: dict[str, Any], method: str, sft_template: str | None = None,
+                      fraction_sampling: str | None = None) -> TrainSet:
+    """Read, validate, convert and filter the training data named by a TrainingData dump.
+
+    ``fraction_sampling`` (a recipe setting): "first" (default) keeps the first ceil(n * fraction)
+    rows of each language in the split's order; "paper2" draws them as paper 2's pooled scripts do
+    (``paper2_fraction_picks``)."""
     if method not in {"dpo", "sft"}:
         raise ValueError(f"training.method {method!r} has no training data")
     fmt = data["format"]
@@ -180,9 +213,16 @@ def load_training_set(data: dict[str, Any], method: str, sft_template: str | Non
             per_language.append((lang, rows))
 
     fraction = float(data.get("fraction", 1.0))
+    picks: dict[str, list[int]] | None = None
+    if fraction_sampling == "paper2" and fraction < 1.0 and fmt == "paradetox":
+        picks = paper2_fraction_picks({lang: len(rows) for lang, rows in per_language}, fraction)
+    elif fraction_sampling not in {None, "first", "paper2"}:
+        raise ValueError(f"fraction_sampling must be first or paper2, got {fraction_sampling!r}")
     for lang, rows in per_language:
         kept = []
-        for row in rows[: max(1, math.ceil(len(rows) * fraction))] if rows else []:
+        taken = ([rows[i] for i in picks[lang]] if picks is not None
+                 else rows[: max(1, math.ceil(len(rows) * fraction))] if rows else [])
+        for row in taken:
             if method == "dpo":
                 if not row["chosen"].strip() or not row["rejected"].strip():
                     _drop(ts, "empty completion")
