@@ -138,3 +138,16 @@ def test_job_model_defaults() -> None:
     job = ScorerCheckJob.model_validate({"name": "x", "scoring": {"kind": "lexicon"},
                                          "reference": "jsonl:s3://b/k", "results": "s3://b/out"})
     assert job.resamples == 1000 and job.fit_calibration is False and job.resources.gpu == 1
+
+
+def test_cluster_run_refuses_a_local_calibration_map(tmp_path: Path) -> None:
+    from tests.test_calibration_apply import EN, write_map
+
+    smoke = (ROOT / "jobs" / "smoke.yaml").read_text(encoding="utf-8")
+    path = write_map(tmp_path / "m.json", {"en": EN})
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(smoke.replace("\nscoring:\n  kind: lexicon\n", f"\nscoring:\n  kind: lexicon\n  calibration: {path}\n")
+                    .replace("store: file://./xdetox-store", "store: s3://b/x"), encoding="utf-8")
+    res = CliRunner().invoke(app, ["argo", "render", str(spec), "-o", str(tmp_path / "out"), "--cluster-config", CFG])
+    assert res.exit_code == 2, res.output
+    assert "scoring.calibration" in res.output and "read only the bucket" in res.output

@@ -324,6 +324,12 @@ def build(
             f"store {store!r}: pods on a cluster share results through S3; set an s3:// store in the spec "
             "or store.uri in the cluster config"
         )
+    for i, sc in enumerate(spec.all_scorers()):
+        uri = getattr(sc, "calibration", None)
+        if uri and not uri.startswith("s3://"):
+            field = "scoring" if i == 0 else f"compare_scorers[{i - 1}]"
+            raise ValueError(f"{field}.calibration {uri!r}: score pods read only the bucket; copy the map to "
+                             "s3:// and name that URI")
     root = "{{workflow.parameters.store}}" + ("/{{workflow.name}}" if options.fresh_root else "")
     run_id = plan.run_id
     tasks = dag_tasks(plan)
