@@ -147,3 +147,13 @@ def test_neuron_analysis_by_hand() -> None:
     # under transformers: 20,000 tok/s / 10 slowdown; plus 90 s start-up
     assert ana.steps == 1
     assert ana.gpu_hours == pytest.approx((12 * 4 * 20 / 2_000 + 90) / 3600)
+
+
+def test_mt5_generation_is_costed_at_transformers_speed() -> None:
+    """vLLM does not serve mT5, so its generate steps run with transformers whatever the backend."""
+    spec = SPEC.replace("org/model-1b", "google/mt5-large").replace("max_new_tokens: 20}", "max_new_tokens: 20, backend: vllm}")
+    gen = estimate(plan(load_spec_text(spec))).by_kind["generate"]
+    # 3 languages x 10 prompts x 5 samples = 150 generations of 20 tokens, in 2 shards of 75; mt5-large
+    # (1.2B by name: small class) at 20,000 tok/s / 10 for transformers; 90 s start-up per shard
+    assert gen.generations == 150
+    assert gen.gpu_hours == pytest.approx(2 * (75 * 20 / 2_000 + 90) / 3600)

@@ -25,6 +25,7 @@ from xdetox.kinds import scorers as scorer_kinds
 from xdetox.kinds import steps as step_kinds
 from xdetox.manifest import StepManifest
 from xdetox.plan.model import Plan
+from xdetox.spec.recipes import model_family
 from xdetox.spec.recipes import resolve as resolve_recipe
 
 # --------------------------------------------------------------------------- known data sizes
@@ -280,7 +281,9 @@ def estimate_generate(step: StepManifest, r: KindEstimate, ctx: EstimateContext)
     r.generations += n
     cls = size_class(str(p["model"]["source"]))
     rate = throughput.generate_tokens_per_s[cls]
-    if gen.get("backend") == "transformers":
+    # vLLM does not serve T5-family encoder-decoders: the step generates them with transformers
+    # (told by the model's config at run time; the planner reads no file, so by the family's name here)
+    if gen.get("backend") == "transformers" or model_family(str(p["model"]["source"])) == "mt5":
         rate /= throughput.transformers_slowdown
     r.gpu_hours += (n * int(gen["max_new_tokens"]) / rate + throughput.step_overhead_s[cls]) / 3600
 
