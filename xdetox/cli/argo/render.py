@@ -9,11 +9,12 @@ import typer
 
 from xdetox.cli.argo.group import (
     ClusterOpt,
+    OutputOpt,
     SpecArg,
     argo_app,
-    check_manifest,
     load_spec_plan_cluster,
     render_options,
+    write_rendered,
 )
 from xdetox.cli.errors import EXIT_FAILED, err, fail, out
 
@@ -21,12 +22,11 @@ from xdetox.cli.errors import EXIT_FAILED, err, fail, out
 @argo_app.command()
 def render(
     spec: SpecArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="folder for workflow.yaml and workflowtemplate.yaml")],
+    output: OutputOpt,
     cluster_config: ClusterOpt = None,
     reference: Annotated[Path | None, typer.Option(help="nightly reference values: adds the check task")] = None,
 ) -> None:
     """Render a spec's plan as an Argo Workflow and a WorkflowTemplate (validated and linted)."""
-    from xdetox.executors.argo.goldens import dump
     from xdetox.executors.argo.render import render as render_wf
     from xdetox.executors.argo.render import render_template
 
@@ -36,11 +36,7 @@ def render(
         wf, wt = render_wf(p, s, cfg, opts), render_template(p, s, cfg, opts)
     except ValueError as e:
         raise fail(f"{spec}: {e}") from None
-    check_manifest(wf, "the rendered Workflow")
-    check_manifest(wt, "the rendered WorkflowTemplate")
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "workflow.yaml").write_text(dump(wf, str(spec)), encoding="utf-8")
-    (output / "workflowtemplate.yaml").write_text(dump(wt, str(spec)), encoding="utf-8")
+    write_rendered(output, wf, wt, str(spec))
     tasks = len(wf["spec"]["templates"][0]["dag"]["tasks"])
     out.print(f"[green]✓[/green] {p.run_id}: {len(p.steps)} steps in {tasks} DAG tasks → {output}/workflow.yaml, "
               f"{output}/workflowtemplate.yaml")

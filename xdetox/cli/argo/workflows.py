@@ -15,6 +15,7 @@ from xdetox.cli.argo.group import (
     check_manifest,
     load_spec_plan_cluster,
     render_options,
+    submit_workflow,
 )
 from xdetox.cli.errors import EXIT_FAILED, err, fail, out
 
@@ -50,7 +51,6 @@ def submit(
     template: Annotated[bool, typer.Option(help="create the WorkflowTemplate instead of a Workflow")] = False,
 ) -> None:
     """Submit a spec as an Argo Workflow (Argo Server from ARGO_SERVER/ARGO_TOKEN, else the Kubernetes API)."""
-    from xdetox.executors.argo import submit as sub
     from xdetox.executors.argo.publish import publish_manifests
     from xdetox.executors.argo.render import render as render_wf
     from xdetox.executors.argo.render import render_template
@@ -70,17 +70,9 @@ def submit(
             raise fail(f"publishing manifests failed: {e} (use --no-publish to leave it to the workflow)",
                         EXIT_FAILED) from None
         err.print(f"published {len(p.steps)} manifests → {rs.uri}")
-    target = sub.target_from_env(cfg.namespace)
     if template:
         raise fail("--template: install WorkflowTemplates with the Helm chart (charts/xdetox)")
-    try:
-        created = sub.submit(manifest, target)
-    except sub.SubmitError as e:
-        raise fail(str(e), EXIT_FAILED) from None
-    name = (created.get("metadata") or {}).get("name", "?")
-    out.print(f"[green]submitted[/green] {name} in namespace {target.namespace} via {target.via}")
-    out.print(f"watch: xdetox argo status {name}    logs: xdetox argo logs {name}")
-    sys.stdout.flush()
+    submit_workflow(manifest, cfg.namespace)
 
 
 @argo_app.command()
