@@ -145,8 +145,8 @@ def test_dpo_of_a_seq2seq_model_is_refused_by_name(tmp_path: Path, mt5_dir: Path
 
 
 def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
-    """A spec naming a local mT5 plans, trains (LoRA on q/v, paper 2's recipe cut to 2 steps) and
-    generates base and tuned continuations on CPU."""
+    """A spec naming a local mT5 plans, trains (LoRA on q/v, paper 2's recipe cut to 2 steps),
+    generates base and tuned continuations and scores them with each arm's own perplexity, on CPU."""
     from xdetox.executors.local import run_plan
     from xdetox.executors.publish import publish, run_store
     from xdetox.plan import plan
@@ -162,6 +162,8 @@ def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
         "generation": {"samples": 2, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 6,
                        "backend": "transformers"},
         "scoring": {"kind": "lexicon"},
+        # paper 2's knowledge preservation: each completion under the (seq2seq) model that wrote it
+        "metrics": {"perplexity": {"reference": "self", "text": "completion"}},
         "compare_base": True,
     }
     path = tmp_path / "spec.yaml"
@@ -170,7 +172,7 @@ def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
     rs = run_store(open_store(spec["store"]), p.run_id)
     publish(p, rs, path.read_text())
     result = run_plan(p, rs, console=Console(quiet=True), show_progress=False,
-                      only=lambda s: s.kind in {"train", "generate"})
+                      only=lambda s: s.kind in {"train", "generate", "score"})
     assert result.failed is None
     trains = [s for s in p.steps if s.kind == "train"]
     gens = [s for s in p.steps if s.kind == "generate"]
@@ -184,3 +186,10 @@ def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
                 for line in rs.get_text(k).splitlines()]
         assert len(rows) == 3 * 2 and {r["backend"] for r in rows} == {"transformers"}
         assert all(0 < r["num_tokens"] <= 6 for r in rows)
+    for sc in (s for s in p.steps if s.kind == "score"):
+        rows = [json.loads(line) for k in rs.list(sc.output_prefix + "/") if k.endswith(".jsonl")
+                for line in rs.get_text(k).splitlines()]
+        assert len(rows) == 6
+        # a finite perplexity for every non-blank completion, none (missing, not 0) for a blank one
+        assert all((r["perplexity"] is None) == (not r["text"].strip()) for r in rows)
+        assert all(r["perplexity"] is None or r["perplexity"] > 1.0 for r in rows)
