@@ -208,12 +208,17 @@ def test_perspective_scoring_is_one_cpu_pod_at_a_time_for_the_whole_namespace() 
     assert score["metadata"]["labels"]["xdetox.io/role"] == "score-cpu"
     assert score["synchronization"]["semaphores"] == [
         {"configMapKeyRef": {"name": "xdetox-semaphores", "key": "perspective-api"}}]
-    # with perplexity in the same step the GPU stays, and both permits are taken
+    # with perplexity the score pod is still a CPU pod with the API permit only; perplexity runs
+    # in its own GPU pod, with the GPU permit and not the API's (paper 1's spec: both at once)
     ppl = text + "metrics: {perplexity: {reference: self}}\n"
-    score = templates(_render_text(ppl)[0])["step-score"]
-    assert score["container"]["resources"]["requests"][GPU_RESOURCE] == "1"
-    assert [s["configMapKeyRef"]["key"] for s in score["synchronization"]["semaphores"]] == [
-        "gpu-pods", "perspective-api"]
+    ts = templates(_render_text(ppl)[0])
+    score, perp = ts["step-score"], ts["step-perplexity"]
+    assert GPU_RESOURCE not in score["container"]["resources"]["requests"]
+    assert [s["configMapKeyRef"]["key"] for s in score["synchronization"]["semaphores"]] == ["perspective-api"]
+    assert perp["container"]["resources"]["requests"][GPU_RESOURCE] == "1"
+    assert perp["metadata"]["labels"]["xdetox.io/role"] == "score-gpu"
+    assert [s["configMapKeyRef"]["key"] for s in perp["synchronization"]["semaphores"]] == ["gpu-pods"]
+    assert "PERSPECTIVE_API_KEY" not in {e["name"] for e in perp["container"]["env"]}
 
 
 def test_perspective_key_comes_from_a_secret() -> None:

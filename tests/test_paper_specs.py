@@ -23,20 +23,25 @@ SPECS = sorted(JOBS.glob("*.yaml"))
 # generate (1 shard): base arms 4 models x 3 sets x 4 paradigms, each generated as its scripts do
 # (ZS/X-FT on np_perm42, P-FT/M-FT on hf_shuffle42; " .." after the prompt for X-FT/P-FT; 100 new
 # tokens for M-FT) = 48, tuned 52 x 3 = 156 -> 204.
-# score = generate; evaluate = 14 settings; report 1; no build_model (hub models), no align.
+# score = generate; perplexity (each model's own, its own step) = generate; evaluate = 14 settings;
+# report 1; no build_model (hub models), no align.
 # Paper-comparable count: 14 settings x 4 models x 9 evaluation languages = 504.
 BREAKING_MBAD = {"settings": 14, "trains": 52, "cells": 504,
-                 "steps": {"train": 52, "generate": 204, "score": 204, "evaluate": 14, "report": 1}}
+                 "steps": {"train": 52, "generate": 204, "score": 204, "perplexity": 204, "evaluate": 14,
+                           "report": 1}}
 # Paper 1: 2 variants (full-ft: 2 models, qlora: 4 models) -> 6 training runs.
-# generate: 6 models x 2 arms (base, tuned) x 1 prompt set x 16 shards = 192; score = 192.
+# generate: 6 models x 2 arms (base, tuned) x 1 prompt set x 16 shards = 192; score = 192;
+# perplexity (mT5-XL, its own GPU step beside each CPU Perspective score step) = 192.
 # align: 6 models x 2 arms = 12; evaluate 2; report 1. Cells: 6 models x 17 languages = 102.
 PREF_TUNING = {"settings": 2, "trains": 6, "cells": 102,
-               "steps": {"train": 6, "generate": 192, "score": 192, "align": 12, "evaluate": 2, "report": 1}}
+               "steps": {"train": 6, "generate": 192, "score": 192, "perplexity": 192, "align": 12, "evaluate": 2,
+                         "report": 1}}
 # Paper 1 x 5 seeds: 2 variants x 5 seeds = 10 settings, 6 x 5 = 30 training runs.
-# generate: the seed is in every generation's params, so 6 models x 2 arms x 5 seeds x 16 = 960; score 960.
+# generate: the seed is in every generation's params, so 6 models x 2 arms x 5 seeds x 16 = 960; score 960;
+# perplexity 960.
 # align: base arm has no seed (6, shared across seeds) + tuned 6 x 5 = 30 -> 36. Cells: 102 x 5 = 510.
 PREF_TUNING_5SEEDS = {"settings": 10, "trains": 30, "cells": 510,
-                      "steps": {"train": 30, "generate": 960, "score": 960, "align": 36, "evaluate": 10,
+                      "steps": {"train": 30, "generate": 960, "score": 960, "perplexity": 960, "align": 36, "evaluate": 10,
                                 "report": 1}}
 EXPECTED: dict[str, dict[str, Any]] = {
     "breaking-mbad.yaml": BREAKING_MBAD,
@@ -62,6 +67,8 @@ def test_every_spec_validates_and_plans_consistently(path: Path) -> None:
     assert counts["report"] == 1
     assert counts["evaluate"] == len(p.settings)  # one evaluation per setting
     assert counts.get("score", 0) == counts.get("generate", 0)  # one score shard per generate shard
+    # and one perplexity shard per generate shard when the spec asks for perplexity, else none
+    assert counts.get("perplexity", 0) == (counts.get("generate", 0) if spec.metrics.perplexity else 0)
     keys = p.by_key()
     for st in p.settings:
         assert st.evaluate_key in keys

@@ -126,15 +126,36 @@ def test_planner_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plan(spec).steps
 
 
-def test_self_perplexity_gives_score_steps_the_generating_model() -> None:
+def test_self_perplexity_gives_perplexity_steps_the_generating_model() -> None:
     spec = _spec(metrics={"perplexity": {"reference": "self", "text": "prompt"}})
     p = plan(spec)
     by_key = p.by_key()
-    for s in p.steps:
-        if s.kind != "score":
-            continue
+    ppl_steps = [s for s in p.steps if s.kind == "perplexity"]
+    score_steps = [s for s in p.steps if s.kind == "score"]
+    assert ppl_steps and len(ppl_steps) == len(score_steps)  # one per generate shard, beside its score
+    for s in ppl_steps:
         (g,) = s.inputs["generations"]
         assert s.inputs["model"] == by_key[g].inputs["model"]  # the model that generated the rows
         assert s.params["model"]["arm"] == by_key[g].params["model"]["arm"]
+    # the score step no longer computes perplexity: no model input, no GPU reason
+    for s in score_steps:
+        assert "model" not in s.inputs and s.params["perplexity"] is None
     plain = plan(_spec(metrics={"perplexity": {"reference": "/models/ref"}}))
-    assert all("model" not in s.inputs for s in plain.steps if s.kind == "score")
+    assert all("model" not in s.inputs for s in plain.steps if s.kind == "perplexity")
+
+
+def test_evaluate_reads_scores_and_perplexities_shard_by_shard() -> None:
+    p = plan(_spec(metrics={"perplexity": {"reference": "/models/ref"}}))
+    by_key = p.by_key()
+    (ev,) = [s for s in p.steps if s.kind == "evaluate"]
+    for arm in ev.params["arms"]:
+        scores, ppls = ev.inputs[arm["input"]], ev.inputs[arm["perplexity_input"]]
+        assert len(scores) == len(ppls) > 0
+        for sk, pk in zip(scores, ppls, strict=True):  # same generate shard, same position
+            assert by_key[sk].inputs["generations"] == by_key[pk].inputs["generations"]
+    # without perplexity: no perplexity step, and the score keys do not change with the metric
+    none = plan(_spec())
+    assert not [s for s in none.steps if s.kind == "perplexity"]
+    assert {s.key for s in none.steps if s.kind == "score"} == {s.key for s in p.steps if s.kind == "score"}
+
+

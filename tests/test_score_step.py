@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.scoring_fixtures import FakePerspective, build_causal_lm, fake_score, gen_row
+from tests.scoring_fixtures import FakePerspective, fake_score, gen_row
 from xdetox.kinds import scorers as scorer_kinds
 from xdetox.manifest import CommitRecord, OutputFile, Shard, StepManifest, commit_key
 from xdetox.records import GenerationRow, ScoreRow, dumps_row, read_jsonl
@@ -28,8 +28,7 @@ def gen_rows(n: int) -> list[GenerationRow]:
             for i in range(n)]
 
 
-def setup_run(tmp_path: Path, rows: list[GenerationRow], scorer: dict[str, Any],
-              perplexity: dict[str, Any] | None = None) -> tuple[Store, StepManifest]:
+def setup_run(tmp_path: Path, rows: list[GenerationRow], scorer: dict[str, Any]) -> tuple[Store, StepManifest]:
     store = open_store((tmp_path / "store").as_uri()).child("runs/r1")
     gkey = "gen" + str(len(rows))
     data = "".join(dumps_row(r) for r in rows).encode()
@@ -41,7 +40,7 @@ def setup_run(tmp_path: Path, rows: list[GenerationRow], scorer: dict[str, Any],
         OutputFile(key=okey, sha256=hashlib.sha256(data).hexdigest(), size=len(data))],
         info={"rows": len(rows)}, started_at="t", finished_at="t", seconds=0.0)  # as generate records it
     store.put_text(commit_key(gkey), rec.model_dump_json())
-    params = {"scorer": scorer, "perplexity": perplexity}
+    params = {"scorer": scorer, "perplexity": None}
     inputs = {"generations": [gkey]}
     m = StepManifest(kind="score", key=StepManifest.compute_key("score", params, inputs, SHARD), run_id="r1",
                      label="score", params=params, inputs=inputs, shard=SHARD, output_prefix="scores/s")
@@ -173,26 +172,6 @@ def test_perspective_outage_fails_the_shard_without_output(tmp_path: Path, monke
     assert not is_committed(store, m.key) and not store.list("scores/")
 
 
-def test_perplexity_column(tmp_path: Path) -> None:
-    ref = build_causal_lm(tmp_path / "ref")
-    rows = gen_rows(6)
-    store, m = setup_run(tmp_path, rows, {"kind": "lexicon"}, {"reference": str(ref), "batch_size": 4})
-    rec, _ = run_step(m, store, log=lambda _: None)
-    out = output_rows(store, rec)
-    for r in out:
-        if r.text:
-            assert r.perplexity is not None and r.perplexity > 1.0
-        else:
-            assert r.perplexity is None
-    assert rec.info["perplexity_missing_by_language"] == {"en": 1}
-    from xdetox.scoring.perplexity import conditional_perplexity, load_reference
-
-    model, tok = load_reference(str(ref), device="cpu")
-    want = conditional_perplexity(model, tok, [r.prompt_text for r in rows], [r.text for r in rows])
-    assert [r.perplexity is None for r in out] == [w is None for w in want]
-    assert [r.perplexity for r in out if r.text] == pytest.approx([w for w in want if w is not None], rel=1e-5)
-
-
 def test_malformed_input_names_file_and_line(tmp_path: Path) -> None:
     rows = gen_rows(3)
     store, m = setup_run(tmp_path, rows, {"kind": "lexicon"})
@@ -223,62 +202,10 @@ def test_memory_does_not_grow_with_the_shard(tmp_path: Path) -> None:
     assert large < 1.5 * small, (small, large)
 
 
-def test_self_perplexity_of_the_prompt_text(tmp_path: Path) -> None:
-    """reference 'self' + text 'prompt': each row's prompt scored under the generating model
-    (paper 2's knowledge preservation), read from the score step's ``model`` input."""
-    model_dir = build_causal_lm(tmp_path / "gen-model", seed=3)
-    rows = gen_rows(4)
-    store, m = setup_run(tmp_path, rows, {"kind": "lexicon"},
-                         {"reference": "self", "text": "prompt", "batch_size": 2})
-    # the generating model is an upstream step's committed output
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file())
-    outputs = []
-    for p in files:
-        key = f"models/m1/{p.relative_to(model_dir).as_posix()}"
-        store.put_file(key, p)
-        outputs.append(OutputFile(key=key, sha256=store.sha256(key), size=p.stat().st_size))
-    store.put_text(commit_key("m1"), CommitRecord(key="m1", kind="train", label="m", outputs=outputs,
-                                                  started_at="t", finished_at="t", seconds=0.0).model_dump_json())
-    params = {**m.params, "model": {"id": "m", "source": "unused-hub-id", "arm": "tuned"}}
-    inputs = {**m.inputs, "model": ["m1"]}
-    m = m.model_copy(update={"params": params, "inputs": inputs,
-                             "key": StepManifest.compute_key("score", params, inputs, SHARD)})
-    rec, _ = run_step(m, store, log=lambda _: None)
-    out = output_rows(store, rec)
-    from xdetox.scoring.perplexity import conditional_perplexity, load_reference
-
-    model, tok = load_reference(str(model_dir), device="cpu")
-    want = conditional_perplexity(model, tok, [""] * len(rows), [r.prompt for r in rows])
-    assert all(w is not None for w in want)
-    assert [r.perplexity for r in out] == pytest.approx(want, rel=1e-5)  # also for the empty continuation
-    other = load_reference(str(build_causal_lm(tmp_path / "other", seed=4)), device="cpu")
-    assert [r.perplexity for r in out] != pytest.approx(
-        conditional_perplexity(other[0], other[1], [""] * len(rows), [r.prompt for r in rows]), rel=1e-3)
-
-
-def test_perplexity_of_the_completion_alone(tmp_path: Path) -> None:
-    """text 'completion' (paper 2's knowledge preservation, their 6_perplexity_scores_*.py on
-    model_completion): the generated text alone under the reference, computed here by hand from the
-    model's logits after BOS; the empty continuation has none (missing, not 0)."""
-    import math
-
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model_dir = build_causal_lm(tmp_path / "ref", seed=5)
-    rows = gen_rows(3)
-    store, m = setup_run(tmp_path, rows, {"kind": "lexicon"},
-                         {"reference": str(model_dir), "text": "completion", "batch_size": 2})
-    rec, _ = run_step(m, store, log=lambda _: None)
-    out = output_rows(store, rec)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    for row, got in zip(rows, out, strict=True):
-        if not row.text:
-            assert got.perplexity is None
-            continue
-        ids = [tok.bos_token_id] + tok(row.text, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
-        nll = [-float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
-        assert got.perplexity == pytest.approx(math.exp(sum(nll) / len(nll)), rel=1e-4)
+def test_an_old_manifest_with_perplexity_in_the_score_step_is_refused(tmp_path: Path) -> None:
+    store, m = setup_run(tmp_path, gen_rows(2), {"kind": "lexicon"})
+    params = {**m.params, "perplexity": {"reference": "x", "text": "continuation", "batch_size": 2}}
+    m = m.model_copy(update={"params": params, "key": StepManifest.compute_key("score", params, m.inputs, SHARD)})
+    with pytest.raises(ValueError, match="perplexity step"):
+        run_step(m, store, log=lambda _: None)
+    assert not is_committed(store, m.key)

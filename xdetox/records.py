@@ -78,6 +78,17 @@ class ScoreRow(GenerationRow):
         default=None, description="the spec's compare_scorers' scores of this text, in their order; null with one scorer")
 
 
+class PerplexityRow(BaseModel):
+    """One continuation's conditional perplexity (the ``perplexity`` step), in its generate shard's
+    order; ``evaluate`` joins it to the score row with the same prompt_id and sample_index."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt_id: str
+    language: str
+    sample_index: int = Field(ge=0)
+    perplexity: float | None = Field(default=None, description="null when not computable (empty text)")
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

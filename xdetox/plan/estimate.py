@@ -297,12 +297,16 @@ def estimate_score(step: StepManifest, r: KindEstimate, ctx: EstimateContext) ->
         cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
         r.perspective_days += cost.api_days  # the scorer kind's own cost: API days, GPU hours, or nothing (lexicon)
         r.gpu_hours += cost.gpu_hours
-    ppl = p.get("perplexity")
-    if ppl:
-        gen_tokens = _generation_tokens(ctx.by_key, step)
-        cls = size_class(str(ppl["reference"]))
-        r.gpu_hours += (texts * (PROMPT_TOKENS + gen_tokens) / throughput.forward_tokens_per_s(cls)
-                        + throughput.step_overhead_s[cls]) / 3600
+
+
+def estimate_perplexity(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    """A forward pass of the reference LM over each generated row (prompt + continuation)."""
+    ppl, throughput = step.params["perplexity"], ctx.throughput
+    texts = sum(ctx.generations_of.get(k, 0) for k in step.inputs.get("generations", []))
+    gen_tokens = _generation_tokens(ctx.by_key, step)
+    cls = size_class(str(ppl["reference"]))
+    r.gpu_hours += (texts * (PROMPT_TOKENS + gen_tokens) / throughput.forward_tokens_per_s(cls)
+                    + throughput.step_overhead_s[cls]) / 3600
 
 
 def estimate_align(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:

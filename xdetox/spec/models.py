@@ -307,6 +307,7 @@ class ResourcesSpec(StrictModel):
     train: StepResources = StepResources(gpu=1, cpu="8", memory="64Gi")
     generate: StepResources = StepResources(gpu=1, cpu="8", memory="64Gi")
     score: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
+    perplexity: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
     align: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
     analyze: StepResources = StepResources(gpu=1, cpu="4", memory="32Gi")
     evaluate: StepResources = StepResources(cpu="2", memory="8Gi")

@@ -9,6 +9,7 @@ correlation between each language's alignment with the pivot and its relative ch
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from xdetox.metrics.bootstrap import percentile_interval
 from xdetox.metrics.langid import identifier_for
 from xdetox.metrics.language import LANGUAGE_METRIC, MIN_CHARS_CJK, MIN_WORDS
 from xdetox.metrics.scorer_agreement import CompareScorers
-from xdetox.records import ScoreRow
+from xdetox.records import PerplexityRow, ScoreRow
 from xdetox.steps.context import StepContext
 
 
@@ -127,6 +128,24 @@ def compare_arms(base: list[GroupResult], tuned: list[GroupResult], confidence: 
     return {"languages": list(per_language), "per_language": per_language, "average": average}
 
 
+def with_perplexity(scores: Iterator[ScoreRow], perplexities: Iterator[PerplexityRow] | None,
+                    source: str) -> Iterator[ScoreRow]:
+    """Score rows with the perplexity step's values joined in: both follow their generate shards'
+    order, so rows pair up one to one; a pair that names different rows is an error, not a guess."""
+    if perplexities is None:
+        yield from scores
+        return
+    for n, (row, ppl) in enumerate(itertools.zip_longest(scores, perplexities), start=1):
+        if row is None or ppl is None:
+            raise ValueError(f"{source}: score and perplexity rows differ in number (row {n} has only "
+                             f"{'a perplexity' if row is None else 'a score'})")
+        if (row.prompt_id, row.sample_index) != (ppl.prompt_id, ppl.sample_index):
+            raise ValueError(f"{source}: row {n} is prompt {row.prompt_id!r} sample {row.sample_index} in the "
+                             f"scores but prompt {ppl.prompt_id!r} sample {ppl.sample_index} in the perplexities")
+        row.perplexity = ppl.perplexity
+        yield row
+
+
 def _read_alignment(ctx: StepContext, name: str) -> dict[str, Any] | None:
     for rec in ctx.input_records(name):
         for o in rec.outputs:
@@ -198,8 +217,11 @@ def run(ctx: StepContext) -> dict[str, Any]:
                                   language=language_id)
         key = (arm["model_id"], arm["arm"], arm["prompt_set"], "")
         compare = CompareScorers(threshold)
-        n = agg.add_rows(_noting_scale(ctx.iter_input_rows(arm["input"], ScoreRow), scales, compare, key[:3]),
-                         key=key)
+        ppl_input = arm.get("perplexity_input")
+        rows = with_perplexity(ctx.iter_input_rows(arm["input"], ScoreRow),
+                               ctx.iter_input_rows(ppl_input, PerplexityRow) if ppl_input else None,
+                               f"evaluate {arm['input']}")
+        n = agg.add_rows(_noting_scale(rows, scales, compare, key[:3]), key=key)
         total_rows += n
         ctx.log(f"evaluate {arm['input']}: {n} rows")
         found = agg.finalize(n_boot, confidence)

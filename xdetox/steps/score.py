@@ -1,11 +1,11 @@
-"""Step ``score``: score one generate shard's continuations; optionally their conditional perplexity.
+"""Step ``score``: score one generate shard's continuations with the spec's scorer.
 
-params: ``{"scorer": <scorer spec dump>, "perplexity": null | {"reference", "text", "batch_size"}}``
-(plus ``"model"`` when the reference is ``self``: the generating model, also input ``model``; plus
-``"also"``: the spec's compare_scorers' dumps, when it has any: each row keeps their scores too, in
-``other_scores``);
+params: ``{"scorer": <scorer spec dump>, "perplexity": null}`` (always null, which keeps the keys
+of score steps planned before perplexity had its own step), plus ``"also"``: the spec's
+compare_scorers' dumps, when it has any: each row keeps their scores too, in ``other_scores``;
 input ``generations``: one upstream generate shard. Output: ``shard-iiiii-of-nnnnn.jsonl`` of
-ScoreRows, in input order.
+ScoreRows, in input order. Perplexity is not computed here but by its own ``perplexity`` step
+(xdetox.kinds.steps.perplexity), so a Perspective score pod never holds a GPU.
 
 Streaming and resumable: rows are read lazily and scored in batches; every ``chunk_rows`` rows (the
 scorer kind's declaration: 2000, 240 for Perspective) the scored chunk is stored in the step's
@@ -39,11 +39,10 @@ class _Stats:
     def __init__(self) -> None:
         self.rows = Counter[str]()
         self.missing = Counter[str]()
-        self.ppl_missing = Counter[str]()
         self.errors = Counter[str]()
         self.other_missing = Counter[int]()  # compare scorer index -> rows it could not score
 
-    def add(self, row: ScoreRow, with_ppl: bool) -> None:
+    def add(self, row: ScoreRow) -> None:
         self.rows[row.language] += 1
         for j, o in enumerate(row.other_scores or []):
             if o.value is None:
@@ -51,8 +50,6 @@ class _Stats:
         if row.toxicity is None and row.hits is None:
             self.missing[row.language] += 1
             self.errors[(row.score_error or "unknown").split(":")[0][:60]] += 1
-        if with_ppl and row.perplexity is None:
-            self.ppl_missing[row.language] += 1
 
 
 def _chunk_rows(partial: PartialState, index: int) -> Iterator[ScoreRow]:
@@ -65,25 +62,13 @@ def _input_rows(ctx: StepContext) -> int | None:
     return sum(int(c) for c in counts) if all(isinstance(c, int) for c in counts) else None
 
 
-def _reference_source(ctx: StepContext, ppl_spec: dict[str, Any]) -> str:
-    """The reference LM: a model source, or for ``self`` the model that generated the rows."""
-    if ppl_spec["reference"] != "self":
-        return str(ppl_spec["reference"])
-    if ctx.has_input("model"):
-        return str(ctx.input_dir("model"))
-    model = ctx.params.get("model")
-    if not model:
-        raise ValueError("perplexity reference 'self' needs the generating model in the score step's params")
-    from xdetox.models.resolve import resolve_model_source
-
-    return resolve_model_source(model["source"], model.get("revision"))
-
-
 def run(ctx: StepContext) -> dict[str, Any]:
     t0 = time.perf_counter()
     params = ctx.params
     scorer_spec = params["scorer"]
-    ppl_spec = params.get("perplexity")
+    if params.get("perplexity"):  # a manifest planned before perplexity became its own step
+        raise ValueError("score step params: 'perplexity' is computed by the perplexity step now; "
+                         "re-plan the run (xdetox plan) to get one")
     shard_name = ctx.manifest.shard.name() if ctx.manifest.shard else "shard-00000-of-00001"
     partial = ctx.partial("rows", total=_input_rows(ctx))
 
@@ -92,7 +77,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     skip = 0
     for index in range(n_chunks):  # resume: count what earlier attempts stored
         for row in _chunk_rows(partial, index):
-            stats.add(row, ppl_spec is not None)
+            stats.add(row)
             skip += 1
     if skip:
         ctx.log(f"score: resuming after {skip} rows in {n_chunks} stored chunks")
@@ -100,7 +85,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
     rows = itertools.islice(ctx.iter_input_rows("generations", GenerationRow), skip, None)
     scorer: Scorer | None = None
     others: list[Scorer] = []
-    ppl_model: Any = None
     done = skip
     try:
         scorer = build_scorer(scorer_spec)
@@ -119,10 +103,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
         for other_spec in params.get("also") or []:
             other_parsed = scorer_kinds.validate_spec(other_spec)
             chunk_rows = min(chunk_rows, scorer_kinds.get(str(other_spec.get("kind", ""))).chunk_rows(other_parsed))
-        if ppl_spec is not None:
-            from xdetox.scoring.perplexity import load_reference
-
-            ppl_model = load_reference(_reference_source(ctx, ppl_spec))
         chunk_path = ctx.scratch / "chunk.jsonl"
         chunk_file = open(chunk_path, "w", encoding="utf-8")  # noqa: SIM115 - reopened per chunk
         in_chunk = 0
@@ -130,25 +110,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
             for batch in _batches(rows, batch_size):
                 results = scorer.score_batch(batch)
                 other_results = [o.score_batch(batch) for o in others]
-                ppls: list[float | None] = [None] * len(batch)
-                if ppl_model is not None:
-                    from xdetox.scoring.perplexity import conditional_perplexity
-
-                    text = ppl_spec.get("text", "continuation")
-                    if text == "prompt":
-                        # the prompt's own text (e.g. a neutral sentence) under the model, given BOS
-                        contexts, targets = [""] * len(batch), [r.prompt for r in batch]
-                    elif text == "completion":
-                        # paper 2's knowledge preservation: the generated text alone, given BOS
-                        contexts, targets = [""] * len(batch), [r.text for r in batch]
-                    else:
-                        contexts, targets = [r.prompt_text for r in batch], [r.text for r in batch]
-                    ppls = conditional_perplexity(ppl_model[0], ppl_model[1], contexts, targets,
-                                                  batch_size=int(ppl_spec["batch_size"]))
-                for i, (row, res, ppl) in enumerate(zip(batch, results, ppls, strict=True)):
+                for i, (row, res) in enumerate(zip(batch, results, strict=True)):
                     extra = [to_other_score(r[i], o) for r, o in zip(other_results, others, strict=True)] or None
-                    out = to_score_row(row, res, scorer, ppl, extra)
-                    stats.add(out, ppl_spec is not None)
+                    out = to_score_row(row, res, scorer, None, extra)
+                    stats.add(out)
                     chunk_file.write(dumps_row(out))
                     in_chunk += 1
                     done += 1
@@ -204,8 +169,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
                                   "scale": o.scale, "missing": stats.other_missing[j],
                                   **({"scorer_stats": o.stats()} if o.stats() else {})}
                                  for j, o in enumerate(others)]
-    if ppl_spec is not None:
-        info["perplexity_missing_by_language"] = dict(sorted(stats.ppl_missing.items()))
     ctx.log(f"score: {total} rows, {missing} missing scores")
     return info
 

@@ -251,7 +251,8 @@ def _retry(cfg: ClusterConfig) -> m.RetryStrategy:
 def _score_pod(res: StepResources, spec: ExperimentSpec) -> tuple[StepResources, str | None]:
     """What the scorer kind's declaration says about its score pods: GPU or not, and its semaphore."""
     decls = [scorer_kinds.get(sc.kind) for sc in spec.all_scorers()]  # several scorers share one pod
-    if all(d.resources == "score-cpu" for d in decls) and spec.metrics.perplexity is None:
+    # perplexity is its own step kind: a pod of CPU scorers needs no GPU
+    if all(d.resources == "score-cpu" for d in decls):
         res = res.model_copy(update={"gpu": 0})  # e.g. Perspective waits on the network: no GPU idles
     return res, next((d.semaphore for d in decls if d.semaphore), None)
 

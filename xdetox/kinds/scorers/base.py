@@ -81,7 +81,7 @@ class ScorerKind:
     factory: str
     image: str = "score"
     #: cluster resource role of its score pods ("score-cpu" or "score-gpu"); score-cpu pods ask for
-    #: no GPU unless the score step also computes perplexity
+    #: no GPU (perplexity, which needs one, is its own step kind)
     resources: str = "score-cpu"
     #: key in the cluster's semaphore ConfigMap that every score pod of this kind takes a permit of:
     #: an API whose quota belongs to the key's project (Perspective) is limited across pods and

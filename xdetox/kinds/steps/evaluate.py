@@ -26,7 +26,7 @@ class EvaluateParams(BaseModel):
 
 def plan(scope: SettingScope) -> None:
     s = scope.spec
-    params = {"metrics": s.metrics.model_dump(mode="json"), "arms": [r.model_dump(mode="json") for r in scope.scores],
+    params = {"metrics": s.metrics.model_dump(mode="json"), "arms": [r.model_dump(mode="json", exclude_none=True) for r in scope.scores],
               "scorer_kind": s.scoring.kind, "training_method": s.training.method}
     if scope.alignments:  # typed, so the step never parses input names; absent without alignment
         params["alignments"] = [r.model_dump(mode="json") for r in scope.alignments]

@@ -139,6 +139,13 @@ class SettingScope:
         self.evaluation_inputs[ref.input] = keys
         self.scores.append(ref)
 
+    def evaluate_perplexity(self, score_input: str, name: str, keys: list[str]) -> None:
+        """The evaluation joins these perplexity shards, row by row, to the score shards of
+        ``score_input`` (the same generate shards, in the same order)."""
+        self.evaluation_inputs[name] = keys
+        self.scores = [r.model_copy(update={"perplexity_input": name}) if r.input == score_input else r
+                       for r in self.scores]
+
     def evaluate_alignment(self, ref: AlignmentRef, key: str) -> None:
         self.evaluation_inputs[ref.input] = [key]
         self.alignments.append(ref)

@@ -49,6 +49,9 @@ class ScoreRef(BaseModel):
     arm: ArmRole
     prompt_set: str
     languages: list[str]
+    #: the manifest input naming the perplexity shards of the same generate shards, when the spec
+    #: asks for perplexity (dumped without it otherwise, so evaluate keys stay as they were)
+    perplexity_input: str | None = None
 
     @classmethod
     def of(cls, model_id: str, arm: ArmRole, prompt_set: str, languages: list[str]) -> ScoreRef:

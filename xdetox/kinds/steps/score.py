@@ -1,4 +1,4 @@
-"""Step kind ``score``: Score one generate shard with the spec's scorer kind (xdetox.kinds.scorers), plus optional perplexity.
+"""Step kind ``score``: Score one generate shard with the spec's scorer kind (xdetox.kinds.scorers); perplexity is its own step kind.
 
 Planned per generate shard of the arm; the setting's evaluation reads each prompt set's shards.
 Implementation: xdetox.steps.score.run.
@@ -30,26 +30,19 @@ class ScoreParams(BaseModel):
 
 def plan(scope: ArmScope) -> None:
     s, m, arm = scope.spec, scope.model.model, scope.arm
-    ppl = s.metrics.perplexity
-    params: dict[str, Any] = {"scorer": s.scoring.model_dump(mode="json"),
-                              "perplexity": ppl.model_dump(mode="json") if ppl else None}
+    # "perplexity": None keeps the keys of score steps planned before perplexity had its own step
+    # kind (xdetox.kinds.steps.perplexity): their committed outputs are still reused
+    params: dict[str, Any] = {"scorer": s.scoring.model_dump(mode="json"), "perplexity": None}
     if s.compare_scorers:  # only then: one-scorer specs keep their step keys
         params["also"] = [c.model_dump(mode="json") for c in s.compare_scorers]
-    # reference "self": perplexity under the model that generated the rows
-    self_ppl = ppl is not None and ppl.reference == "self"
-    if self_ppl:
-        params["model"] = arm.params
     for g in scope.generations:
         ps = g.prompt_set
         group = digest({"kind": "score", "params": params, "generations": g.group})
         keys = []
         n = len(g.keys)
         for i, gk in enumerate(g.keys):  # one score shard per generate shard, same split
-            inputs = {"generations": [gk]}
-            if self_ppl and arm.inputs:
-                inputs["model"] = arm.inputs["model"]
-            keys.append(scope.add("score", f"score {m.id}/{arm.role} {ps.id} {i + 1}/{n}", params, inputs,
-                                  Shard(index=i, count=n), output_prefix=f"scores/{group}"))
+            keys.append(scope.add("score", f"score {m.id}/{arm.role} {ps.id} {i + 1}/{n}", params,
+                                  {"generations": [gk]}, Shard(index=i, count=n), output_prefix=f"scores/{group}"))
         scope.setting.evaluate_scores(ScoreRef.of(m.id, arm.role, ps.id, ps.languages), keys)
 
 
