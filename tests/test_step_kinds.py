@@ -114,6 +114,8 @@ def test_score_params_check_the_scorer_against_the_registered_kinds() -> None:
     model = step_kinds.get("score").params_model
     assert model is not None
     model.model_validate({"scorer": {"kind": "lexicon"}, "perplexity": None})
+    with pytest.raises(ValidationError, match="perplexity"):  # its own step kind now
+        model.model_validate({"scorer": {"kind": "lexicon"}, "perplexity": {"reference": "self"}})
     with pytest.raises(ValidationError, match="vibes"):
         model.model_validate({"scorer": {"kind": "vibes"}, "perplexity": None})
 

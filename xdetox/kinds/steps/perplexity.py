@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ArmScope
-from xdetox.kinds.steps.refs import ScoreRef
+from xdetox.kinds.steps.refs import ModelRef, ScoreRef
 from xdetox.manifest import Shard, digest
+from xdetox.spec.models import PerplexitySpec
+
+
+class PerplexityParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    perplexity: PerplexitySpec
+    #: the generating arm, when perplexity is taken under the model that generated the rows
+    model: ModelRef | None = None
 
 
 def plan(scope: ArmScope) -> None:
@@ -49,4 +59,5 @@ KIND = register(StepKind(
     name="perplexity", run="xdetox.steps.perplexity:run", image="score", resources="perplexity",
     gpu_role="score-gpu", cpu_role="score-cpu", sharded=True,
     estimate="xdetox.plan.estimate:estimate_perplexity", scope="arm", plan=plan,
+    params_model=PerplexityParams,
 ))

@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from xdetox.kinds.steps import register
 from xdetox.kinds.steps.base import StepKind
 from xdetox.kinds.steps.planning import ArmScope
-from xdetox.kinds.steps.refs import ModelRef, ScorerDump, ScoreRef
+from xdetox.kinds.steps.refs import ScorerDump, ScoreRef
 from xdetox.manifest import Shard, digest
-from xdetox.spec.models import PerplexitySpec
 
 
 class ScoreParams(BaseModel):
@@ -23,9 +22,9 @@ class ScoreParams(BaseModel):
     scorer: ScorerDump
     #: further scorers every row is also scored with (absent for one-scorer specs: their keys stay)
     also: list[ScorerDump] = Field(default_factory=list)
-    perplexity: PerplexitySpec | None
-    #: the generating arm, when perplexity is taken under the model that generated the rows
-    model: ModelRef | None = None
+    #: always null: perplexity is its own step kind (xdetox.kinds.steps.perplexity); the field stays
+    #: so that score steps planned before that keep their keys
+    perplexity: None
 
 
 def plan(scope: ArmScope) -> None:
