@@ -146,7 +146,8 @@ def test_dpo_of_a_seq2seq_model_is_refused_by_name(tmp_path: Path, mt5_dir: Path
 
 def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
     """A spec naming a local mT5 plans, trains (LoRA on q/v, paper 2's recipe cut to 2 steps),
-    generates base and tuned continuations and scores them with each arm's own perplexity, on CPU."""
+    generates base and tuned continuations and takes each arm's own perplexity of them (the
+    perplexity step), on CPU."""
     from xdetox.executors.local import run_plan
     from xdetox.executors.publish import publish, run_store
     from xdetox.plan import plan
@@ -172,7 +173,7 @@ def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
     rs = run_store(open_store(spec["store"]), p.run_id)
     publish(p, rs, path.read_text())
     result = run_plan(p, rs, console=Console(quiet=True), show_progress=False,
-                      only=lambda s: s.kind in {"train", "generate", "score"})
+                      only=lambda s: s.kind in {"train", "generate", "perplexity"})
     assert result.failed is None
     trains = [s for s in p.steps if s.kind == "train"]
     gens = [s for s in p.steps if s.kind == "generate"]
@@ -186,8 +187,14 @@ def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
                 for line in rs.get_text(k).splitlines()]
         assert len(rows) == 3 * 2 and {r["backend"] for r in rows} == {"transformers"}
         assert all(0 < r["num_tokens"] <= 6 for r in rows)
-    for sc in (s for s in p.steps if s.kind == "score"):
-        rows = [json.loads(line) for k in rs.list(sc.output_prefix + "/") if k.endswith(".jsonl")
+    by_key = p.by_key()
+    for sc in (s for s in p.steps if s.kind == "perplexity"):
+        (gk,) = sc.inputs["generations"]
+        texts = {(r["prompt_id"], r["sample_index"]): r["text"]
+                 for k in rs.list(by_key[gk].output_prefix + "/") if k.endswith(".jsonl")
+                 for line in rs.get_text(k).splitlines() for r in [json.loads(line)]}
+        rows = [{**json.loads(line), "text": texts[(json.loads(line)["prompt_id"], json.loads(line)["sample_index"])]}
+                for k in rs.list(sc.output_prefix + "/") if k.endswith(".jsonl")
                 for line in rs.get_text(k).splitlines()]
         assert len(rows) == 6
         # a finite perplexity for every non-blank completion, none (missing, not 0) for a blank one
