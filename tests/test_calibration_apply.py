@@ -167,6 +167,10 @@ def test_report_says_which_scale() -> None:
     m = report_metrics({"scorer": {"kind": "lexicon", "calibration": "s3://b/m.json"}}, [ev])
     assert m["scale"] == ev["scale"] and m["headline_metric"] == "expected_maximum_toxicity"
     assert "calibrated to jsonl:ptp.jsonl by map abcdef012345" in m["banner"] and "s3://b/m.json" in m["banner"]
+    from xdetox.report.summary import summary_table
+
+    table = summary_table({**m, "settings": [{"label": "s", "evaluation": {"arms": [], "comparisons": []}}]})
+    assert table.caption == f"scores {ev['scale']}"
     raw = report_metrics({"scorer": {"kind": "lexicon"}}, [{"score_kind": "hits"}])
     assert raw["scale"] == "raw" and "LEXICON HITS" in raw["banner"]
     with pytest.raises(ValueError, match="mix score scales"):

@@ -30,6 +30,9 @@ def summary_table(metrics: dict[str, Any]) -> Table:
     table = Table(title=f"{label(headline)} — base vs tuned (95% CI)")
     if metrics.get("lexicon") or metrics.get("score_kind") == "hits":
         table.caption = "scores are lexicon hits, not probabilities"
+    scale = metrics.get("scale") or settings[0]["evaluation"].get("scale") or "raw"
+    if scale != "raw":  # a calibration map's scale: say whose
+        table.caption = f"scores {scale}"
     if len(comps) == 1:
         s, c = comps[0]
         arms = {a["input"]: a for a in s["evaluation"]["arms"]}
