@@ -161,3 +161,16 @@ def test_one_scorer_evaluation_has_no_compare_sections(tmp_path: Path) -> None:
     run_step(m, store, log=lambda _: None)
     arm = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))["arms"][0]
     assert "other_scorers" not in arm and "scorer_agreement" not in arm
+
+
+def test_schema_accepts_the_list_form() -> None:
+    import jsonschema
+
+    from xdetox.spec.models import ExperimentSpec
+
+    schema = ExperimentSpec.model_json_schema()
+    one = _smoke()
+    jsonschema.validate({**one, "scoring": [{"kind": "lexicon"}, CLASSIFIER]}, schema)
+    jsonschema.validate(one, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**one, "scoring": []}, schema)

@@ -368,6 +368,19 @@ class ExperimentSpec(StrictModel):
             out.pop("compare_scorers", None)
         return out
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: cs.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # what the before-validator accepts: `scoring` may also be a non-empty list of scorers
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        one = target.get("properties", {}).get("scoring")
+        if one is not None:
+            described = {k: v for k, v in one.items() if k not in {"description", "default"}}
+            target["properties"]["scoring"] = {
+                **{k: v for k, v in one.items() if k in {"description", "default"}},
+                "anyOf": [described, {"type": "array", "items": described, "minItems": 1}]}
+        return schema
+
     def all_scorers(self) -> list[Any]:
         """The scoring scorer first, then each compare scorer: what one score step runs."""
         return [self.scoring, *self.compare_scorers]
