@@ -122,3 +122,21 @@ def test_a_real_process_prints_one_line_or_with_xdetox_debug_the_traceback() -> 
                            timeout=120)
     assert debug.returncode == 2
     assert "Traceback (most recent call last)" in debug.stderr and "UnsafeKeyError" in debug.stderr
+
+
+def test_a_binary_file_is_named_with_its_line_and_byte_offset(tmp_path: Path) -> None:
+    first = b'{"text": "ok", "language": "en", "reference": 0.1}\n'  # 51 bytes: line 2 starts at byte 51
+    assert len(first) == 51
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(first + b"\x89PNG\r\n")
+    _quiet_and_verbose(["scores", "import", str(data), "--store", (tmp_path / "store").as_uri()], 2,
+                       f"{data}: line 1: not a score cache entry")  # line 1 is no cache entry: named first
+    data.write_bytes(b'{"scorer_id": "p", "key": "k", "value": 0.5, "api_version": "v1", "obtained": "2026"}\n'
+                     b"\x89PNG\r\n")
+    offset = len(b'{"scorer_id": "p", "key": "k", "value": 0.5, "api_version": "v1", "obtained": "2026"}\n')
+    assert offset == 86
+    _quiet_and_verbose(["scores", "import", str(data), "--store", (tmp_path / "store").as_uri()], 2,
+                       f"{data}: line 2: not UTF-8 text at byte offset 86 (byte 0x89)")
+    data.write_bytes(first + b"\x89PNG\r\n")
+    _quiet_and_verbose(["scorer", "check", SMOKE, "--reference", f"jsonl:{data}", "--no-progress"], 2,
+                       f"{data}:2: not UTF-8 text at byte offset 51 (byte 0x89)")

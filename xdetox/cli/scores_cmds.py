@@ -8,6 +8,7 @@ as JSONL to a file or stdout; ``import`` adds the entries a store does not have 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -54,10 +55,25 @@ def import_(
     if not source.is_file():
         raise fail(f"{source}: no such file")
     try:
-        with open(source, encoding="utf-8") as f:
-            added = import_lines(open_store(store, f"--store {store}"), f, str(source))
-    except (ValueError, UnicodeDecodeError) as e:
+        added = import_lines(open_store(store, f"--store {store}"), _utf8_lines(source), str(source))
+    except ValueError as e:
         raise fail(str(e)) from None
     total = sum(added.values())
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(added.items())) or "nothing"
     err.print(f"imported {total} new cached scores into {store} ({detail})")
+
+
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The file's lines (a leading BOM dropped); input that is not UTF-8 is named by line and byte
+    offset, since a binary file given by mistake is the likely cause."""
+    offset = 0
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}: line {n}: not UTF-8 text at byte offset {offset + e.start} "
+                                 f"(byte 0x{raw[e.start]:02x}): expected JSON lines written by "
+                                 "`xdetox scores export`") from None
+            offset += len(raw)
+            yield line.removeprefix("\ufeff") if n == 1 else line

@@ -44,7 +44,7 @@ def parse_source(source: str) -> tuple[str, str]:
     return kind, where
 
 
-def _jsonl_lines(where: str) -> Iterator[str]:
+def _jsonl_lines(where: str) -> Iterator[str | bytes]:
     if where.startswith("s3://"):
         from xdetox.store import open_store
 
@@ -55,7 +55,8 @@ def _jsonl_lines(where: str) -> Iterator[str]:
     path = Path(where.removeprefix("file://"))
     if not path.is_file():
         raise ReferenceError(f"{where}: no such file")
-    with path.open(encoding="utf-8") as f:  # closed when the reader finishes or fails
+    # bytes: iter_objects decodes each line, naming the line and byte offset of non-UTF-8 input
+    with path.open("rb") as f:  # closed when the reader finishes or fails
         yield from f
 
 
