@@ -140,3 +140,31 @@ def test_a_binary_file_is_named_with_its_line_and_byte_offset(tmp_path: Path) ->
     data.write_bytes(first + b"\x89PNG\r\n")
     _quiet_and_verbose(["scorer", "check", SMOKE, "--reference", f"jsonl:{data}", "--no-progress"], 2,
                        f"{data}:2: not UTF-8 text at byte offset 51 (byte 0x89)")
+
+
+def test_a_failed_step_under_xdetox_debug_shows_the_traceback_and_keeps_exit_75(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pod's log gets the trace from XDETOX_DEBUG=1; Argo still sees 75 (retry), not Python's 1."""
+    import json
+
+    from tests import toy_steps
+    from xdetox.steps import registry
+    from xdetox.store import open_store
+
+    def flaky(ctx):  # type: ignore[no-untyped-def]
+        raise ConnectionResetError("peer reset")
+
+    toy_steps.install()
+    try:
+        registry.register("train", flaky)
+        store_uri = (tmp_path / "s").as_uri()
+        open_store(store_uri).child("runs/r").put_text("steps/k1/manifest.json", json.dumps(
+            {"kind": "train", "key": "k1", "run_id": "r", "label": "x", "output_prefix": "models/k1"}))
+        args = ["step", f"{store_uri}/runs/r/steps/k1/manifest.json"]
+        code, output = _invoke(args, verbose=False)
+        assert code == 75 and "Traceback" not in output and "ConnectionResetError: peer reset" in output
+        monkeypatch.setenv("XDETOX_DEBUG", "1")
+        code, output = _invoke(args, verbose=False)
+        assert code == 75 and "Traceback (most recent call last)" in output and "in flaky" in output
+    finally:
+        toy_steps.uninstall()
