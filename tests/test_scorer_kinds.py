@@ -77,7 +77,9 @@ def test_a_kind_registered_in_test_code_validates_builds_and_appears_in_the_sche
     assert spec.model_dump()["scoring"] == {"kind": "length", "per_char": 0.5, "gpu_seconds_per_text": 0.0}
     assert any(p.startswith("scoring.per_char:") for p in _problems(SPEC.format(kind="length", field="per_char: 0")))
     schema = ExperimentSpec.model_json_schema()
-    tags = [_tag(schema, s) for s in schema["properties"]["scoring"]["oneOf"]]
+    one_scorer, several = schema["properties"]["scoring"]["anyOf"]  # a scorer, or a list of them
+    assert several["items"] == one_scorer
+    tags = [_tag(schema, s) for s in one_scorer["oneOf"]]
     assert tags == ["lexicon", "perspective", "classifier", "length"]
     scorer = build_scorer({"kind": "length", "per_char": 0.25})
     row = GenerationRow(prompt_id="p", language="en", prompt="p", prompt_text="p", sample_index=0, text="abc",

@@ -174,3 +174,20 @@ def test_schema_accepts_the_list_form() -> None:
     jsonschema.validate(one, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**one, "scoring": []}, schema)
+
+
+def test_list_form_errors_name_the_entry_and_line() -> None:
+    from xdetox.spec.load import load_spec_text
+
+    smoke = (ROOT / "jobs" / "smoke.yaml").read_text(encoding="utf-8")
+    text = smoke.replace("\nscoring:\n  kind: lexicon\n",
+                         "\nscoring:\n  - kind: lexicon\n  - kind: classifier\n    toxic_label: toxic\n")
+    line = text.splitlines().index("  - kind: classifier") + 1
+    with pytest.raises(SpecError) as e:
+        load_spec_text(text, "spec.yaml")
+    (p,) = e.value.problems
+    assert (p.path, p.line) == ("scoring[1].model", line) and p.message == "field required"
+    bad_first = smoke.replace("\nscoring:\n  kind: lexicon\n", "\nscoring:\n  - kind: lexicon\n    allowlist: 3\n")
+    with pytest.raises(SpecError) as e:
+        load_spec_text(bad_first, "spec.yaml")
+    assert e.value.problems[0].path.startswith("scoring[0].allowlist")

@@ -57,21 +57,36 @@ def _humanize(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _user_loc(loc: tuple[Any, ...], scoring_list: bool = False) -> tuple[Any, ...]:
+    """The location as the user wrote it: without the scorer-kind tag of a scorer union (a branch,
+    not a key), and, when ``scoring`` was written as a list, with the first scorer at
+    ``scoring[0]`` and ``compare_scorers[i]`` at ``scoring[i + 1]`` (where the loader moved them)."""
+    if scoring_list and loc[:1] == ("scoring",):
+        loc = ("scoring", 0, *loc[1:])
+    elif scoring_list and len(loc) > 1 and loc[0] == "compare_scorers" and isinstance(loc[1], int):
+        loc = ("scoring", loc[1] + 1, *loc[2:])
+    out: list[Any] = []
+    for i, x in enumerate(loc):
+        scorer_slot = (i and loc[i - 1] == "scoring") or (
+            i > 1 and isinstance(loc[i - 1], int) and loc[i - 2] in ("scoring", "compare_scorers"))
+        if scorer_slot and isinstance(x, str) and x in scorer_kinds.names():
+            continue
+        out.append(x)
+    return tuple(out)
+
+
 def _loc_to_path(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
+    for item in _user_loc(loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif parts and parts[-1] == "scoring" and item in scorer_kinds.names():
-            continue  # discriminated-union tag: not part of the user's path
         else:
             parts.append(("." if parts else "") + str(item))
     return "".join(parts)
 
 
 def _line_for(loc: tuple[Any, ...], index: dict[tuple[Any, ...], int]) -> int | None:
-    # drop the scorer-kind tag after "scoring" (a union's branch, not a key the user wrote)
-    loc = tuple(x for i, x in enumerate(loc) if not (i and loc[i - 1] == "scoring" and x in scorer_kinds.names()))
+    loc = _user_loc(loc)
     for n in range(len(loc), -1, -1):
         if loc[:n] in index:
             return index[loc[:n]]
@@ -79,11 +94,12 @@ def _line_for(loc: tuple[Any, ...], index: dict[tuple[Any, ...], int]) -> int | 
 
 
 def problems_from_validation(
-    exc: ValidationError, index: dict[tuple[Any, ...], int] | None = None, prefix: str = ""
+    exc: ValidationError, index: dict[tuple[Any, ...], int] | None = None, prefix: str = "",
+    scoring_list: bool = False,
 ) -> list[SpecProblem]:
     out = []
     for err in exc.errors():
-        loc = tuple(err.get("loc", ()))
+        loc = _user_loc(tuple(err.get("loc", ())), scoring_list)
         path = _loc_to_path(loc)
         out.append(
             SpecProblem(

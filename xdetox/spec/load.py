@@ -65,7 +65,8 @@ def validate_spec(data: dict[str, Any], text: str | None = None, source: str | N
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(problems_from_validation(exc, index), source) from None
+        listed = isinstance(data.get("scoring"), list)  # errors name scoring[i] as written
+        raise SpecError(problems_from_validation(exc, index, scoring_list=listed), source) from None
     # Every matrix setting must itself be a valid spec: check them all now, not at plan time.
     problems: list[SpecProblem] = []
     for path in spec.matrix:

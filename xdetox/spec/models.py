@@ -401,7 +401,8 @@ class ExperimentSpec(StrictModel):
         dumps = [json.dumps(sc.model_dump(mode="json"), sort_keys=True) for sc in self.all_scorers()]
         for i, d in enumerate(dumps[1:]):
             if d in dumps[: i + 1]:
-                raise ValueError(f"compare_scorers[{i}]: the same scorer twice ({d})")
+                raise ValueError(f"compare_scorers[{i}] (scoring[{i + 1}] in the list form): the same scorer "
+                                 f"twice ({d})")
         a = self.analysis
         if a is not None and a.prompt_set and a.prompt_set not in {p.id for p in self.prompts}:
             raise ValueError(f"analysis.prompt_set: no prompt set with id {a.prompt_set!r}")
