@@ -67,6 +67,11 @@ class Scorer(ABC):
     def finish(self) -> None:  # noqa: B027 - optional hook
         """After the last batch: raise ``ShardIncomplete`` when the shard must not be committed."""
 
+    def passing_gap(self, score_error: str) -> bool:
+        """Whether a stored row's ``score_error`` is a passing failure (a storm, a deadline) that a
+        later attempt should ask again, rather than an answer (an unsupported language)."""
+        return False
+
     def stats(self) -> dict[str, int]:
         """Counters for the step's info (requests sent, cache hits, ...)."""
         return {}

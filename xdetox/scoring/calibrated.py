@@ -129,5 +129,8 @@ class CalibratedScorer(Scorer):
     def finish(self) -> None:
         self.inner.finish()
 
+    def passing_gap(self, score_error: str) -> bool:
+        return self.inner.passing_gap(score_error)
+
     def stats(self) -> dict[str, int]:
         return self.inner.stats()

@@ -12,8 +12,10 @@ the score is ``attributeScores.ATTR.summaryScore.value``.
 - Concurrency: ``ceil(qps)`` worker threads (at most 64) share one ``httpx.Client``.
 - Retries: 429, 5xx and transport errors are retried up to ``max_retries`` times with exponential
   backoff and full jitter (a ``Retry-After`` header is honoured as a floor), bounded by a
-  per-shard ``deadline_s``: past it no request is retried and the text is missing (the step then
-  refuses to commit a shard with too many of those; see ``scoring.base.ShardIncomplete``).
+  per-shard ``deadline_s`` (spec ``shard_deadline_s``, default 20 h: see
+  xdetox.kinds.scorers.perspective.SHARD_DEADLINE_S): past it no request is sent or retried, the
+  shard's remaining texts are replayed from the cache or missing, and ``finish`` refuses to commit
+  the shard, giving the counts (see ``scoring.base.ShardIncomplete``).
 - Empty texts: ``empty_text=" "`` (default) sends a whitespace-only continuation as ``" "`` and
   counts its score, as paper 1 did; ``"missing"`` leaves it unscored without a request.
 - Missing, never 0: a 400 ``LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE``, a language Perspective does not
@@ -88,7 +90,8 @@ class _KeyFilter(logging.Filter):
 class _Outcome:
     result: ScoreResult
     sent: bool  # at least one request went out
-    exhausted: bool  # retries ran out (or transport kept failing)
+    exhausted: bool  # retries ran out (or transport kept failing), or the shard deadline passed
+    late: bool = False  # the shard deadline passed before this text got a score
 
 
 class PerspectiveClient:
@@ -110,6 +113,7 @@ class PerspectiveClient:
         self._key = api_key
         self._pacer: Pacer = (FilePacer(qps, shared_pacer_path(endpoint, api_key), quota_margin)
                               if shared_rate else Pacer(qps, quota_margin))
+        self.deadline_s = deadline_s
         self._deadline = time.monotonic() + deadline_s if deadline_s is not None else math.inf
         self.empty_text = empty_text
         self.counts: dict[str, int] = {"requests": 0, "empty_sent": 0}
@@ -193,8 +197,9 @@ class PerspectiveClient:
                 return self._client_error(resp)
             if attempt < self.max_retries:
                 self._wait(self._backoff(attempt, None))
-        # sent=True even with 0 tries: a deadline-missed text is a transient gap, like exhausted retries
-        return _Outcome(missing(f"perspective: gave up after {tries} attempts ({last})"), True, True)
+        # a deadline-missed text is a transient gap, like exhausted retries: the retry of the shard asks again
+        late = time.monotonic() >= self._deadline
+        return _Outcome(missing(f"perspective: gave up after {tries} attempts ({last})"), tries > 0, True, late)
 
     def _wait(self, delay: float) -> None:
         """Back off, but never past the shard's deadline (the loop then gives up)."""
@@ -278,7 +283,8 @@ class PerspectiveToxicityScorer(Scorer):
         self.max_missing_share = max_missing_share
         self.offline = offline
         self.cache: ScoreCache | None = None
-        self.counts: dict[str, int] = {"rows": 0, "cache_hits": 0, "transient_missing": 0, "offline_missing": 0}
+        self.counts: dict[str, int] = {"rows": 0, "cache_hits": 0, "transient_missing": 0, "offline_missing": 0,
+                                       "deadline_missing": 0}
         warn_end_of_service_once()
 
     @classmethod
@@ -333,24 +339,33 @@ class PerspectiveToxicityScorer(Scorer):
                 new.append(Entry(k, o.result.toxicity, API_VERSION, obtained))
             if o.exhausted:
                 self.counts["transient_missing"] += 1
+            if o.late:
+                self.counts["deadline_missing"] += 1
         if self.cache is not None:
             self.cache.append(new)  # before any raise below: a retry replays what this batch got
         self.counts["rows"] += len(rows)
         sent = [o for o in outcomes if o.sent]
-        if sent and all(o.exhausted for o in sent):
+        # past the deadline the shard goes on without requests (cache replays only) so that it fails
+        # in finish() with the whole shard's counts, not here with one batch's
+        if sent and all(o.exhausted for o in sent) and not any(o.late for o in outcomes):
             raise PerspectiveUnavailableError(
                 f"all {len(sent)} Perspective requests of this batch failed after retries "
                 f"(last: {sent[-1].result.score_error}); failing the shard so that it can be retried")
         return [r if r is not None else missing("perspective: internal") for r in results]
 
+    def passing_gap(self, score_error: str) -> bool:
+        return score_error.startswith("perspective: gave up after")  # exhausted retries or the deadline
+
     def finish(self) -> None:
         """Refuse a shard with too many transient gaps (exhausted retries, deadline): not committed."""
-        rows, gaps = self.counts["rows"], self.counts["transient_missing"]
+        rows, gaps, late = self.counts["rows"], self.counts["transient_missing"], self.counts["deadline_missing"]
         if rows and gaps / rows > self.max_missing_share:
+            deadline = (f" ({late} of them left when the shard deadline of {self.client.deadline_s:g} s passed)"
+                        if late else "")
             raise ShardIncomplete(
                 f"{gaps} of {rows} texts ({gaps / rows:.1%}) have no Perspective score after retries or the "
-                f"shard deadline, more than max_missing_share {self.max_missing_share:.1%}; the shard is not "
-                f"committed. The {rows - gaps} scores obtained are in the score cache: retrying resumes from them")
+                f"shard deadline{deadline}, more than max_missing_share {self.max_missing_share:.1%}; the shard is "
+                f"not committed. The {rows - gaps} scores obtained are in the score cache: retrying resumes from them")
 
     def stats(self) -> dict[str, int]:
         return {**self.counts, **self.client.counts}

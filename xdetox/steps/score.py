@@ -75,26 +75,34 @@ def run(ctx: StepContext) -> dict[str, Any]:
     stats = _Stats()
     n_chunks = partial.stored_chunks()
     skip = 0
+    stored_errors: set[str] = set()
     for index in range(n_chunks):  # resume: count what earlier attempts stored
         for row in _chunk_rows(partial, index):
             stats.add(row)
             skip += 1
-    if skip:
-        ctx.log(f"score: resuming after {skip} rows in {n_chunks} stored chunks")
+            stored_errors.update(e for e in [row.score_error, *(o.score_error for o in row.other_scores or [])] if e)
 
-    rows = itertools.islice(ctx.iter_input_rows("generations", GenerationRow), skip, None)
     scorer: Scorer | None = None
     others: list[Scorer] = []
-    done = skip
     try:
         scorer = build_scorer(scorer_spec)
         scorer.attach_store(ctx.store)
-        if getattr(scorer, "version_mismatch", False):
-            ctx.log(f"score: calibration map {scorer_spec.get('calibration')} was fit to another version of "
-                    f"scorer {scorer.id}; its rows say so by the map digest {scorer.calibration_digest}")
         for other_spec in params.get("also") or []:
             others.append(build_scorer(other_spec))
             others[-1].attach_store(ctx.store)
+        if any(s.passing_gap(e) for s in [scorer, *others] for e in stored_errors):
+            # a killed attempt stored chunks with storm gaps: resuming after them would commit the gaps,
+            # counted by no attempt's missing-share check; start over, replaying its scores from the cache
+            ctx.log(f"score: {n_chunks} stored chunks hold passing gaps; starting over from the score cache")
+            partial.clear()
+            stats, n_chunks, skip = _Stats(), 0, 0
+        elif skip:
+            ctx.log(f"score: resuming after {skip} rows in {n_chunks} stored chunks")
+        rows = itertools.islice(ctx.iter_input_rows("generations", GenerationRow), skip, None)
+        done = skip
+        if getattr(scorer, "version_mismatch", False):
+            ctx.log(f"score: calibration map {scorer_spec.get('calibration')} was fit to another version of "
+                    f"scorer {scorer.id}; its rows say so by the map digest {scorer.calibration_digest}")
         # batch and chunk sizes are the kind's own (Perspective: small chunks, quota is precious); with
         # several scorers the smallest chunk of any, so the slowest one's work is committed as often
         parsed = scorer_kinds.validate_spec(scorer_spec)
