@@ -168,3 +168,11 @@ def test_a_failed_step_under_xdetox_debug_shows_the_traceback_and_keeps_exit_75(
         assert code == 75 and "Traceback (most recent call last)" in output and "in flaky" in output
     finally:
         toy_steps.uninstall()
+
+
+def test_argo_commands_without_any_cluster_say_how_to_name_one(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("ARGO_SERVER", "ARGO_TOKEN", "XDETOX_KUBE_HOST", "KUBERNETES_SERVICE_HOST", "KUBECONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    _quiet_and_verbose(["argo", "status", "some-workflow"], 1, "no cluster to talk to", "ARGO_SERVER", "kubeconfig")

@@ -105,8 +105,13 @@ def _custom_api(target: Target) -> Any:
         return client.CustomObjectsApi(client.ApiClient(cfg)), client.CoreV1Api(client.ApiClient(cfg))
     try:
         config.load_kube_config()
-    except config.ConfigException:
-        config.load_incluster_config()
+    except config.ConfigException as outside:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException as inside:  # neither: the user has not said where the cluster is
+            raise SubmitError(f"no cluster to talk to: set ARGO_SERVER (and ARGO_TOKEN) for an Argo Server, "
+                              f"or give a kubeconfig (KUBECONFIG or ~/.kube/config: {outside}; "
+                              f"in-cluster: {inside})") from None
     return client.CustomObjectsApi(), client.CoreV1Api()
 
 
