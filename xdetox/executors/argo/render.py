@@ -351,6 +351,8 @@ def build(
         semaphore = None
         if declared.runs_scorer:
             res, semaphore = _score_pod(res, spec)
+        elif declared.scorer_secrets:  # calls the scorer too (the analyze step): same quota semaphore, own size
+            semaphore = _score_pod(res, spec)[1]
         templates.append(_container(
             f"step-{kind.replace('_', '-')}", kind, declared.image, res, cfg, scorers,
             ["xdetox", "step"], [_manifest_arg(run_id, "{{inputs.parameters.key}}", root)],
