@@ -176,3 +176,24 @@ def test_argo_commands_without_any_cluster_say_how_to_name_one(tmp_path: Path,
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
     _quiet_and_verbose(["argo", "status", "some-workflow"], 1, "no cluster to talk to", "ARGO_SERVER", "kubeconfig")
+
+
+def test_a_failed_step_in_xdetox_run_shows_its_own_traceback_with_v(tmp_path: Path) -> None:
+    from tests import toy_steps
+    from xdetox.steps import registry
+
+    def boom(ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("out of cheese")
+
+    toy_steps.install()
+    try:
+        for kind in toy_steps.BUILTIN_KINDS:
+            registry.register(kind, boom)
+        args = ["run", SMOKE, "--store", (tmp_path / "store").as_uri(), "--no-progress"]
+        code, output = _invoke(args, verbose=False)
+        assert code == 1 and "Traceback" not in output
+        assert "failed: step" in output and "RuntimeError: out of cheese" in output
+        code, output = _invoke(args, verbose=True)
+        assert code == 1 and "Traceback (most recent call last)" in output and "in boom" in output
+    finally:
+        toy_steps.uninstall()

@@ -17,6 +17,7 @@ from xdetox.cli.errors import (
     fail,
     load_spec,
     open_spec_store,
+    show_traceback,
     step_exit_code,
     store_failed,
 )
@@ -66,6 +67,7 @@ def run(
     except StoreError as e:
         raise store_failed(e) from None
     except StepFailed as e:
+        show_traceback()  # with -v: the step's own traceback, chained under StepFailed
         err.print(f"[bold red]failed:[/bold red] {e}", highlight=False, soft_wrap=True)
         err.print("committed steps are kept; fix the cause and run the same command again to resume")
         raise typer.Exit(EXIT_INVALID if step_exit_code(e.cause) == EXIT_INVALID else EXIT_FAILED) from None
