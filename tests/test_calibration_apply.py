@@ -160,6 +160,12 @@ def test_map_for_another_scorer_is_refused(tmp_path: Path) -> None:
     path = write_map(tmp_path / "m.json", {"en": EN}, scorer_id="classifier-x")
     with pytest.raises(CalibrationMapError, match="fit to scorer 'classifier-x'"):
         CalibratedScorer(LengthScorer(0.01), str(path))
+    # another id but the same version (the same weights loaded from another folder): the same scorer
+    same = write_map(tmp_path / "m2.json", {"en": EN}, scorer_id="length-copy", scorer_version="1")
+    assert CalibratedScorer(LengthScorer(0.01), str(same)).version_mismatch is False
+    # the same id, another version (updated word lists): applied, and said
+    newer = write_map(tmp_path / "m3.json", {"en": EN}, scorer_id="length", scorer_version="0")
+    assert CalibratedScorer(LengthScorer(0.01), str(newer)).version_mismatch is True
 
 
 def test_report_says_which_scale() -> None:

@@ -89,9 +89,12 @@ class CalibratedScorer(Scorer):
         if expected_digest is not None and expected_digest != cmap.digest:
             raise CalibrationMapError(uri, "digest", f"the map's digest is {cmap.digest} but the spec pinned "
                                       f"{expected_digest} (the map changed after the spec was loaded)")
-        if cmap.scorer_id is not None and cmap.scorer_id != inner.id:
+        # the same scorer: the same id (a lexicon whose lists were updated) or the same version (a
+        # classifier's weights digest, whatever folder they were loaded from); neither is another scorer
+        same_id = cmap.scorer_id is None or cmap.scorer_id == inner.id
+        if not same_id and cmap.scorer_version != inner.version:
             raise CalibrationMapError(uri, "scorer_id", f"the map was fit to scorer {cmap.scorer_id!r}, "
-                                      f"but this spec's scorer is {inner.id!r}")
+                                      f"but this spec's scorer is {inner.id!r} (version {inner.version})")
         self.inner = inner
         self.map: CalibrationMap = cmap
         self.id = inner.id
