@@ -23,14 +23,6 @@ the list, so the curation cannot silently go stale), everyday insults and their 
 vocative forms added (through the same filters), and shield words for substring-matched
 languages. Version 1 is left byte-identical, so runs recorded with it keep their numbers.
 
-``extended/`` holds, per language that has a v2 list, the v2 entries that pass the same filters
-and are not already in the language's list, minus every word of v2's
-``questionable_international_words.csv`` (its own record of debatable words: "abort",
-"bisexual", body parts...) and entries of more than three words. These extended lists are noisy
-by design (v2 gathers many filters' lists): they are TRAINING data for the embedded n-gram scorer
-(xdetox/scoring/ngram_build.py), which learns weights for them, and are never matched as hits by
-the lexicon scorer. They have their own manifest, so the lexicon's version does not change.
-
 The output is deterministic: rerunning on the same sources gives byte-identical files.
 """
 
@@ -49,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xdetox.scoring.normalize import normalize  # noqa: E402
 
 MIN_CORE = 10
-MAX_WORDS = 3  # extended lists: longer entries are phrases/sentences, not words
 
 # Languages written in a script other than Latin (\p{Script} names of the regex module).
 SCRIPTS: dict[str, str] = {
@@ -167,21 +158,6 @@ def write_v2(dest: Path, v1: dict[str, dict[str, object]]) -> None:
                                           encoding="utf-8")
 
 
-def questionable_words(path: Path) -> frozenset[str]:
-    """Every word of v2's questionable_international_words.csv (all language columns), normalised."""
-    import csv
-
-    out: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = csv.reader(f)
-        header = next(rows)
-        for row in rows:
-            for lang, word in zip(header[1:-1], row[1:-1], strict=False):
-                if word.strip():
-                    out.add(" ".join(normalize(word, lang.split("_")[0]).split()))
-    return frozenset(out)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     root = Path(__file__).resolve().parents[1]
@@ -194,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     v2_files = {RENAME.get(p.stem, p.stem): p for p in v2.glob("*.txt")}
 
     # generated outputs only: curation/ (hand-written) lives beside them
-    for name in ("lists", "lists-v2", "shields-v2", "extended"):
+    for name in ("lists", "lists-v2", "shields-v2", "extended"):  # extended: an earlier output, gone
         if (args.dest / name).exists():
             shutil.rmtree(args.dest / name)
     (args.dest / "lists").mkdir(parents=True)
@@ -227,32 +203,6 @@ def main(argv: list[str] | None = None) -> int:
             emit("hi-Latn", words, "ldnoobw-v1 (hi, romanized)", V1_LICENCE, len(raw1), dropped)
 
     write_v2(args.dest, manifest)
-
-    questionable = questionable_words(v2 / "questionable_international_words.csv")
-    extended: dict[str, dict[str, object]] = {}
-    (args.dest / "extended").mkdir()
-    for lang in sorted(v2_files):
-        if lang not in manifest or lang == "hi-Latn":
-            continue
-        have = set((args.dest / "lists" / f"{lang}.txt").read_text("utf-8").splitlines())
-        raw2 = read_list(v2_files[lang])
-        words, dropped = clean(raw2, lang, "native")
-        kept = [w for w in words if w not in have and w not in questionable and len(w.split()) <= MAX_WORDS]
-        if not kept:
-            continue
-        data = "".join(w + "\n" for w in kept).encode("utf-8")
-        (args.dest / "extended" / f"{lang}.txt").write_bytes(data)
-        extended[lang] = {"source": "ldnoobw-v2", "licence": V2_LICENCE, "entries": len(kept), "raw_entries": len(raw2),
-                          "dropped": {**dropped, "in_list": sum(w in have for w in words),
-                                      "questionable": sum(w in questionable for w in words if w not in have),
-                                      "too_long": sum(len(w.split()) > MAX_WORDS for w in words
-                                                      if w not in have and w not in questionable)},
-                          "sha256": hashlib.sha256(data).hexdigest()}
-    ext_doc = {"about": "Extended LDNOOBW v2 entries (CC0 1.0), filtered by scripts/vendor_lexicons.py: training "
-                        "data for the embedded n-gram scorer only, never matched by the lexicon scorer.",
-               "languages": extended}
-    (args.dest / "extended" / "manifest.json").write_text(
-        json.dumps(ext_doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
     doc = {
         "about": "Filtered LDNOOBW word lists, built by scripts/vendor_lexicons.py. Lists from ldnoobw-v1 are "

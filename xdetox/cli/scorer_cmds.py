@@ -197,3 +197,20 @@ def _write_calibration(path: Path, rows: list[dict[str, Any]], cut: float, refer
             table.add_row(lang, str(v["n"]), pair(v, "spearman"), pair(v, "mae"), pair(v, "ece"))
     out.print(table)
     return {"map": str(path), "digest": doc["digest"]}
+
+
+@scorer_app.command("build-ngram")
+def build_ngram(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for model.npz and manifest.json")] = Path(
+        "xdetox/data/ngram-scorer"),
+    split: Annotated[str, typer.Option(help="ParaDetox pairs to train on: all (released model) or train")] = "all",
+    seed: Annotated[int, typer.Option(help="seed of the word-list sampling and of SGD")] = 0,
+) -> None:
+    """Build the embedded n-gram scorer from ParaDetox and the word lists (never RTP-LX); deterministic."""
+    from xdetox.scoring.ngram_build import BuildConfig, build
+
+    if split not in ("all", "train"):
+        raise fail(f"--split must be 'all' or 'train', got {split!r}")
+    manifest = build(out_dir, BuildConfig(split=split, seed=seed))
+    out.print(f"wrote {out_dir}/model.npz (sha256 {str(manifest['sha256'])[:12]}…, "
+              f"{manifest['training_texts']} training texts)")

@@ -1,0 +1,128 @@
+"""The embedded n-gram probability scorer: features by hand, the model file's digest, real scores."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.scoring_fixtures import gen_row
+from xdetox.cli.main import app
+from xdetox.scoring.base import build_scorer
+from xdetox.scoring.ngram import BUILTIN_DIR, ModelFileError, NgramToxicityScorer, load_model
+from xdetox.scoring.ngram_build import BuildConfig, fit, save, training_set
+from xdetox.scoring.ngram_features import featurize, linear_scores, prepare
+
+
+def test_features_of_a_short_text_by_hand() -> None:
+    # " ab " has 4 characters: 4 + 3 + 2 + 1 n-grams of orders 1..4 and none of order 5 = 10,
+    # each once shared and once language-salted; every value is 1/sqrt(10)
+    row, col, scale = featurize(["AB"], ["en"], 16)
+    assert prepare("AB") == "ab"  # padded with a space on each side inside featurize
+    assert len(row) == 20 and set(row.tolist()) == {0}
+    assert np.allclose(scale, [1 / math.sqrt(10)])
+    assert col.min() >= 0 and col.max() < 2 ** 16
+    # all weights 1: logit = bias + 20 / sqrt(10) = bias + 2 sqrt(10)
+    assert linear_scores(["AB"], ["en"], np.ones(2 ** 16), 0.5)[0] == pytest.approx(0.5 + 2 * math.sqrt(10))
+
+
+def test_batch_neighbours_and_whitespace_do_not_change_features() -> None:
+    alone = featurize(["you idiot"], ["en"], 18)
+    r, c, scale = featurize(["hello", "You   idiot", "bye"], ["de", "en", "fr"], 18)
+    assert sorted(c[r == 1].tolist()) == sorted(alone[1].tolist())  # no n-gram spans two texts
+    assert scale[1] == alone[2][0]
+    # the language salts only the second half: same shared n-grams, different salted ones
+    en = set(featurize(["idiot"], ["en"], 20)[1].tolist())
+    de = set(featurize(["idiot"], ["de"], 20)[1].tolist())
+    # " idiot " has 25 n-gram positions of orders 1..5 but 23 distinct n-grams (" " and "i" recur):
+    # 23 shared + 23 salted columns per language, the 23 shared ones common to both
+    assert len(en) == 46 and len(en & de) == 23
+
+
+def test_empty_batch_and_empty_text() -> None:
+    assert len(featurize([], [], 16)[0]) == 0
+    # blank text pads to one space (runs of spaces collapse): one unigram, shared and salted
+    row, col, scale = featurize(["  ", ""], ["en", "en"], 16)
+    assert row.tolist() == [0, 1, 0, 1] and np.allclose(scale, [1.0, 1.0])
+
+
+def test_punctuation_and_symbols_are_blanks() -> None:
+    # ParaDetox's raw toxic side has " , ", hashtags and emoji that its rewrites lack: not features
+    a = featurize(["Hello,  World!! #Merkel 🙂"], ["en"], 20)
+    b = featurize(["hello world merkel"], ["en"], 20)
+    assert sorted(a[1].tolist()) == sorted(b[1].tolist()) and a[2][0] == b[2][0]
+    # Devanagari vowel signs are marks, not punctuation: they stay inside the word
+    assert featurize(["हूँ"], ["hi"], 20)[2][0] == pytest.approx(1 / math.sqrt(5 + 4 + 3 + 2 + 1))
+
+
+@pytest.fixture(scope="module")
+def scorer() -> NgramToxicityScorer:
+    return NgramToxicityScorer()
+
+
+def test_builtin_model_scores_probabilities_in_every_language(scorer: NgramToxicityScorer) -> None:
+    pairs = {
+        "en": ("you are a fucking idiot", "you are a kind person"),
+        "de": ("du bist ein verdammtes Arschloch", "du bist ein freundlicher Mensch"),
+        "ru": ("ты тупой урод", "ты хороший человек"),
+        "cs": ("ty jsi kurva debil", "ty jsi milý člověk"),  # no ParaDetox: word lists only
+        "pl": ("ty jebany chuju", "ty dobry człowieku"),
+        "ja": ("お前はクソ野郎だ", "あなたは親切な人です"),
+    }
+    rows = [gen_row(t, lang) for lang, pair in pairs.items() for t in pair]
+    res = scorer.score_batch(rows)
+    assert all(r.toxicity is not None and 0.0 <= r.toxicity <= 1.0 and r.hits is None for r in res)
+    for k, lang in enumerate(pairs):
+        assert res[2 * k].toxicity > res[2 * k + 1].toxicity, lang  # type: ignore[operator]
+    assert scorer.score_kind == "probability" and scorer.supports("xx")
+    assert scorer.version.endswith(scorer.manifest["sha256"][:12])
+
+
+def test_spec_builds_the_builtin_model() -> None:
+    s = build_scorer({"kind": "ngram"})
+    assert isinstance(s, NgramToxicityScorer) and s.id == "ngram-lr"
+
+
+def test_corrupted_or_missing_model_fails_loudly(tmp_path: Path) -> None:
+    bad = tmp_path / "m"
+    shutil.copytree(BUILTIN_DIR, bad)
+    data = bytearray((bad / "model.npz").read_bytes())
+    data[-100] ^= 0xFF
+    (bad / "model.npz").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="does not match"):
+        load_model(bad)
+    with pytest.raises(ModelFileError, match="missing"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_manifest_names_its_data_and_never_rtplx() -> None:
+    man = json.loads((BUILTIN_DIR / "manifest.json").read_text())
+    assert set(man["sources"]) == {"paradetox", "wordlist"}
+    text = json.dumps(man).lower()
+    assert "rtp" not in text.replace("never on rtp-lx", "") and "xling" not in text
+    assert (BUILTIN_DIR / "model.npz").stat().st_size < 5 * 2 ** 20
+
+
+def test_build_is_deterministic_and_learns(tmp_path: Path) -> None:
+    cfg = BuildConfig(bits=16, epochs=5, split="train", languages=("en",), max_entries=200)
+    ts = training_set(cfg)
+    assert ts.sources["wordlist"] == 2 * 200 and ts.sources["paradetox"] == 2 * 300 * 9
+    w1, b1 = fit(ts, cfg)
+    m1 = save(tmp_path / "a", w1, b1, cfg, ts)
+    w2, b2 = fit(training_set(cfg), cfg)
+    m2 = save(tmp_path / "b", w2, b2, cfg, ts)
+    assert m1["sha256"] == m2["sha256"]
+    assert (tmp_path / "a" / "model.npz").read_bytes() == (tmp_path / "b" / "model.npz").read_bytes()
+    built = NgramToxicityScorer(tmp_path / "a")
+    p = built.probabilities(["what a fucking mess", "what a mess"], ["en", "en"])
+    assert p[0] > p[1]
+
+
+def test_cli_build_rejects_a_bad_split(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["scorer", "build-ngram", "--out", str(tmp_path), "--split", "test"])
+    assert res.exit_code == 2 and "--split" in res.output

@@ -1,0 +1,106 @@
+"""Hashed character n-gram features, computed for a whole batch at once with numpy.
+
+Shared by the embedded n-gram scorer (``xdetox/scoring/ngram.py``) and its builder
+(``xdetox/scoring/ngram_build.py``), so training and scoring see exactly the same features.
+
+A text is normalised (NFKC + casefold, punctuation and symbols to spaces, runs of whitespace to
+one space) and padded with a space
+on each side, so word starts and ends are part of n-grams (`` idiot ``). Every character n-gram
+for n in ``ORDERS`` gives two features: a shared one (the same in every language: cognates and
+English loan swear words transfer) and one salted with the text's language (what a word means in
+this language). A text's features all have the value ``1 / sqrt(number of its n-grams)``, so a
+long text is not toxic just for being long.
+
+Hand-written rather than scikit-learn's ``HashingVectorizer`` because that one builds each
+n-gram as a Python string (about 10x slower here): this one hashes UTF-32 code points with
+wrapping uint64 arithmetic over the concatenated batch, so a batch costs a few numpy passes.
+The hash is fixed (constants below); changing it changes ``FEATURE_VERSION`` and needs a rebuilt
+model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from xdetox.scoring.normalize import base_language
+
+FEATURE_VERSION = "3"
+ORDERS = (1, 2, 3, 4, 5)
+# 32-bit arithmetic: half the memory traffic of 64-bit, and 2**32 hash values leave collisions to
+# the final fold into 2**bits columns. Multipliers: the FNV-1a 32-bit prime for the rolling
+# hash, Knuth's golden-ratio constant for spreading into the high bits that are kept.
+_P = np.uint32(16777619)
+_MIX = np.uint32(0x9E3779B1)
+_ORDER_SALT = {n: np.uint32(int(hashlib.sha256(f"order{n}".encode()).hexdigest()[:8], 16)) for n in ORDERS}
+
+
+@lru_cache(maxsize=256)
+def language_salt(language: str) -> int:
+    return int(hashlib.sha256(f"lang:{base_language(language)}".encode()).hexdigest()[:8], 16)
+
+
+# Punctuation, symbols, separators and control characters (Unicode categories P*, S*, Z*, C*)
+# become spaces, and runs of spaces one space: in ParaDetox the toxic side is raw web text
+# (tokenised " , ", hashtags, emoji) and the neutral side was typed by annotators, so punctuation
+# would teach the model the sources' formatting, not toxicity. Letters, marks (Devanagari vowel
+# signs) and digits stay. Done on the code-point array with a lookup table: a regex or
+# str.translate pass per text costs more than all the hashing.
+_TABLE_SIZE = 0x30000  # every assigned letter is below this; anything above is kept as is
+_BLANK = np.array([unicodedata.category(chr(cp))[0] in "PSZC" for cp in range(_TABLE_SIZE)] + [False])
+
+
+def prepare(text: str) -> str:
+    """NFKC + casefold (what featurize starts from; it then blanks punctuation itself)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def featurize(texts: Sequence[str], languages: Sequence[str], bits: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, scale): one (row, column) pair per feature occurrence (duplicates are to be
+    summed; rows are positions in ``texts``, columns in ``[0, 2**bits)``), and per text the value
+    every one of its features has, ``1 / sqrt(number of its n-grams)``."""
+    if not texts:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty, np.zeros(0, dtype=np.float64)
+    joined = "\x00".join(" " + prepare(t) + " " for t in texts)
+    cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).copy()
+    sep = cps == 0
+    cps[_BLANK[np.minimum(cps, _TABLE_SIZE)] & ~sep] = 32
+    space = cps == 32
+    keep = ~(space & np.concatenate(([False], space[:-1])))
+    cps, sep = cps[keep], sep[keep]
+    # the text each position belongs to, and that text's language salt
+    text_of = np.cumsum(sep) - sep
+    lengths = np.bincount(text_of[~sep], minlength=len(texts))
+    n_grams = sum(np.maximum(lengths - n + 1, 0) for n in ORDERS)
+    scale = 1.0 / np.sqrt(np.maximum(n_grams, 1))
+    salts = np.array([language_salt(lang) for lang in languages], dtype=np.uint32)[text_of]
+    seps_before = np.concatenate(([0], np.cumsum(sep, dtype=np.int32)))
+    shift = np.uint32(32 - bits)
+    rows, cols = [], []
+    h = np.zeros(len(cps), dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        for n in range(1, max(ORDERS) + 1):
+            m = len(cps) - n + 1
+            if m <= 0:
+                break
+            h = h[:m] * _P + cps[n - 1:n - 1 + m]
+            if n not in ORDERS:
+                continue
+            ok = np.flatnonzero(seps_before[n:n + m] == seps_before[:m])  # no separator inside the window
+            hn = h[ok] ^ _ORDER_SALT[n]
+            rows += [text_of[ok]] * 2
+            cols += [(hn * _MIX) >> shift, ((hn ^ salts[ok]) * _MIX) >> shift]
+    return np.concatenate(rows), np.concatenate(cols), scale
+
+
+def linear_scores(texts: Sequence[str], languages: Sequence[str], weights: np.ndarray, bias: float) -> np.ndarray:
+    """The model's logits: bias + features . weights, per text (no sparse matrix built)."""
+    bits = int(np.log2(len(weights)))
+    row, col, scale = featurize(texts, languages, bits)
+    return bias + np.bincount(row, weights=weights[col], minlength=len(texts)) * scale
