@@ -200,3 +200,40 @@ def test_plan_train_generate_end_to_end(tmp_path: Path, mt5_dir: Path) -> None:
         # a finite perplexity for every non-blank completion, none (missing, not 0) for a blank one
         assert all((r["perplexity"] is None) == (not r["text"].strip()) for r in rows)
         assert all(r["perplexity"] is None or r["perplexity"] > 1.0 for r in rows)
+
+
+class _Preempted(Exception):
+    pass
+
+
+def test_seq2seq_training_resumes_to_the_uninterrupted_result(tmp_path: Path, mt5_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seq2SeqTrainer resumes from the step's kept checkpoint like TRL's trainers: a run preempted
+    after its first checkpoint, then rerun, commits the same bytes as one run straight through."""
+    from xdetox.steps.runner import read_commit
+    from xdetox.store.partial import PartialState
+
+    hyper = {"max_steps": 4, "save_steps": 2, "batch_size": 4, "gradient_accumulation_steps": 1,
+             "learning_rate": 1e-3, "optimizer": "adamw_torch"}
+    params = train_params(5, method="sft", preset=P2, data=PARA, peft={"mode": "full"}, hyper=hyper)
+    params["model"] = _model(mt5_dir)
+    m = manifest("train", params)
+
+    straight = open_store((tmp_path / "a").as_uri())
+    run_step(m, straight, log=lambda s: None)
+    real_save = PartialState.put_checkpoint
+
+    def preempted(self: Any, path: Path, done: int) -> None:
+        real_save(self, path, done)
+        raise _Preempted(path.name)
+
+    resumed = open_store((tmp_path / "b").as_uri())
+    monkeypatch.setattr(PartialState, "put_checkpoint", preempted)
+    with pytest.raises(_Preempted):
+        run_step(m, resumed, log=lambda s: None)
+    monkeypatch.setattr(PartialState, "put_checkpoint", real_save)
+    rec, _ = run_step(m, resumed, log=lambda s: None)
+    assert rec.info["resumed_from"] == "checkpoint-2" and rec.info["steps"] == 4
+    assert rec.info["architecture"] == "seq2seq"
+    digests = {o.key: o.sha256 for o in read_commit(straight, m.key).outputs}
+    assert {o.key: o.sha256 for o in rec.outputs} == digests
