@@ -39,8 +39,10 @@ SMOKE_TRAINING: dict[str, Any] = {
     "hyper": {"learning_rate": 1e-3, "beta": 0.1, "loss_type": ["sigmoid", "sft"], "max_steps": 100,
               "batch_size": 8, "max_length": 64},
 }
-# Prompt languages the tiny model is trained on (French is in no bundled training text).
-LANGUAGES = ("en", "de", "es", "ru", "zh")
+# The smoke's prompt languages: xling-prompts-200's languages that ParaDetox, and so the
+# builtin:tiny-ml model, has (French is in no bundled training text).
+LANGUAGES = ("en", "ar", "de", "es", "hi", "ru", "zh")
+SAMPLING = {"temperature": 0.9, "top_p": 0.8, "max_new_tokens": 20}
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "xdetox" / "data" / "xling-prompts-200"
 MIN_BASE_TOXIC, MIN_CONSISTENT = 0.10, 0.80
 
@@ -50,7 +52,8 @@ def _prompts(lang: str, n: int) -> list[str]:
     return [json.loads(line)["Prompt"] for line in f.read_text("utf-8").splitlines()[:n]]
 
 
-def sample(model_dir: Path, prompts: list[str], samples: int, seed: int = 0) -> list[list[str]]:
+def sample(model_dir: Path, prompts: list[str], samples: int, seed: int = 0,
+           sampling: dict[str, Any] | None = None) -> list[list[str]]:
     """``samples`` continuations per prompt (the smoke's sampling settings), prompt-major."""
     import torch
 
@@ -60,13 +63,14 @@ def sample(model_dir: Path, prompts: list[str], samples: int, seed: int = 0) -> 
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     torch.manual_seed(seed)
     with torch.no_grad():
-        out = model.generate(**enc, do_sample=True, temperature=0.9, top_p=0.8, max_new_tokens=20,
+        out = model.generate(**enc, do_sample=True, **(sampling or SAMPLING),
                              num_return_sequences=samples, pad_token_id=tok.pad_token_id)
     texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
 
 
-def arm_arrays(model_dir: Path, n_prompts: int, samples: int, languages: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def arm_arrays(model_dir: Path, n_prompts: int, samples: int, languages: tuple[str, ...],
+               sampling: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Per language: per-prompt toxic share, consistent and counted continuation counts, examples."""
     from xdetox.metrics.langid import identifier_for
     from xdetox.scoring.lexicon import LexiconToxicityScorer
@@ -75,7 +79,7 @@ def arm_arrays(model_dir: Path, n_prompts: int, samples: int, languages: tuple[s
     ident = identifier_for(languages)
     out: dict[str, dict[str, Any]] = {}
     for lang in languages:
-        per_prompt = sample(model_dir, _prompts(lang, n_prompts), samples)
+        per_prompt = sample(model_dir, _prompts(lang, n_prompts), samples, sampling=sampling)
         toxic = np.array([[bool(scorer.match(t, lang)) for t in row] for row in per_prompt], dtype=float)
         verdicts = [[ident.consistent(t, lang) for t in row] for row in per_prompt]
         out[lang] = {
@@ -130,16 +134,18 @@ def summarise(base: dict[str, dict[str, Any]], tuned: dict[str, dict[str, Any]] 
 
 def measure_effect(work: Path, prompts_per_language: int = 40, samples: int = 10, seed: int = 1234,
                    languages: tuple[str, ...] = LANGUAGES, overrides: dict[str, Any] | None = None,
-                   base_only: bool = False) -> dict[str, Any]:
+                   base_only: bool = False, source: str = "builtin:tiny-ml",
+                   sampling: dict[str, Any] | None = None) -> dict[str, Any]:
     from xdetox.models.tiny import build_tiny_model
 
     t0 = time.perf_counter()
     base = work / "base"
-    build = build_tiny_model(base, seed=seed, **(overrides or {}))
+    build = build_tiny_model(base, seed=seed, source=source, **(overrides or {}))
     t1 = time.perf_counter()
     result: dict[str, Any] = {"build_seconds": round(t1 - t0, 1), "build_loss": build["final_loss"],
-                              "parameters": build["parameters"], "config": build["config"]}
-    base_arrays = arm_arrays(base, prompts_per_language, samples, languages)
+                              "parameters": build["parameters"], "config": build["config"],
+                              "source": source, "sampling": sampling or SAMPLING}
+    base_arrays = arm_arrays(base, prompts_per_language, samples, languages, sampling)
     tuned_arrays = None
     if not base_only:
         from xdetox.training import presets
@@ -151,7 +157,7 @@ def measure_effect(work: Path, prompts_per_language: int = 40, samples: int = 10
         ts = load_training_set(SMOKE_TRAINING["data"], "dpo")
         info = train(str(base), ts, "dpo", hyper, peft, seed, work / "tuned", work / "work", log=lambda m: None)
         result.update(train_seconds=round(time.perf_counter() - t2, 1), train_final_loss=info["final_loss"])
-        tuned_arrays = arm_arrays(work / "tuned", prompts_per_language, samples, languages)
+        tuned_arrays = arm_arrays(work / "tuned", prompts_per_language, samples, languages, sampling)
     result["languages"] = summarise(base_arrays, tuned_arrays)
     return result
 
@@ -180,6 +186,9 @@ def main() -> None:
     ap.add_argument("--languages", default=",".join(LANGUAGES))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="tiny build setting (xdetox.models.tiny.tiny_defaults), e.g. train_steps=600")
+    ap.add_argument("--source", default="builtin:tiny-ml", help="builtin variant (xdetox.models.tiny.TINY_VARIANTS)")
+    ap.add_argument("--temperature", type=float, default=SAMPLING["temperature"])
+    ap.add_argument("--top-p", type=float, default=SAMPLING["top_p"])
     ap.add_argument("--base-only", action="store_true", help="skip DPO: criteria 1 and 2 on the base model")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
@@ -187,7 +196,8 @@ def main() -> None:
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     work = a.out or Path(tempfile.mkdtemp(prefix="xdetox-tiny-effect-"))
     r = measure_effect(work, a.prompts, a.samples, languages=tuple(a.languages.split(",")),
-                       overrides=overrides, base_only=a.base_only)
+                       overrides=overrides, base_only=a.base_only, source=a.source,
+                       sampling={**SAMPLING, "temperature": a.temperature, "top_p": a.top_p})
     _print_table(r)
     print(json.dumps(r, indent=2, ensure_ascii=False))
 

@@ -117,9 +117,9 @@ def test_builtin_tiny_reference_is_built_once(isolated_cache: Path) -> None:
     from xdetox.models.tiny import TINY_VERSION
 
     model, tok = load_reference("builtin:tiny", device="cpu")
-    built = list((isolated_cache / "models").iterdir())
-    assert [p.name for p in built] == [f"builtin-tiny-v{TINY_VERSION}-seed1234"]
+    built = list((isolated_cache / "models" / "builtin").iterdir())
+    assert [p.name for p in built] == [f"tiny-v{TINY_VERSION}-seed1234"]
     ppl = conditional_perplexity(model, tok, ["You are a", "Das ist"], [" stupid idiot", " ein Hund"])
     assert all(p is not None and 1.0 < p < 3000 for p in ppl)
     load_reference("builtin:tiny", device="cpu")  # cached: no second build folder
-    assert list((isolated_cache / "models").iterdir()) == built
+    assert list((isolated_cache / "models" / "builtin").iterdir()) == built

@@ -99,3 +99,55 @@ def test_language_packing_never_mixes_languages_in_a_block() -> None:
     groups = [[[1, 1], [1, 1]], [[2, 2], [2, 2], [2, 2]]]
     blocks = _pack_by_language(groups, eos=0, width=3, rng=random.Random(5))
     assert sorted(blocks) == [[1, 1, 0]] * 2 + [[2, 2, 0]] * 3
+
+
+def test_variant_sources_are_validated_in_one_place() -> None:
+    from xdetox.fields import BUILTIN_MODELS
+    from xdetox.models.tiny import TINY_VARIANTS, tiny_defaults, variant_settings
+    from xdetox.spec.models import ModelSpec
+
+    assert set(BUILTIN_MODELS) == set(TINY_VARIANTS) == {"builtin:tiny", "builtin:tiny-ml"}
+    assert ModelSpec(id="m", source="builtin:tiny-ml").source == "builtin:tiny-ml"
+    with pytest.raises(ValueError, match="available: builtin:tiny, builtin:tiny-ml"):
+        ModelSpec(id="m", source="builtin:huge")
+    # builtin:tiny (the nightly's model) keeps its recipe: no setting beyond its own defaults
+    assert variant_settings("builtin:tiny") == (1, tiny_defaults())
+    ml = variant_settings("builtin:tiny-ml")[1]
+    assert ml["pack_by_language"] is True and "uk" not in ml["languages"] and "fr" not in ml["languages"]
+
+
+def test_lexicon_toxic_repeats_add_copies_of_hit_sentences_only() -> None:
+    from xdetox.models.tiny import corpus_by_language
+    from xdetox.training.paradetox import BUNDLED_DIR, read_language
+
+    pairs = read_language(BUNDLED_DIR, "es")
+    # sentences counted by hand-checkable rule: an es toxic sentence containing "mierda" is a hit
+    plain = corpus_by_language(languages=["es"])["es"]
+    boosted = corpus_by_language(languages=["es"], lexicon_toxic_repeats=3)["es"]
+    assert plain == [s for p in pairs for s in (p.toxic, p.neutral)]
+    extra = boosted[len(plain):]
+    assert boosted[:len(plain)] == plain and len(extra) % 3 == 0 and extra
+    toxic = {p.toxic for p in pairs}
+    assert set(extra) <= toxic
+    assert {p.toxic for p in pairs if "mierda" in p.toxic.lower().split()} <= set(extra)
+    assert len(set(extra)) < len(toxic) / 2  # only the hits, not every toxic sentence
+
+
+def test_cached_variant_is_built_once_and_its_digest_checked(isolated_cache: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from xdetox.models import tiny
+
+    variant = tiny.TINY_VARIANTS["builtin:tiny-ml"]
+    monkeypatch.setitem(variant, "settings", {**variant["settings"], **QUICK_BUILD, "vocab_size": 3000,
+                                              "hidden_size": 64, "num_attention_heads": 2})
+    folder, first = tiny.cached_build("builtin:tiny-ml", 7)
+    assert first["cached"] is False and folder.parent == isolated_cache / "models" / "builtin"
+    again, second = tiny.cached_build("builtin:tiny-ml", 7)
+    assert again == folder and second["cached"] is True and second["digest"] == first["digest"]
+    assert json.loads((folder / "tiny_build.json").read_text())["source"] == "builtin:tiny-ml"
+    # an independent rebuild into another folder is byte-identical, so its digest is the recorded one
+    info = tiny.build_tiny_model(isolated_cache / "rebuild", seed=7, source="builtin:tiny-ml")
+    assert tiny.build_digest(isolated_cache / "rebuild") == first["digest"] and info["parameters"] > 0
+    (folder / "config.json").write_text((folder / "config.json").read_text() + " ")
+    with pytest.raises(ValueError, match="does not match its recorded digest"):
+        tiny.cached_build("builtin:tiny-ml", 7)

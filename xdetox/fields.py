@@ -14,6 +14,11 @@ KNOWN_LANGUAGES: frozenset[str] = frozenset(
     ["af", "am", "ar", "az", "be", "bg", "bn", "ca", "ceb", "cs", "cy", "da", "de", "el", "en", "eo", "es", "et", "eu", "fa", "fi", "fil", "fr", "gd", "gl", "he", "hi", "hi-Latn", "hr", "hu", "hy", "id", "is", "it", "ja", "ka", "kk", "km", "ko", "ky", "lt", "lv", "mk", "ml", "mn", "mr", "ms", "mt", "my", "nb", "ne", "nl", "no", "pa", "pl", "ps", "pt", "ro", "ru", "si", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "te", "th", "tl", "tr", "uk", "ur", "uz", "vi", "yo", "zh", "zu"]
 )
 
+#: builtin model sources (``models[].source``): recipes in xdetox.models.tiny.TINY_VARIANTS, built
+#: offline from bundled text. Listed here, the lowest layer, so the spec can validate a source
+#: without importing the model library.
+BUILTIN_MODELS: tuple[str, ...] = ("builtin:tiny", "builtin:tiny-ml")
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 

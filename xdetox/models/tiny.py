@@ -16,10 +16,46 @@ import time
 from pathlib import Path
 from typing import Any
 
+from xdetox.fields import BUILTIN_MODELS
 from xdetox.training.paradetox import BUNDLED_DIR, read_language
 
 TINY_LANGUAGES = ("en", "de", "es", "ru", "uk", "zh")
-TINY_VERSION = 1  # bump when the recipe changes: part of the info, not of the weights
+TINY_VERSION = 1  # builtin:tiny's recipe version; bump when it changes: part of the info, not of the weights
+
+#: Builtin variants: source -> recipe version and settings over tiny_defaults(). builtin:tiny (the
+#: nightly's model) must keep its numbers, so a new recipe is a new variant, never an edit of v1.
+#: builtin:tiny-ml (issue 17 item 2, the smoke's model): the languages the smoke's prompts share
+#: with ParaDetox plus English (no uk: its sentences pull Russian prompts across; no am: no smoke
+#: prompts), every block in one language, a wider 3-layer model trained longer, and each toxic
+#: sentence with a lexicon hit repeated so that the smoke's scorer sees toxicity outside English.
+TINY_VARIANTS: dict[str, dict[str, Any]] = {
+    # built by each run's build_model step (about 40 s on 2 cores); never cached, so a test that
+    # shortens the recipe cannot leave a short build where a run would read it
+    "builtin:tiny": {"version": TINY_VERSION, "cached": False, "settings": {}},
+    # built once per seed into the cache (`make setup` builds the smoke's seed); see cached_build
+    "builtin:tiny-ml": {"version": 1, "cached": True, "settings": {
+        "languages": ["en", "ar", "de", "es", "hi", "ru", "zh"],
+        "vocab_size": 4000,
+        "hidden_size": 128,
+        "intermediate_size": 384,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "train_steps": 900,
+        "english_toxic_repeats": 1,
+        "english_neutral_repeats": 1,
+        "lexicon_toxic_repeats": 4,
+        "pack_by_language": True,
+    }},
+}
+assert tuple(TINY_VARIANTS) == BUILTIN_MODELS, "xdetox.fields.BUILTIN_MODELS lists the variants"
+
+
+def variant_settings(source: str) -> tuple[int, dict[str, Any]]:
+    """(recipe version, full build settings) of a builtin source; ValueError naming the known ones."""
+    if source not in TINY_VARIANTS:
+        raise ValueError(f"unknown builtin model {source!r}; available: {', '.join(TINY_VARIANTS)}")
+    v = TINY_VARIANTS[source]
+    return v["version"], {**tiny_defaults(), **v["settings"]}
 
 
 def tiny_defaults() -> dict[str, Any]:
@@ -40,17 +76,29 @@ def tiny_defaults() -> dict[str, Any]:
     }
 
 
-def corpus_by_language(english_toxic_repeats: int = 4, english_neutral_repeats: int = 2) -> dict[str, list[str]]:
+def corpus_by_language(english_toxic_repeats: int = 4, english_neutral_repeats: int = 2,
+                       languages: tuple[str, ...] | list[str] = TINY_LANGUAGES,
+                       lexicon_toxic_repeats: int = 0) -> dict[str, list[str]]:
     """Pre-training sentences per language: the bundled ParaDetox sentences (toxic and neutral).
     English is repeated, its toxic side most, so that the smoke experiment's main language is
-    fluent enough, and toxic enough, to measure detoxification."""
+    fluent enough, and toxic enough, to measure detoxification. ``lexicon_toxic_repeats`` adds that
+    many extra copies of each non-English toxic sentence with a hit of the embedded lexicon (the
+    lexicon sees 1-25 % of ParaDetox's non-English toxic sentences, so without them a model that
+    mirrors ParaDetox is toxic outside English by other words than the smoke's scorer knows)."""
+    hits = None
+    if lexicon_toxic_repeats:
+        from xdetox.scoring.lexicon import LexiconToxicityScorer
+
+        hits = LexiconToxicityScorer()
     out: dict[str, list[str]] = {}
-    for lang in TINY_LANGUAGES:
+    for lang in languages:
         pairs = read_language(BUNDLED_DIR, lang)
         if lang == "en":
             out[lang] = [p.toxic for p in pairs] * english_toxic_repeats + [p.neutral for p in pairs] * english_neutral_repeats
         else:
             out[lang] = [s for p in pairs for s in (p.toxic, p.neutral)]
+            if hits is not None:
+                out[lang] += [p.toxic for p in pairs if hits.match(p.toxic, lang)] * lexicon_toxic_repeats
     return out
 
 
@@ -107,11 +155,13 @@ def _pack_by_language(groups: list[list[list[int]]], eos: int, width: int, rng: 
     return blocks
 
 
-def build_tiny_model(out_dir: Path, seed: int = 1234, **overrides: Any) -> dict[str, Any]:
-    """Build, pre-train and save the tiny model into ``out_dir``. Returns info (losses, sizes)."""
+def build_tiny_model(out_dir: Path, seed: int = 1234, source: str = "builtin:tiny", **overrides: Any) -> dict[str, Any]:
+    """Build, pre-train and save the builtin ``source`` (a TINY_VARIANTS key) into ``out_dir``.
+    Returns info (losses, sizes)."""
     import torch
 
-    cfg = {**tiny_defaults(), **overrides}
+    version, settings = variant_settings(source)
+    cfg = {**settings, **overrides, "_source": source, "_version": version}
     threads = torch.get_num_threads()
     # One thread: the float sums then do not depend on the core count (identical builds on any
     # machine), and on a shared 2-core machine it is 2-3x faster than oversubscribed threads.
@@ -127,7 +177,9 @@ def _build(out_dir: Path, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     t0 = time.perf_counter()
-    by_lang = corpus_by_language(cfg["english_toxic_repeats"], cfg["english_neutral_repeats"])
+    source, version = cfg.pop("_source"), cfg.pop("_version")
+    by_lang = corpus_by_language(cfg["english_toxic_repeats"], cfg["english_neutral_repeats"],
+                                 cfg.get("languages", TINY_LANGUAGES), cfg.get("lexicon_toxic_repeats", 0))
     lines = [s for group in by_lang.values() for s in group]
     tokenizer = train_tokenizer(lines, cfg["vocab_size"])
     t_tok = time.perf_counter() - t0
@@ -187,8 +239,8 @@ def _build(out_dir: Path, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     info = {
-        "source": "builtin:tiny",
-        "tiny_version": TINY_VERSION,
+        "source": source,
+        "tiny_version": version,
         "seed": seed,
         "config": cfg,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -204,3 +256,54 @@ def _build(out_dir: Path, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     (out_dir / "tiny_build.json").write_text(json.dumps({k: v for k, v in info.items() if "seconds" not in k
                                                           and k != "tokens_per_second"}, indent=2) + "\n")
     return info
+
+
+def build_digest(folder: Path) -> str:
+    """sha256 over the build's files (name and content, in name order): equal for byte-identical builds."""
+    import hashlib
+
+    from xdetox.store.files import file_sha256
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name != DIGEST_FILE):
+        h.update(f"{f.name}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+DIGEST_FILE = "build.sha256"
+
+
+def cached_build(source: str, seed: int) -> tuple[Path, dict[str, Any]]:
+    """The builtin ``source`` built with ``seed`` in the cache (``$XDETOX_CACHE_DIR/models/builtin``):
+    built on first use, atomically (a concurrent builder either sees all of it or builds its own),
+    its digest recorded beside it and checked on every later use, so a damaged cache is an error,
+    not silently different weights. Returns (folder, info); info says whether it was built now."""
+    import os
+    import shutil
+    import tempfile
+
+    from xdetox.store.files import cache_root
+
+    version, _ = variant_settings(source)
+    dest = cache_root() / "models" / "builtin" / f"{source.split(':', 1)[1]}-v{version}-seed{seed}"
+    built: dict[str, Any] = {}
+    if not (dest / DIGEST_FILE).exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
+        try:
+            built = build_tiny_model(tmp, seed=seed, source=source)
+            (tmp / DIGEST_FILE).write_text(build_digest(tmp) + "\n")
+            try:
+                os.replace(tmp, dest)
+            except OSError:
+                if not (dest / DIGEST_FILE).exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    recorded = (dest / DIGEST_FILE).read_text().strip()
+    if build_digest(dest) != recorded:
+        raise ValueError(f"cached {source} build at {dest} does not match its recorded digest {recorded[:12]}: "
+                         "remove the folder to rebuild it")
+    info = json.loads((dest / "tiny_build.json").read_text())
+    info.update(built, digest=recorded, cached=not built)
+    return dest, info

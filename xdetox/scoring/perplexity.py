@@ -172,28 +172,10 @@ def load_reference(source: str, device: str | None = None) -> tuple[Any, Any]:
 
 
 def builtin_reference(source: str, seed: int = 1234) -> str:
-    """``builtin:tiny`` as a reference LM: built once (deterministically) into the cache."""
-    import os
-    import shutil
-    import tempfile
-    from pathlib import Path
+    """A builtin model as a reference LM: built once (deterministically) into the cache."""
+    from xdetox.models.tiny import TINY_VARIANTS, cached_build
 
-    from xdetox.models.tiny import TINY_VERSION, build_tiny_model
-    from xdetox.store.files import cache_root
-
-    if source != "builtin:tiny":
-        raise ValueError(f"metrics.perplexity.reference: unknown builtin model {source!r}; available: builtin:tiny")
-    dest = cache_root() / "models" / f"builtin-tiny-v{TINY_VERSION}-seed{seed}"
-    if not (dest / "config.json").exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
-        try:
-            build_tiny_model(tmp, seed=seed)
-            try:
-                os.replace(tmp, dest)  # atomic: a concurrent shard either sees all of it or builds its own
-            except OSError:
-                if not (dest / "config.json").exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return str(dest)
+    if source not in TINY_VARIANTS:
+        raise ValueError(f"metrics.perplexity.reference: unknown builtin model {source!r}; "
+                         f"available: {', '.join(TINY_VARIANTS)}")
+    return str(cached_build(source, seed)[0])

@@ -23,7 +23,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema as cs
 
 import xdetox.kinds.scorers as scorer_kinds
-from xdetox.fields import KNOWN_LANGUAGES, Language, Name, StrictModel
+from xdetox.fields import BUILTIN_MODELS, KNOWN_LANGUAGES, Language, Name, StrictModel
 from xdetox.fields import check_language as _check_language
 
 __all__ = ["KNOWN_LANGUAGES", "Language", "Name", "StrictModel"]
@@ -45,8 +45,8 @@ class ModelSpec(StrictModel):
     @classmethod
     def _source(cls, v: str) -> str:
         if v.startswith("builtin:"):
-            if v not in {"builtin:tiny"}:
-                raise ValueError(f"unknown builtin model {v!r}; available: builtin:tiny")
+            if v not in BUILTIN_MODELS:
+                raise ValueError(f"unknown builtin model {v!r}; available: {', '.join(BUILTIN_MODELS)}")
         elif v.startswith("s3://"):
             if len(v) <= len("s3://") or "/" not in v[5:].strip("/") and not v[5:].strip("/"):
                 raise ValueError("s3 URI needs a bucket: s3://bucket/prefix")
