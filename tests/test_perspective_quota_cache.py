@@ -197,7 +197,7 @@ def test_end_of_service_warning() -> None:
     assert end_of_service_warning(date(2026, 6, 1)) is None  # 213 days before: quiet
     near = end_of_service_warning(date(2026, 12, 4))
     assert near is not None and "27 days left" in near and "calibrated local scorer" in near
-    assert "xdetox scorer check" in near
+    assert "xdetox scorer check --fit-calibration" in near and "calibration:" in near  # the spec field to set
     past = end_of_service_warning(date(2027, 1, 2))
     assert past is not None and "ended on 2026-12-31" in past
 

@@ -258,9 +258,10 @@ def end_of_service_warning(today: date | None = None) -> str | None:
     when = f"ends on {END_OF_SERVICE} ({days} days left)" if days >= 0 else f"ended on {END_OF_SERVICE}"
     return (f"Perspective API {when}. Scores already obtained stay usable from the store's score cache "
             f"(cache/scores; `xdetox scores export/import` moves it, `--offline-scores` uses only it). "
-            f"To keep scoring, switch the spec's scoring section to a calibrated local scorer "
-            f"(kind: classifier, calibrated against cached Perspective scores), measure it first with "
-            f"`xdetox scorer check`, and note that its numbers are not the papers' Perspective numbers.")
+            f"To keep scoring, switch the spec's scoring section to a calibrated local scorer: "
+            f"fit a map onto cached Perspective scores with `xdetox scorer check --fit-calibration`, then "
+            f"score with e.g. `kind: classifier` and `calibration: <that map>` (docs/SCORERS.md); its numbers "
+            f"are on Perspective's scale by that map, not the papers' Perspective numbers.")
 
 
 def warn_end_of_service_once(today: date | None = None) -> None:
