@@ -31,6 +31,9 @@ from typing import Any
 from xdetox.store import Store
 
 PREFIX = "cache/scores"
+#: concurrent object reads when loading a cache (boto3's client is thread-safe; its default pool
+#: holds 10 connections)
+LOAD_THREADS = 8
 
 
 def cache_key(text: str, language: str, attributes: Sequence[str], scorer_id: str, version: str) -> str:
@@ -86,10 +89,15 @@ class ScoreCache:
 
     def load(self) -> dict[str, Entry]:
         if self._entries is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             entries: dict[str, Entry] = {}
-            for obj in self.objects():
-                for e in self._read(obj):
-                    entries.setdefault(e.key, e)
+            # objects are small and many (one per scored batch): on S3 a read is a round trip, so
+            # they are fetched LOAD_THREADS at a time; map keeps the listed order (first one wins)
+            with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+                for batch in pool.map(lambda obj: list(self._read(obj)), self.objects()):
+                    for e in batch:
+                        entries.setdefault(e.key, e)
             self._entries = entries
         return self._entries
 
