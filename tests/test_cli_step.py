@@ -12,6 +12,8 @@ from tests import toy_steps
 from xdetox.cli import app
 from xdetox.executors.publish import publish, run_store
 from xdetox.plan import plan
+from xdetox.scoring.base import ShardIncomplete
+from xdetox.scoring.perspective import PerspectiveFatalError
 from xdetox.spec import load_spec
 from xdetox.steps.runner import is_committed
 from xdetox.store import NotFoundError, StoreError, open_store
@@ -81,7 +83,10 @@ def test_step_failure_exits_1_without_commit(tmp_path: Path, toys: None) -> None
 @pytest.mark.parametrize(
     ("error", "code"),
     [(ConnectionResetError("peer reset"), 75), (TimeoutError("read timed out"), 75), (ValueError("bad"), 1),
-     (StoreError("s3: SlowDown after 5 attempts"), 75), (NotFoundError("no object inputs/x"), 1)],
+     (StoreError("s3: SlowDown after 5 attempts"), 75), (NotFoundError("no object inputs/x"), 1),
+     # a Perspective storm past the shard's missing share is retried by the workflow; a bad key is not
+     (ShardIncomplete("3 of 20 texts (15.0%) have no Perspective score"), 75),
+     (PerspectiveFatalError("Perspective rejected the API key"), 1)],
 )
 def test_transient_step_failure_exits_75_for_the_workflow_to_retry(
     tmp_path: Path, toys: None, error: Exception, code: int

@@ -40,6 +40,10 @@ def missing(reason: str) -> ScoreResult:
 class ShardIncomplete(RuntimeError):
     """Too many texts of a shard could not be scored for a passing reason: fail it, don't commit gaps."""
 
+    #: passing by definition (a storm, an outage, the shard deadline): ``xdetox step`` exits 75 and
+    #: the workflow retries the shard after its backoff, replaying what the score cache holds
+    retriable = True
+
 
 class Scorer(ABC):
     id: str
