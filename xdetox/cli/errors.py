@@ -36,10 +36,6 @@ def set_verbose(verbose: bool) -> None:
     _verbose = verbose
 
 
-def verbose() -> bool:
-    return _verbose
-
-
 def show_traceback() -> None:
     """With -v: the traceback of the exception being handled (none outside an ``except``)."""
     exc = sys.exc_info()[1]
