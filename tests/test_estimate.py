@@ -72,6 +72,15 @@ def test_generation_and_perspective_by_hand() -> None:
     assert any("prompt counts" in a for a in est.assumptions)
 
 
+def test_a_shard_longer_than_the_perspective_deadline_is_pointed_out() -> None:
+    # 75 texts a shard at 2 qps x 0.9 = 41.7 s of API time: a 60 s deadline holds, a 40 s one does not
+    fits = estimate(plan(load_spec_text(SPEC.replace("qps: 2.0", "qps: 2.0, shard_deadline_s: 60"))))
+    assert not any("shard_deadline_s" in a for a in fits.assumptions)
+    tight = estimate(plan(load_spec_text(SPEC.replace("qps: 2.0", "qps: 2.0, shard_deadline_s: 40"))))
+    (note,) = [a for a in tight.assumptions if "shard_deadline_s" in a]
+    assert "shards of 75 texts" in note and f"{75 / 1.8 / 3600:,.1f} h" in note and "sharding.generate" in note
+
+
 def test_training_by_hand_and_custom_throughput() -> None:
     spec = SPEC.replace(
         "training: {method: none}",

@@ -297,6 +297,12 @@ def estimate_score(step: StepManifest, r: KindEstimate, ctx: EstimateContext) ->
         cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
         r.perspective_days += cost.api_days  # the scorer kind's own cost: API days, GPU hours, or nothing (lexicon)
         r.gpu_hours += cost.gpu_hours
+        deadline = getattr(scorer, "shard_deadline_s", None)
+        if deadline and cost.api_days * 86400 > deadline:
+            # each attempt then stops at the deadline and the workflow's retries finish it from the cache
+            ctx.note(f"{scorer.kind} score shards of {texts:,} texts need {cost.api_days * 24:,.1f} h of API "  # type: ignore[attr-defined]
+                     f"time, more than shard_deadline_s ({deadline / 3600:g} h): raise sharding.generate "
+                     "(smaller shards), the qps, or the deadline (and the score-cpu pod deadline with it)")
 
 
 def estimate_perplexity(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
