@@ -90,7 +90,8 @@ def test_cli_jsonl_report_and_rows(tmp_path: Path) -> None:
     assert report["score_kind"] == "hits" and "ece" not in en
     rows = [json.loads(x) for x in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert [r["human_toxicity"] for r in rows] == [0.9, 0.95, 0.02, 0.1]
-    assert rows[1]["score"] == 1 and rows[2]["score"] == 0  # "bitch" is on the English list
+    # "bitch" is on the English list; lexicon version 2 (the smoke's) adds the everyday "stupid"
+    assert rows[1]["score"] == 2 and rows[2]["score"] == 0
     assert en["auroc"] == pytest.approx(1.0)
 
 
@@ -104,8 +105,11 @@ def test_cli_bad_reference_row_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(RTPLX is None, reason="the shared RTP-LX v0.2 copy is not beside this checkout")
 def test_rtplx_lexicon_reproduces_the_issue_numbers(tmp_path: Path) -> None:
-    # issue 16 measured the lexicon on RTP-LX at en .709, hi .518 (toxic = raters' mean >= 3)
-    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"rtplx:{RTPLX}",
+    # issue 16 measured the lexicon (version 1) on RTP-LX at en .709, hi .518 (toxic = raters' mean >= 3)
+    spec = tmp_path / "v1.yaml"
+    spec.write_text(SMOKE.read_text().replace("\n  kind: lexicon\n", "\n  kind: lexicon\n  version: 1\n"))
+    assert "version: 1" in spec.read_text()
+    res = CliRunner().invoke(app, ["scorer", "check", str(spec), "--reference", f"rtplx:{RTPLX}",
                                    "--languages", "en,hi", "--json", str(tmp_path / "o.json"),
                                    "--resamples", "100", "--no-progress"])
     assert res.exit_code == 0, res.output

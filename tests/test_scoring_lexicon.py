@@ -174,14 +174,14 @@ BENIGN = [("es", "Encontré una concha en la playa"), ("hi", "मैं का�
 
 
 def test_version_2_finds_everyday_insults_that_version_1_misses() -> None:
-    v1, v2 = LexiconToxicityScorer(), LexiconToxicityScorer(version=2)
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
     for lang, text, entry in EVERYDAY:
         assert spans(v1, text, lang) == [], (lang, text)
         assert entry in [t for _, _, t in spans(v2, text, lang)], (lang, text)
 
 
 def test_version_2_drops_benign_entries_and_keeps_the_traps() -> None:
-    v1, v2 = LexiconToxicityScorer(), LexiconToxicityScorer(version=2)
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
     for lang, text in BENIGN:
         assert spans(v1, text, lang) != [] and spans(v2, text, lang) == [], (lang, text)
     for lex in (v1, v2):
@@ -193,9 +193,10 @@ def test_version_2_drops_benign_entries_and_keeps_the_traps() -> None:
 
 
 def test_versions_are_recorded_and_version_1_is_unchanged() -> None:
-    v1, v2 = LexiconToxicityScorer(), LexiconToxicityScorer(version=2)
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
     assert "+v2." in v2.version and "+v" not in v1.version
-    assert build_scorer({"kind": "lexicon", "version": 2}).version == v2.version
+    assert build_scorer({"kind": "lexicon"}).version == v2.version  # version 2 is the default
+    assert build_scorer({"kind": "lexicon", "version": 1}).version == v1.version
     # version 1's lists are the vendored LDNOOBW ones, untouched by the curation
     for lang in ("ru", "pl", "hi", "ja", "ar", "sv", "es"):
         words = (LEXICON_DIR / "lists" / f"{lang}.txt").read_text("utf-8").splitlines()

@@ -22,8 +22,8 @@ A language without a list gives a missing score (``hits=None``), never 0 hits.
 
 Version 2 of the lists (``lists-v2``, ``manifest-v2.json``: version 1 plus the hand curation of
 ``xdetox/data/lexicons/curation``) also brings built-in shield words (``shields-v2``), which
-work like allowlisted words that are not entries. Version 1 stays the default: its score rows keep
-the version string they always had.
+work like allowlisted words that are not entries. Version 2 is the default; version 1 (what runs
+before 2026-12-04 recorded, and what the nightly pins) keeps the version string its rows always had.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class LexiconToxicityScorer(Scorer):
     score_kind = "hits"
 
     def __init__(self, allowlist: dict[str, list[str]] | None = None, lexicon_dir: Path = LEXICON_DIR,
-                 version: int = 1) -> None:
+                 version: int = 2) -> None:
         self.lexicon_dir = Path(lexicon_dir)
         manifest_name, self.lists_dir = (("manifest.json", self.lexicon_dir / "lists") if version == 1 else
                                          ("manifest-v2.json", self.lexicon_dir / "lists-v2"))

@@ -19,9 +19,10 @@ class LexiconScorer(ScorerSpecBase):
     kind: Literal["lexicon"] = "lexicon"
     allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
     version: Literal[1, 2] = Field(
-        default=1, description="word-list version: 1 = filtered LDNOOBW (what recorded runs and the nightly use); "
-                               "2 = with hand curation (benign entries removed, everyday insults and their inflected "
-                               "and vocative forms added; xdetox/data/lexicons/curation/README.md)")
+        default=2, description="word-list version: 2 (default) = filtered LDNOOBW with hand curation (benign entries "
+                               "removed, everyday insults and their inflected and vocative forms added; "
+                               "xdetox/data/lexicons/curation/README.md); 1 = filtered LDNOOBW only, what runs before "
+                               "2026-12-04 recorded and what the nightly pins so its reference keeps its numbers")
 
 
 def _banner(spec: Mapping[str, Any]) -> str:
