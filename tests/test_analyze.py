@@ -209,13 +209,17 @@ def test_analyze_step_end_to_end(tiny: Any, tmp_path: Path, monkeypatch: pytest.
         "batch_size": 4,
         "intervention": {"offsets": [-5.0, 5.0]},
         "compare_reference": True,
-        "scorer": {"kind": "lexicon"},
     }
     manifest = StepManifest(kind="analyze", key="a" * 16, run_id="r", label="analyze", params=params,
                             inputs={"tuned": [train.key]}, output_prefix="analysis/a")
     rec, cached = run_step(manifest, store, log=lambda m: None)
     assert not cached and rec.info["neurons"] == 5
-    out = json.loads((tmp_path / "store" / "analysis" / "a" / "analysis.json").read_text())
+    unscored = json.loads((tmp_path / "store" / "analysis" / "a" / "analysis.json").read_text())
+    assert "base_score" not in unscored["languages"]["en"] and "scorer" not in unscored  # the GPU pod scores nothing
+    # its continuations, as rows: 2 languages x 4 prompts x (base + 2 offsets)
+    rows = [json.loads(x) for x in (tmp_path / "store" / "analysis" / "a" / "continuations.jsonl").read_text().splitlines()]
+    assert len(rows) == 24 and {r["arm"] for r in rows} == {"base", "offset -5", "offset 5"}
+    out = _scored(store, tmp_path, manifest.key, "tiny-gpt2")
     assert out["probe"]["examples"] == 120 and out["probe"]["train_accuracy"] >= 0.7
     assert [n["cosine"] for n in out["neurons"]] == sorted((n["cosine"] for n in out["neurons"]), reverse=True)
     assert set(out["languages"]) == {"en", "de"}
@@ -236,6 +240,15 @@ def test_analyze_step_end_to_end(tiny: Any, tmp_path: Path, monkeypatch: pytest.
     assert cmp["languages"] == ["de", "en"] and cmp["neurons"]["reference_count"] == 36
     probe = json.loads((tmp_path / "store" / "analysis" / "a" / "probe.json").read_text())
     assert probe["shape"] == [1, HIDDEN] and len(probe["weight"]) == HIDDEN
+
+
+def _scored(store: LocalStore, tmp_path: Path, analyze_key: str, model_id: str) -> dict[str, Any]:
+    """Run the analyze_score step (the run's scorer, here the lexicon) on an analyze step's rows."""
+    manifest = StepManifest(kind="analyze_score", key="s" * 16, run_id="r", label="analyze score",
+                            params={"scorer": {"kind": "lexicon"}, "model_id": model_id},
+                            inputs={"analysis": [analyze_key]}, output_prefix="analysis/s")
+    run_step(manifest, store, log=lambda m: None)
+    return json.loads((tmp_path / "store" / "analysis" / "s" / "analysis.json").read_text())  # type: ignore[no-any-return]
 
 
 def test_analyze_step_rejects_the_mgpt_probe_on_another_model(tiny: Any, tmp_path: Path,
@@ -335,12 +348,12 @@ def test_analyze_step_selects_by_activation_and_scores_each_offset(tiny: Any, tm
         "probe": {"source": str(probe_file)}, "top_k": 5,
         "prompts": {"id": "p", "source": "bundled:xling-prompts-200", "languages": ["en", "de"],
                     "limit_per_language": 3},
-        "max_new_tokens": 4, "batch_size": 3, "scorer": {"kind": "lexicon"},
+        "max_new_tokens": 4, "batch_size": 3,
     }
     manifest = StepManifest(kind="analyze", key="c" * 16, run_id="r", label="analyze", params=params,
                             output_prefix="analysis/c")
     rec, _ = run_step(manifest, LocalStore(tmp_path / "store"), log=lambda m: None)
-    out = json.loads((tmp_path / "store" / "analysis" / "c" / "analysis.json").read_text())
+    out = _scored(LocalStore(tmp_path / "store"), tmp_path, manifest.key, "planted")
     # top 5 by cosine, of which the three with positive biases (+1, +2, +0.5) are kept, in cosine order
     assert [(n["layer"], n["index"]) for n in out["neurons"]] == [(0, 3), (0, 10), (0, 5)]
     assert out["selection"]["kept"] == 3 and out["selection"]["candidates"] == 5

@@ -424,3 +424,32 @@ def test_roles_pull_secrets_hub_token_and_workload_identity(tmp_path: Path) -> N
         env = {e["name"]: e for e in t["container"]["env"]}
         assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
         assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hub", "key": "token"}
+
+
+@pytest.mark.parametrize("spec_path", ["jobs/pref-tuning-xling.yaml", "jobs/pref-tuning-xling-5seeds.yaml"])
+def test_paper1_gpu_pods_never_hold_the_perspective_permit_or_key(spec_path: str) -> None:
+    """Issue 15 item 2: Perspective scoring pods are CPU pods. The neuron analysis decodes on a GPU
+    and its continuations are scored by analyze_score, a CPU pod holding the API permit and key."""
+    spec, _ = planned(spec_path)
+    assert spec.scoring.kind == "perspective"  # paper 1 scores with Perspective
+    key_env = spec.scoring.api_key_env  # type: ignore[union-attr]
+    ts = templates(rendered(spec_path))
+    perspective_holders = set()
+    for name, t in ts.items():
+        if "container" not in t:
+            continue
+        sems = {s["configMapKeyRef"]["key"] for s in (t.get("synchronization") or {}).get("semaphores", [])}
+        env = {e["name"] for e in t["container"].get("env", [])}
+        if GPU_RESOURCE in t["container"]["resources"].get("requests", {}):
+            assert "perspective-api" not in sems, name
+            assert key_env not in env, name
+        if "perspective-api" in sems:
+            perspective_holders.add(name)
+    assert perspective_holders == {"step-score", "step-analyze-score"}
+    analyze, scoring = ts["step-analyze"], ts["step-analyze-score"]
+    assert analyze["container"]["resources"]["requests"][GPU_RESOURCE] == "1"  # it decodes: a GPU pod
+    assert GPU_RESOURCE not in scoring["container"]["resources"]["requests"]
+    assert scoring["metadata"]["labels"]["xdetox.io/role"] == "score-cpu"
+    assert [s["configMapKeyRef"]["key"] for s in scoring["synchronization"]["semaphores"]] == ["perspective-api"]
+    env = {e["name"]: e for e in scoring["container"]["env"]}
+    assert env[key_env]["valueFrom"]["secretKeyRef"]["name"] == "xdetox-perspective"

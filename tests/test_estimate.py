@@ -150,15 +150,19 @@ def test_render_and_cli_extras() -> None:
 
 def test_neuron_analysis_by_hand() -> None:
     spec = SPEC + "analysis: {models: [m], limit_per_language: 4, max_new_tokens: 20}\n"
-    ana = estimate(plan(load_spec_text(spec))).by_kind["analyze"]
+    by_kind = estimate(plan(load_spec_text(spec))).by_kind
+    ana, judged = by_kind["analyze"], by_kind["analyze_score"]
     # 3 languages x min(4, 10) = 12 prompts, decoded four times (base, the default intervention's two
     # offsets -5 and +5, and the neuron selection's pass, counted whole), 20 tokens each, small class
-    # under transformers: 20,000 tok/s / 10 slowdown; plus 90 s start-up. The run's scorer (Perspective
-    # at 2 qps x 0.9 margin) judges base + 2 offsets = 36 texts: 20 s of quota, a GPU held meanwhile
-    assert ana.steps == 1
-    assert ana.scored_texts == 36
-    assert ana.perspective_days == pytest.approx(36 / 1.8 / 86400)
-    assert ana.gpu_hours == pytest.approx((12 * 4 * 20 / 2_000 + 90) / 3600 + 20 / 3600)
+    # under transformers: 20,000 tok/s / 10 slowdown; plus 90 s start-up. No scoring in that GPU pod
+    assert ana.steps == 1 and ana.scored_texts == 0 and ana.perspective_days == 0
+    assert ana.gpu_hours == pytest.approx((12 * 4 * 20 / 2_000 + 90) / 3600)
+    # the run's scorer (Perspective at 2 qps x 0.9 margin) judges base + 2 offsets = 36 texts in its
+    # own CPU step: 20 s of quota, no GPU held meanwhile
+    assert judged.steps == 1
+    assert judged.scored_texts == 36
+    assert judged.perspective_days == pytest.approx(36 / 1.8 / 86400)
+    assert judged.gpu_hours == 0
 
 
 def test_mt5_generation_is_costed_at_transformers_speed() -> None:

@@ -32,19 +32,20 @@ BREAKING_MBAD = {"settings": 14, "trains": 52, "cells": 504,
 # Paper 1: 2 variants (full-ft: 2 models, qlora: 4 models) -> 6 training runs.
 # generate: 6 models x 2 arms (base, tuned) x 1 prompt set x 16 shards = 192; score = 192;
 # perplexity (mT5-XL, its own GPU step beside each CPU Perspective score step) = 192.
-# align: 6 models x 2 arms = 12; analyze: mGPT, the one GPT-2-architecture model = 1; evaluate 2;
-# report 1. Cells: 6 models x 17 languages = 102.
+# align: 6 models x 2 arms = 12; analyze: mGPT, the one GPT-2-architecture model = 1, and its
+# Perspective scoring in a CPU pod of its own (analyze_score) = 1; evaluate 2; report 1. Cells: 6 models x 17 languages = 102.
 PREF_TUNING = {"settings": 2, "trains": 6, "cells": 102,
                "steps": {"train": 6, "generate": 192, "score": 192, "perplexity": 192, "align": 12, "analyze": 1,
-                         "evaluate": 2, "report": 1}}
+                         "analyze_score": 1, "evaluate": 2, "report": 1}}
 # Paper 1 x 5 seeds: 2 variants x 5 seeds = 10 settings, 6 x 5 = 30 training runs.
 # generate: the seed is in every generation's params, so 6 models x 2 arms x 5 seeds x 16 = 960; score 960;
 # perplexity 960.
-# align: base arm has no seed (6, shared across seeds) + tuned 6 x 5 = 30 -> 36; analyze: mGPT x 5 seeds.
+# align: base arm has no seed (6, shared across seeds) + tuned 6 x 5 = 30 -> 36; analyze: mGPT x 5 seeds, and
+# one analyze_score each = 5.
 # Cells: 102 x 5 = 510.
 PREF_TUNING_5SEEDS = {"settings": 10, "trains": 30, "cells": 510,
                       "steps": {"train": 30, "generate": 960, "score": 960, "perplexity": 960, "align": 36,
-                                "analyze": 5, "evaluate": 10, "report": 1}}
+                                "analyze": 5, "analyze_score": 5, "evaluate": 10, "report": 1}}
 EXPECTED: dict[str, dict[str, Any]] = {
     "breaking-mbad.yaml": BREAKING_MBAD,
     "pref-tuning-xling.yaml": PREF_TUNING,

@@ -32,7 +32,8 @@ from xdetox.store import Store, open_store
 from xdetox.store.partial import PartialState, read_progress
 
 SPEC = Path(__file__).parent / "resume_spec.yaml"
-EVERY_KIND = {"build_model", "train", "generate", "score", "perplexity", "align", "analyze", "evaluate", "report"}
+EVERY_KIND = {"build_model", "train", "generate", "score", "perplexity", "align", "analyze", "analyze_score", "evaluate",
+              "report"}
 
 
 class Killed(BaseException):

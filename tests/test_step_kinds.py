@@ -28,8 +28,9 @@ def toy_kind() -> Iterator[step_kinds.StepKind]:
 
 
 def test_builtin_kinds_in_plan_order() -> None:
-    assert [k.name for k in step_kinds.all_kinds()][:9] == [
-        "build_model", "train", "generate", "score", "perplexity", "align", "analyze", "evaluate", "report"]
+    assert [k.name for k in step_kinds.all_kinds()][:10] == [
+        "build_model", "train", "generate", "score", "perplexity", "align", "analyze", "analyze_score", "evaluate",
+        "report"]
     assert {k.name for k in step_kinds.all_kinds() if k.sharded} == {"generate", "score", "perplexity"}
     assert {k.name for k in step_kinds.all_kinds() if k.shm} == {"generate", "train"}
 

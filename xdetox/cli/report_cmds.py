@@ -53,14 +53,17 @@ def _settings_meta(plan: Any) -> dict[str, dict[str, Any]]:
 
 
 def _run_analyses(rs: Any, plan: Any) -> list[tuple[str, dict[str, Any]]]:
-    """[(model id, analysis.json)] of the run's committed analyze steps."""
+    """[(model id, analysis.json)] of the analyses the run's report lists (its ``analyses`` input:
+    the scored analyses, analyze_score steps; in runs planned before that step, analyze steps)."""
     from xdetox.steps.runner import is_committed
 
+    by_key = plan.by_key()
     out = []
-    for st in plan.steps:
-        if st.kind == "analyze" and is_committed(rs, st.key):
-            out.append((str((st.params.get("model") or {}).get("id")),
-                        json.loads(rs.get_text(f"{st.output_prefix}/analysis.json"))))
+    for key in by_key[plan.report_key].inputs.get("analyses", []):
+        st = by_key[key]
+        if is_committed(rs, st.key):
+            a = json.loads(rs.get_text(f"{st.output_prefix}/analysis.json"))
+            out.append((str(a.get("model_id") or (st.params.get("model") or {}).get("id")), a))
     return out
 
 

@@ -339,15 +339,22 @@ def estimate_analyze(step: StepManifest, r: KindEstimate, ctx: EstimateContext) 
     cls = size_class(str(p["model"]["source"]))
     rate = throughput.generate_tokens_per_s[cls] / throughput.transformers_slowdown
     r.gpu_hours += (prompts * passes * int(p.get("max_new_tokens", 20)) / rate + throughput.step_overhead_s[cls]) / 3600
-    if p.get("scorer"):
-        # the run's scorer judges the base continuations and each offset's: its cost (Perspective:
-        # API days), and the GPU stays held while the API answers
-        texts = prompts * (1 + offsets)
-        scorer = scorer_kinds.validate_spec(p["scorer"])
-        cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
-        r.scored_texts += texts
-        r.perspective_days += cost.api_days
-        r.gpu_hours += cost.gpu_hours + cost.api_days * 24
+
+
+def estimate_analyze_score(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
+    """The run's scorer judges the analysis's base continuations and each offset's: its cost
+    (Perspective: API days in a CPU pod; a local scorer's GPU time when it asks for one)."""
+    (upstream,) = [ctx.by_key[k] for k in step.inputs.get("analysis", [])]
+    p, throughput = upstream.params, ctx.throughput
+    prompts, _ = prompt_count(p["prompts"])  # the analyze step's estimate has noted what it assumes
+    iv = p.get("intervention") or {}
+    offsets = len(iv.get("offsets") or [iv.get("offset")]) if iv else 0
+    texts = prompts * (1 + offsets)
+    scorer = scorer_kinds.validate_spec(step.params["scorer"])
+    cost = scorer_kinds.get(str(scorer.kind)).cost(scorer, texts, throughput)  # type: ignore[attr-defined]
+    r.scored_texts += texts
+    r.perspective_days += cost.api_days
+    r.gpu_hours += cost.gpu_hours
 
 
 def _hook(entry: str) -> Callable[[StepManifest, KindEstimate, EstimateContext], None]:

@@ -11,9 +11,10 @@
 3. Mean activation of those neurons over greedy continuations of the prompts, per language, for
    the base model and, with a ``tuned`` input, the tuned model (before against after tuning).
 4. Offset intervention on the base model at each offset (paper 1: -5 and +5): each neuron's
-   activation a -> a * scale + offset; the greedy continuations are judged by the run's scorer
-   (paper 1: Perspective; ``scorer`` param) and, as a fixed internal instrument, by the probe under
-   the unedited base model, per language.
+   activation a -> a * scale + offset; the greedy continuations are judged, as a fixed internal
+   instrument, by the probe under the unedited base model, per language. The run's scorer (paper 1:
+   Perspective) judges them in the next step, ``analyze_score`` (xdetox.steps.analyze_score): this
+   GPU pod only writes them, as rows, and holds no API key and no scorer permit.
 5. Optionally, rank correlation of the per-language activations with mGPT's published ones.
 
 Params (all but ``model`` and ``prompts`` optional):
@@ -24,9 +25,9 @@ Params (all but ``model`` and ``prompts`` optional):
   neurons: null | bundled:mgpt-toxic-neurons | [[layer, index], ...]
   prompts: a PromptSet (dumped); max_new_tokens: 20; batch_size: 8
   intervention: {offsets: [-5.0, 5.0], scale: 1.0} or null; compare_reference: false
-  scorer: the spec's scoring section (dumped) or null (then no scorer judgement)
 Inputs: ``model`` (the base model's folder, when built or trained upstream), ``tuned`` (optional).
-Writes ``analysis.json`` and ``probe.json``.
+Writes ``analysis.json``, ``probe.json`` and ``continuations.jsonl``: GenerationRows of the base
+model's greedy continuations (arm ``base``) and each offset's (arm ``offset <o>``), per language.
 """
 
 from __future__ import annotations
@@ -45,8 +46,15 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 8,
     "intervention": {"offsets": [-5.0, 5.0], "scale": 1.0},
     "compare_reference": False,
-    "scorer": None,
 }
+
+#: the rows analyze_score scores: arm "base" and one arm per offset (``offset_arm``)
+CONTINUATIONS = "continuations.jsonl"
+BASE_ARM = "base"
+
+
+def offset_arm(offset: float) -> str:
+    return f"offset {offset:g}"
 
 
 class AnalyzeParamError(ValueError):
@@ -144,15 +152,14 @@ def run(ctx: StepContext) -> dict[str, Any]:
     pairs = [(n["layer"], n["index"]) for n in neurons]
     ctx.log(f"analyze {model_params.get('id')}: {len(pairs)} of {len(candidates)} candidate neurons kept "
             f"({selection['rule']})")
-    scorer = _Judge(ctx, p["scorer"], ps, model_params) if p["scorer"] else None
+    rows: list[dict[str, Any]] = []  # every continuation the run's scorer will judge (analyze_score)
 
     languages: dict[str, dict[str, Any]] = {}
     for lang, prompts in by_lang.items():
         acts = greedy_activations(model, tok, prompts, pairs, **gen)
         languages[lang] = {"prompts": len(prompts), "base": {"mean": acts.mean, "per_neuron": _per_neuron(acts)},
                            "base_probe": mean_or_none(probe_scores(model, tok, probe, acts.continuations))}
-        if scorer is not None:
-            languages[lang]["base_score"] = scorer.judge(lang, raw[lang], prompts, acts.continuations, "base")
+        rows += _rows(lang, raw[lang], prompts, acts.continuations, BASE_ARM, ps, model_params, gen)
         iv = p["intervention"]
         if iv and pairs:
             scale = 1.0 if iv.get("scale") is None else float(iv["scale"])
@@ -166,8 +173,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
                     "examples": [{"prompt": a, "base": b, "intervened": c} for a, b, c in
                                  zip(prompts[:3], acts.continuations[:3], edited.continuations[:3], strict=False)],
                 }
-                if scorer is not None:
-                    run["score"] = scorer.judge(lang, raw[lang], prompts, edited.continuations, f"offset {offset:g}")
+                rows += _rows(lang, raw[lang], prompts, edited.continuations, offset_arm(offset), ps, model_params, gen)
                 runs.append(run)
             languages[lang]["intervention"] = runs
     if ctx.has_input("tuned"):
@@ -180,25 +186,26 @@ def run(ctx: StepContext) -> dict[str, Any]:
             languages[lang]["tuned_probe"] = mean_or_none(probe_scores(model, tok, probe, acts.continuations))
         del tuned
 
-    if scorer is not None:
-        scorer.close()
     result: dict[str, Any] = {
         "model_id": model_params.get("id"),
         "probe": probe_info,
         "selection": selection,
         "neurons": neurons,
-        "scorer": scorer.describe() if scorer is not None else None,
         "generation": {"decoding": "greedy", **gen},
         "languages": languages,
         "note": "mean = average activation (input of the MLP down-projection) of the listed neurons at the "
                 "position predicting each greedy token; probe = mean sigmoid probe score of the continuations "
-                "under the base model; score = the run's scorer on the continuations (missing excluded, counted)",
+                "under the base model; the run's scorer judges the continuations in the analyze_score step",
     }
     if p["compare_reference"]:
         before = {lang: v["base"]["mean"] for lang, v in languages.items()}
         after = {lang: v["tuned"]["mean"] for lang, v in languages.items() if "tuned" in v} or None
         result["reference_comparison"] = {**reference.compare_with_mgpt(before, after),
                                           "neurons": reference.neuron_overlap(pairs)}
+    from xdetox.records import dumps_row
+
+    # the rows first: the scorer step reads them, and the analysis is the step's last output
+    ctx.put_bytes(CONTINUATIONS, "".join(dumps_row(r) for r in rows).encode())
     ctx.put_json("analysis.json", result)
     ctx.put_json("probe.json", {"shape": [1, int(probe.numel())], "weight": [float(x) for x in probe.flatten()],
                                 **{k: v for k, v in probe_info.items() if k != "source"}, "source": probe_info["source"]})
@@ -233,41 +240,16 @@ def select_positive(model: Any, tok: Any, candidates: list[dict[str, Any]], by_l
                   "language": language, "prompts": len(by_lang[language])}
 
 
-class _Judge:
-    """The run's scorer applied to greedy continuations: mean toxicity (or lexicon hit rate) with
-    missing scores excluded and counted, never 0."""
+def _rows(lang: str, prompts: list[str], shown: list[str], texts: list[str], arm: str, ps: dict[str, Any],
+          model_params: dict[str, Any], gen: dict[str, int]) -> list[dict[str, Any]]:
+    """GenerationRows (dumped) of one language's greedy continuations: what analyze_score scores."""
+    from xdetox.records import GenerationRow
 
-    def __init__(self, ctx: StepContext, scorer_spec: dict[str, Any], ps: dict[str, Any],
-                 model_params: dict[str, Any]) -> None:
-        from xdetox.scoring.base import build_scorer
-
-        self.scorer = build_scorer(scorer_spec)
-        self.scorer.attach_store(ctx.store)  # a score cache (Perspective) replays and records here
-        self.prompt_set = str(ps.get("id", "analysis"))
-        self.model_id = str(model_params.get("id", "model"))
-
-    def judge(self, lang: str, prompts: list[str], shown: list[str], texts: list[str], arm: str) -> dict[str, Any]:
-        from xdetox.records import GenerationRow
-
-        rows = [GenerationRow(prompt_id=f"{lang}-{i}", language=lang, prompt=p, prompt_text=s, sample_index=0,
-                              text=t, seed=0, model_id=self.model_id, model_digest="analyze", arm=arm,
-                              backend="transformers-greedy", prompt_set=self.prompt_set)
-                for i, (p, s, t) in enumerate(zip(prompts, shown, texts, strict=True))]
-        results = self.scorer.score_batch(rows)
-        if self.scorer.score_kind == "hits":
-            values = [float(r.hits > 0) for r in results if r.hits is not None]
-        else:
-            values = [float(r.toxicity) for r in results if r.toxicity is not None]
-        return {"mean": sum(values) / len(values) if values else None, "n": len(values),
-                "n_missing": len(results) - len(values),
-                "measure": "lexicon hit rate" if self.scorer.score_kind == "hits" else "average toxicity"}
-
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.scorer.id, "version": self.scorer.version, "score_kind": self.scorer.score_kind}
-
-    def close(self) -> None:
-        self.scorer.finish()
-        self.scorer.close()
+    return [GenerationRow(prompt_id=f"{lang}-{i}", language=lang, prompt=p, prompt_text=s, sample_index=0, text=t,
+                          seed=0, model_id=str(model_params.get("id", "model")), model_digest="analyze", arm=arm,
+                          backend="transformers-greedy", prompt_set=str(ps.get("id", "analysis")),
+                          settings={"decoding": "greedy", "max_new_tokens": gen["max_new_tokens"]}).model_dump(mode="json")
+            for i, (p, s, t) in enumerate(zip(prompts, shown, texts, strict=True))]
 
 
 def _per_neuron(acts: Any) -> list[dict[str, Any]]:

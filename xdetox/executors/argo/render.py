@@ -186,7 +186,7 @@ def _env(cfg: ClusterConfig, kind: str, scorers: list[Any]) -> list[m.EnvVar]:
     if cfg.hub_token is not None:  # gated models (Llama): the hub token, from a Secret, never a value
         env.append(secret("HF_TOKEN", cfg.hub_token.secret, cfg.hub_token.key))
     declared = step_kinds.get(kind) if kind in step_kinds.names() else None
-    if declared is not None and (declared.runs_scorer or declared.scorer_secrets):  # the scorer kind's secrets
+    if declared is not None and declared.runs_scorer:  # the scorer kind's secrets
         names = [n for sc in scorers for n in scorer_kinds.get(sc.kind).secret_env(sc)]
         for name in dict.fromkeys(names):
             env.append(secret(name, st.perspective_secret, st.perspective_key))
@@ -351,8 +351,6 @@ def build(
         semaphore = None
         if declared.runs_scorer:
             res, semaphore = _score_pod(res, spec)
-        elif declared.scorer_secrets:  # calls the scorer too (the analyze step): same quota semaphore, own size
-            semaphore = _score_pod(res, spec)[1]
         templates.append(_container(
             f"step-{kind.replace('_', '-')}", kind, declared.image, res, cfg, scorers,
             ["xdetox", "step"], [_manifest_arg(run_id, "{{inputs.parameters.key}}", root)],

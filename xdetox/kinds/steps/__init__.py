@@ -55,5 +55,5 @@ def names() -> frozenset[str]:
 
 # the built-in kinds register themselves on import, in plan order
 from xdetox.kinds.steps import (  # noqa: E402,F401,I001
-    build_model, train, generate, score, perplexity, align, analyze, evaluate, report,
+    build_model, train, generate, score, perplexity, align, analyze, analyze_score, evaluate, report,
 )

@@ -2,7 +2,8 @@
 
 Planned per model the spec's ``analysis`` section selects (pure, no torch: the params below are
 the step's whole input). Per model the planner adds the model's params and, when the setting
-trains, the tuned model's. Implementation: xdetox.steps.analyze.run.
+trains, the tuned model's. Implementation: xdetox.steps.analyze.run. It only decodes: its continuations are scored by the
+``analyze_score`` step planned after it (no API key or scorer permit in this GPU pod).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from xdetox.kinds.steps.planning import ModelScope
 from xdetox.kinds.steps.refs import ModelRef
 from xdetox.spec.models import InterventionSpec, ProbeSpec, PromptSet
 
+#: where the hook leaves its step key in the ModelScope's ``extra`` (the analyze_score hook reads it)
+ANALYSIS_KEY = "analysis_key"
+
 #: architectures whose MLP layout the analysis knows; "auto" models are analysed only when listed
 ANALYSABLE = frozenset({"gpt2", "bloom", "llama"})
 
@@ -31,7 +35,7 @@ def wants_analysis(analysis: Mapping[str, Any] | None, model_id: str, architectu
 
 
 def analyze_params(analysis: Mapping[str, Any], model: Mapping[str, Any], tuned_model: Mapping[str, Any] | None,
-                   prompt_sets: Sequence[Mapping[str, Any]], scorer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   prompt_sets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Params of one model's analyze step (the step's key is their digest: keep them minimal)."""
     wanted = analysis.get("prompt_set")
     ps = next((p for p in prompt_sets if p.get("id") == wanted), None) if wanted else (prompt_sets[0] if prompt_sets else None)
@@ -54,8 +58,6 @@ def analyze_params(analysis: Mapping[str, Any], model: Mapping[str, Any], tuned_
         "batch_size": int(analysis.get("batch_size", 8)),
         "intervention": analysis.get("intervention"),
         "compare_reference": bool(analysis.get("compare_reference", False)),
-        # the run's scorer judges the intervention's continuations (paper 1: Perspective), not the probe
-        "scorer": dict(scorer) if scorer else None,
     }
 
 
@@ -75,7 +77,6 @@ class AnalyzeParams(BaseModel):
     batch_size: int
     intervention: InterventionSpec | None
     compare_reference: bool
-    scorer: dict[str, Any] | None  # the run's scorer spec (judges the intervention's continuations)
 
 
 def plan(scope: ModelScope) -> None:
@@ -85,16 +86,19 @@ def plan(scope: ModelScope) -> None:
         return
     tuned = scope.tuned
     params = analyze_params(analysis or {}, scope.base.params, tuned.params if tuned else None,
-                            [p.model_dump(mode="json") for p in s.prompts], s.scoring.model_dump(mode="json"))
+                            [p.model_dump(mode="json") for p in s.prompts])
     inputs = dict(scope.base.inputs)
     if tuned is not None:
         inputs["tuned"] = tuned.inputs["model"]
-    scope.setting.run.analyses.append(scope.add("analyze", f"analyze {m.id}", params, inputs))
+    key = scope.add("analyze", f"analyze {m.id}", params, inputs)
+    scope.setting.run.analyses.append(key)
+    # the run's scorer judges its continuations in a step of its own (xdetox.kinds.steps.analyze_score)
+    scope.extra[ANALYSIS_KEY] = key
 
 
 KIND = register(StepKind(
     name="analyze", run="xdetox.steps.analyze:run", image="train", resources="analyze",
-    gpu_role="train", scorer_secrets=True,
+    gpu_role="train",
     estimate="xdetox.plan.estimate:estimate_analyze", scope="model", plan=plan, output_dir="analysis",
     params_model=AnalyzeParams,
 ))

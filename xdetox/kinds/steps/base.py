@@ -41,10 +41,9 @@ class StepKind:
     #: for a kind whose cost is negligible CPU minutes; named, not imported, to keep layers apart
     estimate: str | None = None
     #: its pods run the spec's scorer: the scorer kind's declaration decides GPU, semaphore, secrets
+    #: (the only way a step gets the scorer's secrets: a GPU step that needs scores plans a scoring
+    #: step after it, as analyze does with analyze_score, so no GPU pod holds an API permit)
     runs_scorer: bool = False
-    #: its pods call the spec's scorer on a few texts (the analyze step's intervention): they get the
-    #: scorer kind's secrets but keep their own size and no scorer semaphore
-    scorer_secrets: bool = False
     #: where the planner calls ``plan`` (one of SCOPES); a kind without a hook is never planned
     scope: Scope | None = None
     #: the planning hook: takes the scope (ModelScope, ArmScope, SettingScope or RunScope of
