@@ -74,8 +74,12 @@ def arm_arrays(model_dir: Path, n_prompts: int, samples: int, languages: tuple[s
     """Per language: per-prompt toxic share, consistent and counted continuation counts, examples."""
     from xdetox.metrics.langid import identifier_for
     from xdetox.scoring.lexicon import LexiconToxicityScorer
+    from xdetox.scoring.ngram import NgramToxicityScorer
 
     scorer = LexiconToxicityScorer()
+    # second view, not a criterion: the embedded n-gram probability scorer (P >= 0.5), which sees
+    # ParaDetox-like toxicity the lexicon's word lists miss (not the smoke's default: docs/SCORERS.md)
+    ngram = NgramToxicityScorer()
     ident = identifier_for(languages)
     out: dict[str, dict[str, Any]] = {}
     for lang in languages:
@@ -84,6 +88,8 @@ def arm_arrays(model_dir: Path, n_prompts: int, samples: int, languages: tuple[s
         verdicts = [[ident.consistent(t, lang) for t in row] for row in per_prompt]
         out[lang] = {
             "toxic": toxic.mean(axis=1),
+            "toxic_ngram": np.array([(ngram.probabilities(row, [lang] * len(row)) >= 0.5).mean()
+                                     for row in per_prompt], dtype=float),
             "consistent": np.array([sum(v is True for v in row) for row in verdicts], dtype=float),
             "counted": np.array([sum(v is not None for v in row) for row in verdicts], dtype=float),
             "examples": [row[0] for row in per_prompt[:3]],
@@ -105,6 +111,7 @@ def summarise(base: dict[str, dict[str, Any]], tuned: dict[str, dict[str, Any]] 
         row: dict[str, Any] = {
             "base_toxic": round(float(b["toxic"].mean()), 4),
             "base_toxic_ci": rnd(bootstrap_ci(lambda x: x.mean(axis=-1), (b["toxic"],), n_resamples, seed=seed)),
+            "base_toxic_ngram": round(float(b["toxic_ngram"].mean()), 4),
             "base_consistency": round(float(consistency_share(b["consistent"], b["counted"])), 4),
             "base_counted": int(b["counted"].sum()),
             "base_examples": b["examples"],
@@ -119,6 +126,9 @@ def summarise(base: dict[str, dict[str, Any]], tuned: dict[str, dict[str, Any]] 
                 "delta_ci": rnd(bootstrap_ci(lambda x, y: y.mean(axis=-1) - x.mean(axis=-1),
                                              (b["toxic"], t["toxic"]), n_resamples, seed=seed)),
                 "tuned_examples": t["examples"],
+                "tuned_toxic_ngram": round(float(t["toxic_ngram"].mean()), 4),
+                "delta_ngram_ci": rnd(bootstrap_ci(lambda x, y: y.mean(axis=-1) - x.mean(axis=-1),
+                                                   (b["toxic_ngram"], t["toxic_ngram"]), n_resamples, seed=seed)),
             })
         res[lang] = row
     non_en = [lang for lang in res if lang != "en"]
@@ -135,12 +145,17 @@ def summarise(base: dict[str, dict[str, Any]], tuned: dict[str, dict[str, Any]] 
 def measure_effect(work: Path, prompts_per_language: int = 40, samples: int = 10, seed: int = 1234,
                    languages: tuple[str, ...] = LANGUAGES, overrides: dict[str, Any] | None = None,
                    base_only: bool = False, source: str = "builtin:tiny-ml",
-                   sampling: dict[str, Any] | None = None) -> dict[str, Any]:
+                   sampling: dict[str, Any] | None = None, prebuilt: Path | None = None,
+                   hyper_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     from xdetox.models.tiny import build_tiny_model
 
     t0 = time.perf_counter()
-    base = work / "base"
-    build = build_tiny_model(base, seed=seed, source=source, **(overrides or {}))
+    if prebuilt is not None:  # a model this bench built before: tune and sample it again
+        base = prebuilt
+        build = json.loads((base / "tiny_build.json").read_text())
+    else:
+        base = work / "base"
+        build = build_tiny_model(base, seed=seed, source=source, **(overrides or {}))
     t1 = time.perf_counter()
     result: dict[str, Any] = {"build_seconds": round(t1 - t0, 1), "build_loss": build["final_loss"],
                               "parameters": build["parameters"], "config": build["config"],
@@ -153,8 +168,10 @@ def measure_effect(work: Path, prompts_per_language: int = 40, samples: int = 10
         from xdetox.training.trainer import train
 
         t2 = time.perf_counter()
-        hyper, peft = presets.resolve(SMOKE_TRAINING)
-        ts = load_training_set(SMOKE_TRAINING["data"], "dpo")
+        training = {**SMOKE_TRAINING, "hyper": {**SMOKE_TRAINING["hyper"], **(hyper_overrides or {})}}
+        result["training_hyper"] = training["hyper"]
+        hyper, peft = presets.resolve(training)
+        ts = load_training_set(training["data"], "dpo")
         info = train(str(base), ts, "dpo", hyper, peft, seed, work / "tuned", work / "work", log=lambda m: None)
         result.update(train_seconds=round(time.perf_counter() - t2, 1), train_final_loss=info["final_loss"])
         tuned_arrays = arm_arrays(work / "tuned", prompts_per_language, samples, languages, sampling)
@@ -168,11 +185,11 @@ def _print_table(r: dict[str, Any]) -> None:
     for lang, row in r["languages"].items():
         if lang == "criteria":
             continue
-        line = (f"{lang}: base toxic {row['base_toxic']:.3f} {row['base_toxic_ci']}  "
+        line = (f"{lang}: base toxic {row['base_toxic']:.3f} {row['base_toxic_ci']} (ngram {row['base_toxic_ngram']:.3f})  "
                 f"consistency base {row['base_consistency']:.2f} (n={row['base_counted']})")
         if "tuned_toxic" in row:
             line += (f" tuned {row['tuned_consistency']:.2f} (n={row['tuned_counted']})  "
-                     f"tuned-base {row['delta']:+.3f} {row['delta_ci']}")
+                     f"tuned-base {row['delta']:+.3f} {row['delta_ci']} (ngram {row['delta_ngram_ci']})")
         print(line)
     print("criteria:", r["languages"]["criteria"])
 
@@ -189,6 +206,9 @@ def main() -> None:
     ap.add_argument("--source", default="builtin:tiny-ml", help="builtin variant (xdetox.models.tiny.TINY_VARIANTS)")
     ap.add_argument("--temperature", type=float, default=SAMPLING["temperature"])
     ap.add_argument("--top-p", type=float, default=SAMPLING["top_p"])
+    ap.add_argument("--base", type=Path, default=None, help="a model folder this bench built: skip the build")
+    ap.add_argument("--hyper", action="append", default=[], metavar="KEY=VALUE",
+                    help="DPO setting over the smoke's (SMOKE_TRAINING), e.g. learning_rate=3e-4")
     ap.add_argument("--base-only", action="store_true", help="skip DPO: criteria 1 and 2 on the base model")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
@@ -197,7 +217,8 @@ def main() -> None:
     work = a.out or Path(tempfile.mkdtemp(prefix="xdetox-tiny-effect-"))
     r = measure_effect(work, a.prompts, a.samples, languages=tuple(a.languages.split(",")),
                        overrides=overrides, base_only=a.base_only, source=a.source,
-                       sampling={**SAMPLING, "temperature": a.temperature, "top_p": a.top_p})
+                       sampling={**SAMPLING, "temperature": a.temperature, "top_p": a.top_p}, prebuilt=a.base,
+                       hyper_overrides={k: json.loads(v) for k, v in (s.split("=", 1) for s in a.hyper)})
     _print_table(r)
     print(json.dumps(r, indent=2, ensure_ascii=False))
 

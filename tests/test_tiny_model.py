@@ -82,7 +82,7 @@ def test_full_recipe_is_toxic_then_dpo_detoxifies(tmp_path: Path) -> None:
     """The smoke experiment's claim, measured directly: see bench/tiny_effect.py."""
     from bench.tiny_effect import measure_effect
 
-    result = measure_effect(tmp_path, prompts_per_language=20, samples=10, languages=("en",))
+    result = measure_effect(tmp_path, prompts_per_language=20, samples=10, languages=("en",), source="builtin:tiny")
     en = result["languages"]["en"]
     assert en["base_toxic"] >= 0.08, result
     assert en["tuned_toxic"] <= en["base_toxic"] / 2, result
@@ -151,3 +151,22 @@ def test_cached_variant_is_built_once_and_its_digest_checked(isolated_cache: Pat
     (folder / "config.json").write_text((folder / "config.json").read_text() + " ")
     with pytest.raises(ValueError, match="does not match its recorded digest"):
         tiny.cached_build("builtin:tiny-ml", 7)
+
+
+def test_build_model_step_publishes_a_cached_variant(tmp_path: Path, isolated_cache: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from xdetox.models import tiny
+
+    variant = tiny.TINY_VARIANTS["builtin:tiny-ml"]
+    monkeypatch.setitem(variant, "settings", {**variant["settings"], **QUICK_BUILD, "vocab_size": 3000,
+                                              "hidden_size": 64, "num_attention_heads": 2})
+    m = manifest("build_model", {"source": "builtin:tiny-ml", "seed": 3})
+    first, cached = run_step(m, open_store(f"file://{tmp_path}/runs/a"), log=lambda s: None)
+    assert not cached and first.info["cached"] is False
+    # a second store (another run) reads the cache: same digest, nothing rebuilt
+    second, _ = run_step(m, open_store(f"file://{tmp_path}/runs/b"), log=lambda s: None)
+    assert second.info["cached"] is True and second.info["digest"] == first.info["digest"]
+    keys = {o.key.rsplit("/", 1)[-1] for o in first.outputs}
+    assert {"model.safetensors", "tokenizer.json", "tiny_build.json", "build.sha256"} <= keys
+    recorded = (isolated_cache / "models" / "builtin" / "tiny-ml-v1-seed3" / "build.sha256").read_text().strip()
+    assert recorded == first.info["digest"]
