@@ -124,4 +124,4 @@ def test_train_progress_reads_checkpoint_of_steps(tmp_path: Path) -> None:
     (ckpt / "trainer_state.json").write_text("{}")
     PartialState(rs, partial_prefix(train.key), "steps", total=120).put_checkpoint(ckpt, done=50)
     row = {r["key"]: r for r in _status(tmp_path.joinpath("s").as_uri())["steps"]}[train.key]
-    assert (row["state"], row["progress"]["text"]) == ("partial", "train: checkpoint 50 of 120 steps")
+    assert (row["state"], row["progress"]["text"]) == ("partial", "train: 50 of 120 steps")

@@ -114,7 +114,7 @@ def test_resume_after_preemption(tmp_path: Path, tiny_dir: Path, monkeypatch: py
                                        hyper=hyper), {"base_model": [publish_tiny(store, tiny_dir).key]})
     partial = f"steps/{m.key}/partial"
     assert store.get_text(f"{partial}/LATEST") == "checkpoint-2"
-    progress = read_progress(store, partial)  # what `xdetox status` shows: checkpoint 2 of 4 steps
+    progress = read_progress(store, partial)  # what `xdetox status` shows: 2 of 4 steps
     assert progress is not None and (progress.done, progress.total, progress.unit) == (2, 4, "steps")
     assert not store.exists(f"steps/{m.key}/_SUCCESS.json")
     monkeypatch.setattr(PartialState, "put_checkpoint", real_save)

@@ -88,7 +88,7 @@ def status(
 
 
 def _progress_text(step: Any, done: str) -> str:
-    """``generate 2/4: 96 of 120 prompts`` (shard 2 of 4), ``train: checkpoint 50 of 120 steps``."""
+    """``generate 2/4: 96 of 120 prompts`` (shard 2 of 4), ``train: 50 of 120 steps``: the unit is
+    the step's own (its partial state names it), so no kind is special-cased here."""
     where = f" {step.shard.index + 1}/{step.shard.count}" if step.shard is not None else ""
-    what = "checkpoint " if step.kind == "train" else ""
-    return f"{step.kind}{where}: {what}{done}"
+    return f"{step.kind}{where}: {done}"
