@@ -28,6 +28,8 @@ TINY_VERSION = 1  # builtin:tiny's recipe version; bump when it changes: part of
 #: with ParaDetox plus English (no uk: its sentences pull Russian prompts across; no am: no smoke
 #: prompts), every block in one language, a wider 3-layer model trained longer, and each toxic
 #: sentence with a lexicon hit repeated so that the smoke's scorer sees toxicity outside English.
+#: Measured (README, Benchmarks): in-language share up, but issue 17's toxicity and transfer
+#: criteria not met, so the smoke still uses builtin:tiny.
 TINY_VARIANTS: dict[str, dict[str, Any]] = {
     # built by each run's build_model step (about 40 s on 2 cores); never cached, so a test that
     # shortens the recipe cannot leave a short build where a run would read it
@@ -82,14 +84,16 @@ def corpus_by_language(english_toxic_repeats: int = 4, english_neutral_repeats: 
     """Pre-training sentences per language: the bundled ParaDetox sentences (toxic and neutral).
     English is repeated, its toxic side most, so that the smoke experiment's main language is
     fluent enough, and toxic enough, to measure detoxification. ``lexicon_toxic_repeats`` adds that
-    many extra copies of each non-English toxic sentence with a hit of the embedded lexicon (the
-    lexicon sees 1-25 % of ParaDetox's non-English toxic sentences, so without them a model that
-    mirrors ParaDetox is toxic outside English by other words than the smoke's scorer knows)."""
+    many extra copies of each non-English toxic sentence with a hit of the embedded lexicon,
+    version 2 (it sees 3-49 % of ParaDetox's toxic sentences in the variant's languages, zh least),
+    so that the model is toxic outside English in words the smoke's scorer knows."""
     hits = None
     if lexicon_toxic_repeats:
         from xdetox.scoring.lexicon import LexiconToxicityScorer
 
-        hits = LexiconToxicityScorer()
+        # version pinned: a later default lexicon must not change this recipe's corpus (and so its
+        # weights); a new lexicon for it is a new variant version
+        hits = LexiconToxicityScorer(version=2)
     out: dict[str, list[str]] = {}
     for lang in languages:
         pairs = read_language(BUNDLED_DIR, lang)
