@@ -453,3 +453,27 @@ def test_paper1_gpu_pods_never_hold_the_perspective_permit_or_key(spec_path: str
     assert [s["configMapKeyRef"]["key"] for s in scoring["synchronization"]["semaphores"]] == ["perspective-api"]
     env = {e["name"]: e for e in scoring["container"]["env"]}
     assert env[key_env]["valueFrom"]["secretKeyRef"]["name"] == "xdetox-perspective"
+
+
+def test_perspective_beside_a_gpu_classifier_scores_on_a_cpu_pod() -> None:
+    """Issue 15 item 2 with several scorers: the score pod holding the Perspective permit never
+    requests a GPU, even when a compare classifier (a GPU scorer on its own) shares the pod."""
+    def score_template(scoring: str) -> dict[str, Any]:
+        text = f"""
+name: mixed
+store: s3://bucket/prefix
+models: [{{id: m, source: builtin:tiny}}]
+training: {{method: dpo, data: {{format: paradetox, path: bundled:paradetox}}}}
+prompts: [{{id: p, source: bundled:xling-prompts-200, languages: [en, de]}}]
+scoring: {scoring}
+"""
+        return templates(_render_text(text)[0])["step-score"]
+
+    classifier = "{kind: classifier, model: /models/xlmr-tox, toxic_label: toxic}"
+    alone = score_template(classifier)  # the classifier alone: a GPU pod, no API permit
+    assert alone["container"]["resources"]["requests"][GPU_RESOURCE] == "1"
+    assert "perspective-api" not in str(alone.get("synchronization"))
+    mixed = score_template(f"[{{kind: perspective}}, {classifier}]")
+    assert GPU_RESOURCE not in mixed["container"]["resources"]["requests"]
+    assert [s["configMapKeyRef"]["key"] for s in mixed["synchronization"]["semaphores"]] == ["perspective-api"]
+    assert mixed["metadata"]["labels"]["xdetox.io/role"] == "score-cpu"

@@ -251,10 +251,14 @@ def _retry(cfg: ClusterConfig) -> m.RetryStrategy:
 def _score_pod(res: StepResources, spec: ExperimentSpec) -> tuple[StepResources, str | None]:
     """What the scorer kind's declaration says about its score pods: GPU or not, and its semaphore."""
     decls = [scorer_kinds.get(sc.kind) for sc in spec.all_scorers()]  # several scorers share one pod
-    # perplexity is its own step kind: a pod of CPU scorers needs no GPU
-    if all(d.resources == "score-cpu" for d in decls):
-        res = res.model_copy(update={"gpu": 0})  # e.g. Perspective waits on the network: no GPU idles
-    return res, next((d.semaphore for d in decls if d.semaphore), None)
+    semaphore = next((d.semaphore for d in decls if d.semaphore), None)
+    # perplexity is its own step kind: a pod of CPU scorers needs no GPU. A pod that holds a
+    # rate-limited API's permit (Perspective) is a CPU pod too, even beside a GPU scorer (a compare
+    # classifier then runs on the pod's CPU): a GPU would idle for days waiting on the API quota
+    # (issue 15: Perspective scoring pods are CPU pods, never GPU pods).
+    if semaphore is not None or all(d.resources == "score-cpu" for d in decls):
+        res = res.model_copy(update={"gpu": 0})
+    return res, semaphore
 
 
 def _container(
