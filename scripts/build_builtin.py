@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from xdetox.cli.library_output import configure_library_output
 from xdetox.models.tiny import TINY_VARIANTS, cached_build
 
 
@@ -18,6 +19,7 @@ def main() -> int:
     ap.add_argument("source", choices=sorted(TINY_VARIANTS))
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
+    configure_library_output(verbose=False)  # no third-party progress bars between our lines
     try:
         folder, info = cached_build(a.source, a.seed)
     except ValueError as e:
