@@ -18,9 +18,8 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-EXIT_FAILED = 1  # a step or a store failed while running
-EXIT_INVALID = 2  # bad input: spec, manifest, data, options
-EXIT_RETRIABLE = 75  # EX_TEMPFAIL: a transient failure; the Argo workflow retries it (render.RETRY_EXPRESSION)
+# re-exported: CLI modules import them from here (the retry expression reads them too)
+from xdetox.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_RETRIABLE
 
 DEBUG_ENV = "XDETOX_DEBUG"  # the environment's -v, for pods whose command line is rendered
 

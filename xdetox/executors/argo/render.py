@@ -32,21 +32,19 @@ from hera.workflows import DAG, Container, Parameter, Task, Workflow, WorkflowTe
 from hera.workflows import models as m
 
 from xdetox.executors.argo.config import ClusterConfig, Role
+from xdetox.exit_codes import EXIT_INVALID, EXIT_RETRIABLE
 from xdetox.kinds import scorers as scorer_kinds
 from xdetox.kinds import steps as step_kinds
 from xdetox.manifest import StepManifest, digest
 from xdetox.plan import Plan
 from xdetox.spec.models import ExperimentSpec, StepResources
 
-EXIT_BAD_INPUT = "2"  # xdetox step: bad manifest / bad input (not worth retrying)
-EXIT_RETRIABLE = "75"  # xdetox step: a transient failure the step itself marks retriable (EX_TEMPFAIL)
-
 # Retry what a retry can fix: preemption, node loss, a deleted pod (status Error, SIGTERM 143, -1),
 # an OOM kill (137: retried with more memory, see _memory_patch) and exit 75, which a step returns
 # for a transient failure (network, store). Never a bad manifest (2), and not a step error (1):
 # those fail the same way every time.
 RETRY_EXPRESSION = (
-    f'!(lastRetry.exitCode in ["{EXIT_BAD_INPUT}"]) && '
+    f'!(lastRetry.exitCode in ["{EXIT_INVALID}"]) && '
     f'(lastRetry.status == "Error" || lastRetry.exitCode in ["137", "143", "{EXIT_RETRIABLE}", "-1"] || '
     'lastRetry.message matches "OOMKilled|imminent node shutdown|pod deleted|node .* (lost|not ready)|preempt")'
 )
