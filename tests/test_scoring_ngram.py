@@ -151,3 +151,13 @@ def test_released_model_rebuilds_byte_identically(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert (tmp_path / "model.npz").read_bytes() == (BUILTIN_DIR / "model.npz").read_bytes()
     assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((BUILTIN_DIR / "manifest.json").read_text())
+
+
+def test_ngram_spec_takes_a_calibration_map_like_every_builtin_kind() -> None:
+    """Its probabilities are on ParaDetox's scale (docs/SCORERS.md: ECE 0.19-0.87 on RTP-LX), so the
+    calibration field must reach it; an uncalibrated spec dumps exactly as before."""
+    from xdetox.kinds import scorers
+
+    assert scorers.validate_spec({"kind": "ngram"}).model_dump(mode="json") == {"kind": "ngram", "model": "builtin"}
+    spec = scorers.validate_spec({"kind": "ngram", "calibration": "s3://bucket/maps/ngram.json"})
+    assert spec.calibration == "s3://bucket/maps/ngram.json"  # type: ignore[attr-defined]

@@ -13,12 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from xdetox.fields import StrictModel
 from xdetox.kinds.scorers import register
-from xdetox.kinds.scorers.base import ScorerKind
+from xdetox.kinds.scorers.base import ScorerKind, ScorerSpecBase
 
 
-class NgramScorer(StrictModel):
+class NgramScorer(ScorerSpecBase):
     kind: Literal["ngram"] = "ngram"
     model: str = Field(default="builtin", description="'builtin' (the vendored model) or a folder holding "
                                                          "model.npz and manifest.json from `xdetox scorer build-ngram`")
