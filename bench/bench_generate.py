@@ -184,7 +184,7 @@ def gpu_bench(args: argparse.Namespace, device: str = "cuda", shape: dict[str, i
     prompt_len = 32
     gen = torch.Generator(device=device).manual_seed(0)
     results = []
-    for prompts_per_call in (1, 4, 16):  # sequences per batch = samples x prompts per call
+    for prompts_per_call in (1, 4, 16, 64) if cuda else (1, 4, 16):  # sequences per batch = samples x prompts
         rows = args.samples * prompts_per_call
         ids = torch.randint(0, config.vocab_size, (prompts_per_call, prompt_len), device=device, generator=gen)
         mask = torch.ones_like(ids)

@@ -139,11 +139,11 @@ def classifier(quick: bool) -> dict[str, Any]:
                           seed=0, model_id="m", model_digest="d", arm="base", backend="transformers",
                           prompt_set="p", settings={}, num_tokens=0) for i, t in enumerate(texts)]
     out = []
-    for batch in (64, 256):
+    for dtype, batch in ((torch.bfloat16, 64), (torch.bfloat16, 256), (torch.float16, 256)):
         spec = SimpleNamespace(model=str(folder), toxic_label="toxic", batch_size=batch, max_length=128,
                                languages=None)
         scorer = ClassifierToxicityScorer.from_spec(spec, device="cuda")
-        scorer.model.to(torch.bfloat16)
+        scorer.model.to(dtype)
         scorer.score_batch(rows[:batch])  # warm-up
         torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -151,9 +151,10 @@ def classifier(quick: bool) -> dict[str, Any]:
         torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         assert all(r.toxicity is not None and 0.0 <= r.toxicity <= 1.0 for r in res)
-        out.append({"batch": batch, "texts": len(rows), "texts_per_s": round(len(rows) / dt, 1)})
+        out.append({"dtype": str(dtype).removeprefix("torch."), "batch": batch, "texts": len(rows),
+                    "texts_per_s": round(len(rows) / dt, 1)})
         scorer.close()
-    return {"shape": "XLM-R large (24 x 1024, 16 heads), vocab 4000, bf16", "max_length": 128, "runs": out}
+    return {"shape": "XLM-R large (24 x 1024, 16 heads), vocab 4000, bf16 and fp16", "max_length": 128, "runs": out}
 
 
 def main() -> None:
