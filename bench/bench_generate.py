@@ -203,12 +203,26 @@ def gpu_bench(args: argparse.Namespace, device: str = "cuda", shape: dict[str, i
         seconds = (time.perf_counter() - t0) / reps
         tokens = rows * args.max_new_tokens
         measured = tokens / seconds
+        # The same batch through transformers' own sampler (one generator for the batch): what the
+        # per-row generators (RowSampler: each row reproducible alone, whatever its batch) cost.
+        plain = {"input_ids": ids.repeat_interleave(args.samples, dim=0), "do_sample": True, "temperature": 0.9,
+                 "top_p": 0.8, "max_new_tokens": args.max_new_tokens, "min_new_tokens": args.max_new_tokens,
+                 "pad_token_id": 0}
+        with torch.inference_mode():
+            model.generate(**plain)
+            sync()
+            t1 = time.perf_counter()
+            for _ in range(reps):
+                model.generate(**plain)
+            sync()
+        plain_tps = tokens / ((time.perf_counter() - t1) / reps)
         # Each decode step reads every weight once: B sequences yield at most B tokens per weight read.
         bound = rows * gbps * 1e9 / weight_bytes if gbps else None
         results.append({"sequences_per_batch": rows, "tokens_per_s": round(measured, 1),
                         "bandwidth_bound_tokens_per_s": round(bound, 1) if bound else None,
                         "fraction_of_bound": round(measured / bound, 3) if bound else None,
-                        "seconds_per_call": round(seconds, 3)})
+                        "seconds_per_call": round(seconds, 3),
+                        "hf_own_sampler_tokens_per_s": round(plain_tps, 1)})
     return {"device": name, "hbm_gbps": gbps, "params": n_params, "weight_gib": round(weight_bytes / 2**30, 2),
             "dtype": "bfloat16" if cuda else "float32", "max_new_tokens": args.max_new_tokens, "runs": results,
             "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
