@@ -44,8 +44,8 @@ def test_config_decides_the_model_class(mt5_dir: Path) -> None:
     with pytest.raises(ValueError, match="encoder-decoder"):
         load_causal_lm(mt5_dir, "float32", "cpu")
     # vLLM does not serve T5-family models: the generate step takes transformers for them
-    assert backend_for_model("vllm", mt5_dir) == "transformers"
-    assert backend_for_model("transformers", mt5_dir) == "transformers"
+    assert backend_for_model("vllm", mt5_dir)[0] == "transformers"
+    assert backend_for_model("transformers", mt5_dir) == ("transformers", "")
 
 
 def test_generation_is_the_decoders_output_after_its_start_token(mt5_dir: Path) -> None:

@@ -14,6 +14,27 @@ class Sampling:
     temperature: float
     top_p: float
     max_new_tokens: int
+    top_k: int | None = None  # None: no top-k
+    min_new_tokens: int | None = None
+    num_beams: int = 1
+    no_repeat_ngram_size: int | None = None
+    do_sample: bool = True  # false: greedy (num_beams 1) or plain beam search
+
+    def extras(self) -> dict[str, object]:
+        """The settings beyond samples / temperature / top-p / new tokens that differ from plain sampling,
+        under transformers' generate() names (what a generation row's settings add)."""
+        out: dict[str, object] = {}
+        if self.top_k is not None:
+            out["top_k"] = self.top_k
+        if self.min_new_tokens is not None:
+            out["min_new_tokens"] = self.min_new_tokens
+        if self.num_beams != 1:
+            out["num_beams"] = self.num_beams
+        if self.no_repeat_ngram_size is not None:
+            out["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+        if not self.do_sample:
+            out["do_sample"] = False
+        return out
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,14 @@ every machine; only the model's arithmetic differs between CPU and GPU.
 Encoder-decoder models (paper 2's mT5) run here too, picked by the config's ``is_encoder_decoder``:
 the prompt is the encoder's input and the decoder's output, after its start token, is the
 continuation. vLLM does not serve T5-family models, so this is their only backend (see select.py).
-Paper 2's mT5 script decodes with beam search (4 beams, no-repeat-2-grams, 10-128 tokens) while
-sampling; we sample as for every model (the spec's temperature/top-p/new tokens), see FIDELITY.md.
+
+Beyond that sampling, a model's generation settings may ask for what paper 2's scripts use: top-k
+(RowSampler applies it, after temperature and before top-p, as transformers orders its warpers),
+a minimum length and a no-repeat-n-gram rule (transformers' own processors, which run before
+RowSampler), greedy decoding (``do_sample`` false: transformers' argmax), and beam search with or
+without sampling (``num_beams`` > 1: its mT5 X-FT script's beam-sample). Beam-sample draws from
+torch's global generator, so those run one (prompt, sample) at a time, the generator seeded from
+(prompt seed, sample index) first: the same prompt-and-seed-only determinism, at batch size one.
 """
 
 from __future__ import annotations
@@ -37,17 +43,21 @@ def row_seed(prompt_seed: int, sample_index: int) -> int:
 class RowSampler:
     """A transformers LogitsProcessor that samples each row with its own generator."""
 
-    def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, top_k: int | None = None) -> None:
         import torch
 
         self.torch = torch
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
-        self.temperature, self.top_p = temperature, top_p
+        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         torch = self.torch
         probs = torch.softmax(scores.float() / self.temperature, dim=-1)
         sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
+        if self.top_k is not None and self.top_k < sorted_p.shape[-1]:
+            # top-k before top-p, over the renormalized k (transformers' TopK then TopP warpers)
+            sorted_p[:, self.top_k:] = 0.0
+            sorted_p = sorted_p / sorted_p.sum(-1, keepdim=True)
         # Nucleus: keep the most probable tokens up to and including the one that crosses top_p.
         sorted_p = sorted_p.masked_fill(sorted_p.cumsum(-1) - sorted_p > self.top_p, 0.0)
         cum = sorted_p.double().cumsum(-1)
@@ -96,6 +106,8 @@ class TransformersBackend(Backend):
         if len({r.add_special_tokens for r in requests}) > 1:  # never mixed by the step; keep it correct anyway
             return [self.generate([r], sampling)[0] for r in requests]
         n = sampling.samples
+        if sampling.num_beams > 1:
+            return [[self._continuation(ids) for ids in self._beam_ids(r, sampling)] for r in requests]
         enc = self.tokenizer([r.text for r in requests], return_tensors="pt", padding=True,
                              add_special_tokens=requests[0].add_special_tokens)
         new = self.sample_ids(enc["input_ids"], enc["attention_mask"], [r.seed for r in requests], sampling)
@@ -112,22 +124,54 @@ class TransformersBackend(Backend):
         n = sampling.samples
         input_ids = input_ids.repeat_interleave(n, dim=0).to(self.device)
         attention = attention.repeat_interleave(n, dim=0).to(self.device)
-        sampler = RowSampler([row_seed(seed, s) for seed in seeds for s in range(n)], sampling.temperature,
-                             sampling.top_p)
-        extra = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
+        extra = self._constraints(sampling, min_new_tokens)
+        if sampling.do_sample:
+            sampler = RowSampler([row_seed(seed, s) for seed in seeds for s in range(n)], sampling.temperature,
+                                 sampling.top_p, sampling.top_k)
+            extra["logits_processor"] = LogitsProcessorList([sampler])
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,
-                do_sample=False,  # RowSampler has drawn the token: greedy just takes it
+                do_sample=False,  # RowSampler has drawn the token (greedy just takes it), or greedy is asked for
                 max_new_tokens=sampling.max_new_tokens,
-                logits_processor=LogitsProcessorList([sampler]),
                 pad_token_id=self.pad_id,
                 **extra,
             )
         # a decoder-only model returns prompt + new tokens; an encoder-decoder returns the decoder's
         # sequence, which starts with its decoder_start_token_id
         return out[:, 1 if self.seq2seq else input_ids.shape[1]:].tolist()
+
+    @staticmethod
+    def _constraints(sampling: Sampling, min_new_tokens: int | None = None) -> dict[str, Any]:
+        """transformers' own length and no-repeat processors (they run before any logits_processor given)."""
+        out: dict[str, Any] = {}
+        if min_new_tokens or sampling.min_new_tokens:
+            out["min_new_tokens"] = min_new_tokens or sampling.min_new_tokens
+        if sampling.no_repeat_ngram_size:
+            out["no_repeat_ngram_size"] = sampling.no_repeat_ngram_size
+        return out
+
+    def _beam_ids(self, request: Request, sampling: Sampling) -> list[list[int]]:
+        """``samples`` beam searches of one prompt (transformers' beam-sample when sampling), the best beam
+        of each; the global generator seeded per (prompt seed, sample) so a sample depends on nothing else."""
+        torch = self._torch
+        enc = self.tokenizer([request.text], return_tensors="pt", add_special_tokens=request.add_special_tokens)
+        input_ids, attention = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+        warp: dict[str, Any] = {"do_sample": sampling.do_sample}
+        if sampling.do_sample:
+            # top_k 0 switches off transformers' default of 50 when the settings give none
+            warp |= {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k or 0}
+        out = []
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        for s in range(sampling.samples):
+            with torch.random.fork_rng(devices=cuda), torch.inference_mode():  # leaves the caller's generators be
+                torch.manual_seed(row_seed(request.seed, s))
+                seq = self.model.generate(input_ids=input_ids, attention_mask=attention, num_beams=sampling.num_beams,
+                                          num_return_sequences=1, max_new_tokens=sampling.max_new_tokens,
+                                          pad_token_id=self.pad_id, **warp, **self._constraints(sampling))
+            out.append(seq[0, 1 if self.seq2seq else input_ids.shape[1]:].tolist())
+        return out
 
     def _continuation(self, ids: list[int]) -> Continuation:
         n = len(ids)

@@ -6,7 +6,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from xdetox.generation.backend import Backend
+from xdetox.generation.backend import Backend, Sampling
 
 BACKENDS = ("transformers", "vllm")
 
@@ -34,21 +34,27 @@ def resolve_backend(name: str) -> str:
     return name
 
 
-def backend_for_model(name: str, model_dir: str | Path) -> str:
-    """The backend that can serve this model: vLLM does not serve encoder-decoder (T5-family)
-    models, so paper 2's mT5 runs with transformers whatever the spec asks; the generation rows
-    and the step's info name the backend that actually ran."""
+def backend_for_model(name: str, model_dir: str | Path, sampling: Sampling | None = None) -> tuple[str, str]:
+    """The backend that can serve this model with these settings, and why it is not ``name`` when it
+    is not. vLLM does not serve encoder-decoder (T5-family) models, so paper 2's mT5 runs with
+    transformers whatever the spec asks; nor does its sampler take beams (its beam search is a separate
+    API without sampling) or a no-repeat-n-gram rule, so those settings run with transformers too.
+    The generation rows and the step's info name the backend that actually ran."""
     if name == "vllm":
         from xdetox.models.load import is_seq2seq
 
         if is_seq2seq(model_dir):
-            return "transformers"
-    return name
+            return "transformers", "an encoder-decoder model, which vLLM does not serve"
+        if sampling is not None and sampling.num_beams > 1:
+            return "transformers", f"num_beams {sampling.num_beams}: vLLM's sampler has no beam search"
+        if sampling is not None and sampling.no_repeat_ngram_size is not None:
+            return "transformers", "no_repeat_ngram_size: vLLM's sampler has no such rule"
+    return name, ""
 
 
 def make_backend(name: str, model_dir: str | Path, dtype: str = "auto") -> Backend:
     """Build the backend ``name`` (already resolved, not ``auto``) for the model at ``model_dir``."""
-    name = backend_for_model(name, model_dir)
+    name, _ = backend_for_model(name, model_dir)
     if name == "vllm":
         from xdetox.generation.vllm_backend import VLLMBackend
 

@@ -90,9 +90,15 @@ class VLLMBackend(Backend):
 
         prompts = [TokensPrompt(prompt_token_ids=self.tokenizer.encode(r.text, add_special_tokens=r.add_special_tokens))
                    for r in requests]
+        # greedy is temperature 0 in vLLM; beams and no-repeat-n-grams never reach here (select.backend_for_model)
+        extra: dict[str, Any] = {}
+        if sampling.top_k is not None:
+            extra["top_k"] = sampling.top_k
+        if sampling.min_new_tokens is not None:
+            extra["min_tokens"] = sampling.min_new_tokens
         params = [
-            SamplingParams(n=sampling.samples, temperature=sampling.temperature, top_p=sampling.top_p,
-                           max_tokens=sampling.max_new_tokens, seed=r.seed)
+            SamplingParams(n=sampling.samples, temperature=sampling.temperature if sampling.do_sample else 0.0,
+                           top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=r.seed, **extra)
             for r in requests
         ]
         outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora_request)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 import xdetox.kinds.scorers as scorer_kinds
 from xdetox.spec.errors import SpecError, SpecProblem, problems_from_validation
-from xdetox.spec.models import ExperimentSpec
+from xdetox.spec.models import ExperimentSpec, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,12 @@ def _path_exists(data: dict[str, Any], path: str) -> bool:
     if head not in _E.model_fields:
         return False
     model: Any = _E.model_fields[head].annotation
+    if head == "models" and rest:
+        # models.<id>.<field>...: one model's setting, the model named by its id
+        ids = [m.get("id") for m in data.get("models") or [] if isinstance(m, dict)]
+        if rest[0] not in ids:
+            return False
+        model, rest = ModelSpec, rest[1:]
     if head == "scoring":  # dispatched through the registry: a field of any registered kind's model
         model = _AnyOf(tuple(k.spec_model for k in scorer_kinds.all_kinds()))
     for part in rest:
@@ -49,6 +55,13 @@ def _path_exists(data: dict[str, Any], path: str) -> bool:
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     cur = data
+    if parts[0] == "models" and len(parts) > 1:  # models.<id>[.<field>...]: the model with that id
+        models = data["models"]
+        i = next(i for i, m in enumerate(models) if m.get("id") == parts[1])
+        if len(parts) == 2:
+            models[i] = value
+            return
+        cur, parts = models[i], parts[2:]
     for part in parts[:-1]:
         nxt = cur.get(part)
         if not isinstance(nxt, dict):

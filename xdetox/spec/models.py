@@ -15,6 +15,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     SerializerFunctionWrapHandler,
+    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
@@ -40,6 +41,17 @@ class ModelSpec(StrictModel):
     architecture: Literal["auto", "gpt2", "llama", "bloom", "other"] = Field(
         default="auto", description="used by the neuron analysis; auto detects from the config"
     )
+    generation: ModelGeneration | None = Field(
+        default=None, description="this model's generation settings over the spec's `generation` (paper 2's scripts "
+        "decode each model their own way), applied by its generate steps and recorded in its rows' settings")
+
+    @model_serializer(mode="wrap")
+    def _omit_no_generation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a model without overrides dumps as before the field existed: spec digests and keys stay put
+        out: dict[str, Any] = handler(self)
+        if out.get("generation") is None:
+            out.pop("generation", None)
+        return out
 
     @field_validator("source")
     @classmethod
@@ -171,16 +183,82 @@ class PromptSet(StrictModel):
 
 
 # --------------------------------------------------------------------------- generation
+#: decoding settings beyond temperature / top-p / new tokens, under transformers' generate() names;
+#: unset (None) they are left out of dumps, so specs that do not use them keep their digests and keys
+DECODING_EXTRAS = ("top_k", "min_new_tokens", "num_beams", "no_repeat_ngram_size", "do_sample")
+
+
 class GenerationSpec(StrictModel):
     samples: int = Field(default=25, gt=0, le=1000, description="continuations per prompt")
     temperature: float = Field(default=0.9, gt=0, le=10)
     top_p: float = Field(default=0.8, gt=0, le=1)
     max_new_tokens: int = Field(default=20, gt=0, le=4096)
+    top_k: int | None = Field(default=None, gt=0, description="keep the k most probable tokens before top-p "
+                              "(unset: no top-k; transformers' generate() applies 50 when a script leaves it unset)")
+    min_new_tokens: int | None = Field(default=None, gt=0, description="no end-of-sequence before this many tokens")
+    num_beams: int | None = Field(default=None, gt=0, le=64, description="beam search width; with sampling, "
+                                  "transformers' beam-sample (paper 2's mT5 X-FT script); unset: 1")
+    no_repeat_ngram_size: int | None = Field(default=None, gt=0, description="never repeat an n-gram of this size")
+    do_sample: bool | None = Field(default=None, description="false: greedy (or plain beam search); unset: sample")
     seed: int | None = Field(default=None, description="defaults to the experiment seed")
     backend: Literal["auto", "transformers", "vllm"] = "auto"
     batch_size: int = Field(default=16, gt=0, description="prompts per forward batch")
     chunk_prompts: int = Field(default=64, gt=0, description="prompts per committed chunk (resume unit)")
     chat_template: bool = False
+
+    @model_validator(mode="after")
+    def _lengths(self) -> GenerationSpec:
+        if self.min_new_tokens is not None and self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(f"min_new_tokens ({self.min_new_tokens}) exceeds max_new_tokens ({self.max_new_tokens})")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for name in DECODING_EXTRAS:
+            if out.get(name) is None:
+                out.pop(name, None)
+        return out
+
+    @property
+    def beams(self) -> int:
+        return self.num_beams or 1
+
+    @property
+    def sampled(self) -> bool:
+        return self.do_sample is not False
+
+
+class ModelGeneration(StrictModel):
+    """One model's generation settings over the spec's (unset fields: the spec's), e.g. paper 2's mT5 X-FT
+    script's beam-sample decoding or BLOOM's 100 new tokens."""
+
+    temperature: float | None = Field(default=None, gt=0, le=10)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, gt=0)
+    max_new_tokens: int | None = Field(default=None, gt=0, le=4096)
+    min_new_tokens: int | None = Field(default=None, gt=0)
+    num_beams: int | None = Field(default=None, gt=0, le=64)
+    no_repeat_ngram_size: int | None = Field(default=None, gt=0)
+    do_sample: bool | None = None
+    template: str | None = Field(default=None, description="how a prompt is shown to this model, instead of each "
+                                 "prompt set's template (paper 2's mT5 P-FT and M-FT scripts: 'detoxify: {prompt}')")
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        if v is not None and "{prompt}" not in v:
+            raise ValueError("template must contain {prompt}")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    def apply(self, gen: GenerationSpec) -> GenerationSpec:
+        """The spec's generation settings with this model's set over them (validated again as a whole)."""
+        set_here = self.model_dump(exclude_none=True, exclude={"template"})
+        return GenerationSpec.model_validate({**gen.model_dump(), **set_here})
 
 
 # --------------------------------------------------------------------------- scoring
@@ -381,6 +459,10 @@ class ExperimentSpec(StrictModel):
                 "anyOf": [described, {"type": "array", "items": described, "minItems": 1}]}
         return schema
 
+    def generation_for(self, model: ModelSpec) -> GenerationSpec:
+        """The generation settings a model's generate steps use: the spec's, then the model's own over them."""
+        return self.generation if model.generation is None else model.generation.apply(self.generation)
+
     def all_scorers(self) -> list[Any]:
         """The scoring scorer first, then each compare scorer: what one score step runs."""
         return [self.scoring, *self.compare_scorers]
@@ -403,6 +485,13 @@ class ExperimentSpec(StrictModel):
             if d in dumps[: i + 1]:
                 raise ValueError(f"compare_scorers[{i}] (scoring[{i + 1}] in the list form): the same scorer "
                                  f"twice ({d})")
+        for i, m in enumerate(self.models):
+            if m.generation is not None:
+                try:
+                    m.generation.apply(self.generation)
+                except ValidationError as exc:
+                    why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+                    raise ValueError(f"models[{i}].generation ({m.id}) over the spec's generation: {why}") from None
         a = self.analysis
         if a is not None and a.prompt_set and a.prompt_set not in {p.id for p in self.prompts}:
             raise ValueError(f"analysis.prompt_set: no prompt set with id {a.prompt_set!r}")
@@ -416,3 +505,6 @@ class ExperimentSpec(StrictModel):
                 if path.split(".")[0] in {"name", "store", "matrix", "variants", "resources"}:
                     raise ValueError(f"variants[{i}].{path}: this field cannot vary across settings")
         return self
+
+
+ModelSpec.model_rebuild()  # its `generation` field names ModelGeneration, defined further down

@@ -35,16 +35,18 @@ def run(ctx: StepContext) -> dict[str, Any]:
     if gen.seed is None:
         raise ValueError("generation.seed must be resolved by the planner before the generate step runs")
     shard = ctx.manifest.shard or Shard(index=0, count=1)
-    sampling = Sampling(gen.samples, gen.temperature, gen.top_p, gen.max_new_tokens)
+    sampling = Sampling(gen.samples, gen.temperature, gen.top_p, gen.max_new_tokens, top_k=gen.top_k,
+                        min_new_tokens=gen.min_new_tokens, num_beams=gen.beams,
+                        no_repeat_ngram_size=gen.no_repeat_ngram_size, do_sample=gen.sampled)
 
     items = shard_items(load_prompt_set(prompt_set), shard.index, shard.count)
     chunks = chunked(items, gen.chunk_prompts) if items else []
     ctx.log(f"generate {shard.name()}: {len(items)} prompts x {gen.samples} samples in {len(chunks)} chunks")
 
     partial = ctx.partial("prompts", total=len(items))
-    model = _ModelHandle(ctx, model_params, gen)
+    model = _ModelHandle(ctx, model_params, gen, sampling)
     settings = {"temperature": gen.temperature, "top_p": gen.top_p, "max_new_tokens": gen.max_new_tokens,
-                "samples": gen.samples}
+                "samples": gen.samples, **sampling.extras()}
     t0 = time.perf_counter()
     reused = written = tokens = rows = prompts_done = 0
     for index, chunk in enumerate(chunks):
@@ -94,10 +96,11 @@ def run(ctx: StepContext) -> dict[str, Any]:
 class _ModelHandle:
     """Loads the backend on first use: a shard whose chunks are all committed never loads the model."""
 
-    def __init__(self, ctx: StepContext, model_params: dict[str, Any], gen: GenerationSpec) -> None:
+    def __init__(self, ctx: StepContext, model_params: dict[str, Any], gen: GenerationSpec,
+                 sampling: Sampling) -> None:
         from xdetox.generation.select import resolve_backend
 
-        self.ctx, self.params, self.gen = ctx, model_params, gen
+        self.ctx, self.params, self.gen, self.sampling = ctx, model_params, gen, sampling
         self.backend_name = resolve_backend(gen.backend)
         self._backend: Backend | None = None
         self._folder: str | None = None
@@ -131,10 +134,9 @@ class _ModelHandle:
         if self._backend is None:
             from xdetox.generation.select import acquire_backend, backend_for_model
 
-            served = backend_for_model(self.backend_name, self.folder)
+            served, why = backend_for_model(self.backend_name, self.folder, self.sampling)
             if served != self.backend_name:
-                self.ctx.log(f"{self.params.get('id')} is an encoder-decoder model, which vLLM does not serve: "
-                             f"generating with {served}")
+                self.ctx.log(f"{self.params.get('id')}: {why}: generating with {served}")
                 self.backend_name = served
             self.ctx.log(f"loading {self.params.get('id')} from {self.folder} with {self.backend_name}")
             t0 = time.perf_counter()

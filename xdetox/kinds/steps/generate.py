@@ -1,6 +1,7 @@
 """Step kind ``generate``: Sample continuations of one prompt set from one model arm, one shard of the prompts per step.
 
-Planned per arm and prompt set, ``sharding.generate`` shards each (one Argo task per group).
+Planned per arm and prompt set, ``sharding.generate`` shards each (one Argo task per group). The
+generation settings are the spec's with the model's own (``models[].generation``) over them.
 Implementation: xdetox.steps.generate.run.
 """
 
@@ -25,11 +26,14 @@ class GenerateParams(BaseModel):
 
 def plan(scope: ArmScope) -> None:
     s, m, arm = scope.spec, scope.model.model, scope.arm
-    gen = s.generation.model_dump(mode="json")
-    gen["seed"] = s.generation.seed if s.generation.seed is not None else s.seed
+    settings = s.generation_for(m)  # the spec's generation with this model's own settings over it
+    gen = settings.model_dump(mode="json")
+    gen["seed"] = settings.seed if settings.seed is not None else s.seed
+    template = m.generation.template if m.generation is not None else None
     n = s.sharding.generate
     for ps in s.prompts:
-        params = {"model": arm.params, "prompts": ps.model_dump(mode="json"), "generation": gen}
+        shown = ps if template is None else ps.model_copy(update={"template": template})
+        params = {"model": arm.params, "prompts": shown.model_dump(mode="json"), "generation": gen}
         group = digest({"kind": "generate", "params": params, "inputs": arm.inputs})
         keys = [scope.add("generate", f"generate {m.id}/{arm.role} {ps.id} {i + 1}/{n}", params, arm.inputs,
                           Shard(index=i, count=n), output_prefix=f"generations/{group}") for i in range(n)]
