@@ -16,15 +16,17 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_lexicon import pieces, row  # noqa: E402
+from xdetox.scoring.base import Scorer  # noqa: E402
 from xdetox.scoring.ngram import NgramToxicityScorer  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, factory: Callable[[], Scorer] = NgramToxicityScorer) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=20000, help="texts per language")
     ap.add_argument("--batch", type=int, default=1024)
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rng = random.Random(0)
     t0 = time.perf_counter()
-    scorer = NgramToxicityScorer()
+    scorer = factory()
     load_s = time.perf_counter() - t0
     results = {}
     total_rows = total_s = 0.0

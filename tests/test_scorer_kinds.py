@@ -80,7 +80,7 @@ def test_a_kind_registered_in_test_code_validates_builds_and_appears_in_the_sche
     one_scorer, several = schema["properties"]["scoring"]["anyOf"]  # a scorer, or a list of them
     assert several["items"] == one_scorer
     tags = [_tag(schema, s) for s in one_scorer["oneOf"]]
-    assert tags == ["lexicon", "perspective", "classifier", "ngram", "length"]
+    assert tags == ["lexicon", "perspective", "classifier", "ngram", "stacked", "length"]
     scorer = build_scorer({"kind": "length", "per_char": 0.25})
     row = GenerationRow(prompt_id="p", language="en", prompt="p", prompt_text="p", sample_index=0, text="abc",
                         seed=1, model_id="m", model_digest="d", arm="base", backend="hf", prompt_set="x")

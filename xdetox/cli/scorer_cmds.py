@@ -214,3 +214,21 @@ def build_ngram(
     manifest = build(out_dir, BuildConfig(split=split, seed=seed))
     out.print(f"wrote {out_dir}/model.npz (sha256 {str(manifest['sha256'])[:12]}…, "
               f"{manifest['training_texts']} training texts)")
+
+
+@scorer_app.command("build-stacked")
+def build_stacked(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for combiner.json and manifest.json")] = Path(
+        "xdetox/data/stacked-scorer"),
+    design: Annotated[bool, typer.Option("--design", help="also print the design table (each language left "
+                                                          "out of the combiner's fit)")] = False,
+) -> None:
+    """Build the stacked scorer's combiner from ParaDetox's held-out pairs (never RTP-LX); deterministic."""
+    from xdetox.scoring.stacked_build import build, design_rows
+    from xdetox.scoring.stacked_build import design as design_table
+
+    manifest = build(out_dir, log=lambda m: out.print(m))
+    out.print(f"wrote {out_dir}/combiner.json (sha256 {str(manifest['sha256'])[:12]}…)")
+    if design:
+        for key, v in design_table(design_rows()).items():
+            out.print(f"{key:14} stacked {v['stacked']:.3f}  ngram {v['ngram']:.3f}  hits {v['hits']:.3f}")

@@ -59,21 +59,29 @@ def prepare(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def featurize(texts: Sequence[str], languages: Sequence[str], bits: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, scale): one (row, column) pair per feature occurrence (duplicates are to be
-    summed; rows are positions in ``texts``, columns in ``[0, 2**bits)``), and per text the value
-    every one of its features has, ``1 / sqrt(number of its n-grams)``."""
-    if not texts:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty, np.zeros(0, dtype=np.float64)
+def encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(code points, separator mask) of the batch: each text prepared, punctuation blanked, runs of
+    spaces collapsed, padded with one space each side, texts joined by a 0 code point. Shared by the
+    n-gram features and the word-list features (``xdetox/scoring/wordlist_features.py``)."""
     joined = "\x00".join(" " + prepare(t) + " " for t in texts)
     cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).copy()
     sep = cps == 0
     cps[_BLANK[np.minimum(cps, _TABLE_SIZE)] & ~sep] = 32
     space = cps == 32
     keep = ~(space & np.concatenate(([False], space[:-1])))
-    cps, sep = cps[keep], sep[keep]
+    return cps[keep], sep[keep]
+
+
+def featurize(texts: Sequence[str], languages: Sequence[str], bits: int,
+              encoded: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, scale): one (row, column) pair per feature occurrence (duplicates are to be
+    summed; rows are positions in ``texts``, columns in ``[0, 2**bits)``), and per text the value
+    every one of its features has, ``1 / sqrt(number of its n-grams)``. ``encoded`` is
+    ``encode(texts)`` when the caller already has it."""
+    if not texts:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty, np.zeros(0, dtype=np.float64)
+    cps, sep = encode(texts) if encoded is None else encoded
     # the text each position belongs to, and that text's language salt
     text_of = np.cumsum(sep) - sep
     lengths = np.bincount(text_of[~sep], minlength=len(texts))
@@ -99,8 +107,9 @@ def featurize(texts: Sequence[str], languages: Sequence[str], bits: int
     return np.concatenate(rows), np.concatenate(cols), scale
 
 
-def linear_scores(texts: Sequence[str], languages: Sequence[str], weights: np.ndarray, bias: float) -> np.ndarray:
+def linear_scores(texts: Sequence[str], languages: Sequence[str], weights: np.ndarray, bias: float,
+                  encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The model's logits: bias + features . weights, per text (no sparse matrix built)."""
     bits = int(np.log2(len(weights)))
-    row, col, scale = featurize(texts, languages, bits)
+    row, col, scale = featurize(texts, languages, bits, encoded)
     return bias + np.bincount(row, weights=weights[col], minlength=len(texts)) * scale

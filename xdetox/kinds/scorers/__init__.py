@@ -79,4 +79,4 @@ def validate_spec(value: Any) -> BaseModel:
 
 
 # the built-in kinds register themselves on import
-from xdetox.kinds.scorers import lexicon, perspective, classifier, ngram  # noqa: E402,F401,I001 - order: schema oneOf
+from xdetox.kinds.scorers import lexicon, perspective, classifier, ngram, stacked  # noqa: E402,F401,I001 - order: schema oneOf

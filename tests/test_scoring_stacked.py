@@ -1,0 +1,165 @@
+"""The embedded stacked scorer: word-list hit features by hand, the combiner's arithmetic by hand,
+digest checks, real scores of the vendored model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from xdetox.cli.main import app
+from xdetox.scoring.base import build_scorer
+from xdetox.scoring.ngram import ModelFileError
+from xdetox.scoring.ngram_build import LEXICON_DIR
+from xdetox.scoring.stacked import BUILTIN_DIR, StackedToxicityScorer, load_combiner
+from xdetox.scoring.stacked_features import FEATURES, feature_matrix
+from xdetox.scoring.wordlist_features import WordListFeatures
+
+LISTS = {"en": ["idiot", "son of a bitch", "cunt"], "ru": ["дебил"], "ja": ["バカ"], "ko": ["개새끼"]}
+
+
+@pytest.fixture(scope="module")
+def wl() -> WordListFeatures:
+    return WordListFeatures(LISTS)
+
+
+def test_exact_stem_and_english_hits_by_hand(wl: WordListFeatures) -> None:
+    texts = ["You IDIOT, son of a bitch!", "idiots", "ты дебила", "お前はバカだ", "du Idiot", "개새끼야", "Scunthorpe"]
+    langs = ["en", "en", "ru", "ja", "de", "ko", "en"]
+    got = wl.counts(texts, langs).tolist()
+    # columns: exact hits of the row's own list, words starting with an entry's stem, English-list hits
+    assert got == [
+        [2, 2, 0],  # "idiot" and "son of a bitch" whole; stems "idio" and "son of a bitc" start words
+        [0, 1, 0],  # inflected: only the stem "idio"
+        [0, 1, 0],  # "дебила": stem "деби" (5 letters minus the last)
+        [1, 0, 0],  # Japanese has no spaces: the entry anywhere, no stems
+        [0, 0, 1],  # no German list here: the English "idiot" still counts, in its own column
+        [0, 1, 0],  # Korean particle attached: the whole entry as a word start
+        [0, 0, 0],  # "cunt" inside Scunthorpe starts no word
+    ]
+
+
+def test_hits_never_span_two_texts_and_batches_do_not_matter(wl: WordListFeatures) -> None:
+    # "son of a" ends one text and "bitch" starts the next: no hit across the boundary
+    assert wl.counts(["he is a son of a", "bitch"], ["en", "en"]).tolist() == [[0, 0, 0], [0, 0, 0]]
+    alone = wl.counts(["ты дебил"], ["ru"])
+    batch = wl.counts(["hello", "ты дебил", "バカ"], ["en", "ru", "ja"])
+    assert batch[1].tolist() == alone[0].tolist() == [1, 1, 0]
+    assert wl.counts([], []).shape == (0, 3)
+
+
+def test_the_lists_of_one_language_do_not_match_in_another(wl: WordListFeatures) -> None:
+    # the Russian entry in a Ukrainian row: lists are salted by language (English is the exception)
+    assert wl.counts(["ти дебил"], ["uk"]).tolist() == [[0, 0, 0]]
+
+
+def test_feature_matrix_by_hand() -> None:
+    z = np.array([2.0, -1.0])
+    counts = np.array([[1, 3, 2], [0, 0, 0]])
+    x = feature_matrix(z, counts, np.array([True, False]))
+    assert x.tolist() == [[2.0, 0.0, math.log(4.0), math.log(4.0), 0.0],  # hits = 1 own + 2 English
+                          [0.0, -1.0, 0.0, 0.0, 1.0]]
+
+
+def _model_with(tmp_path: Path, weights: list[float], bias: float) -> Path:
+    """A copy of the vendored model folder whose combiner has the given weights (digest updated)."""
+    folder = tmp_path / "m"
+    shutil.copytree(BUILTIN_DIR, folder)
+    payload = json.dumps({"features": list(FEATURES), "weights": weights, "bias": bias}).encode()
+    (folder / "combiner.json").write_bytes(payload)
+    man = json.loads((folder / "manifest.json").read_text())
+    man["sha256"] = hashlib.sha256(payload).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(man))
+    return folder
+
+
+def test_probability_is_the_sigmoid_of_the_combiner_by_hand(tmp_path: Path) -> None:
+    # only log1p(hits) with weight 1: p = sigmoid(log(1 + h)) = (1 + h) / (2 + h)
+    s = StackedToxicityScorer(_model_with(tmp_path, [0.0, 0.0, 1.0, 0.0, 0.0], 0.0))
+    p = s.probabilities(["a calm day", "you idiot", "idiot idiot idiot"], ["en", "en", "en"])
+    assert p.tolist() == pytest.approx([1 / 2, 2 / 3, 4 / 5])
+
+
+def test_tampered_or_mismatched_files_fail_loudly(tmp_path: Path) -> None:
+    folder = tmp_path / "a"
+    shutil.copytree(BUILTIN_DIR, folder)
+    (folder / "combiner.json").write_bytes((folder / "combiner.json").read_bytes().replace(b"0.", b"1.", 1))
+    with pytest.raises(ModelFileError, match="combiner.json: sha256"):
+        load_combiner(folder)
+    lists = tmp_path / "lists"
+    shutil.copytree(LEXICON_DIR, lists)
+    with (lists / "sv.txt").open("a", encoding="utf-8") as f:
+        f.write("tårta\n")  # an edited list: the combiner was fitted on other features
+    with pytest.raises(ModelFileError, match="lists.*does not match"):
+        load_combiner(BUILTIN_DIR, lists_dir=lists)
+    with pytest.raises(ModelFileError, match="missing"):
+        load_combiner(tmp_path / "nowhere")
+
+
+@pytest.fixture(scope="module")
+def scorer() -> StackedToxicityScorer:
+    return StackedToxicityScorer()
+
+
+def test_builtin_model_ranks_toxic_first_in_every_regime(scorer: StackedToxicityScorer) -> None:
+    pairs = {
+        "en": ("you are a fucking idiot", "you are a kind person"),
+        "ru": ("ты тупой урод", "ты хороший человек"),  # ParaDetox language
+        "cs": ("ty jsi kurva debil", "ty jsi milý člověk"),  # word list only
+        "pl": ("ty jebany chuju", "ty dobry człowieku"),  # inflected: chuj -> chuju
+        "ja": ("お前はクソ野郎だ", "あなたは親切な人です"),
+        "sv": ("håll käften din idiot", "du är snäll"),
+        "xx": ("fuck you", "hello you"),  # no list, no ParaDetox: shared n-grams and the English list
+    }
+    texts = [t for pair in pairs.values() for t in pair]
+    langs = [lang for lang in pairs for _ in range(2)]
+    p = scorer.probabilities(texts, langs)
+    assert ((p >= 0.0) & (p <= 1.0)).all()
+    for k, lang in enumerate(pairs):
+        assert p[2 * k] > p[2 * k + 1], lang
+    assert scorer.score_kind == "probability" and scorer.supports("xx")
+    assert scorer.probabilities([], []).shape == (0,)
+
+
+def test_manifest_names_its_data_and_never_rtplx() -> None:
+    man = json.loads((BUILTIN_DIR / "manifest.json").read_text())
+    text = json.dumps(man).lower()
+    assert "rtp" not in text.replace("never on rtp-lx", "") and "xling" not in text
+    assert set(man["design_rows"]) == {f"{r}:{lang}" for r in ("paradetox", "wordlist")
+                                       for lang in ("am", "ar", "de", "en", "es", "hi", "ru", "uk", "zh")}
+    assert sum((BUILTIN_DIR / f).stat().st_size for f in ("combiner.json", "manifest.json")) < 5 * 2 ** 20
+
+
+def test_spec_builds_the_builtin_model() -> None:
+    s = build_scorer({"kind": "stacked"})
+    assert isinstance(s, StackedToxicityScorer) and s.id == "stacked-lr"
+
+
+def test_score_step_runs_the_stacked_kind(tmp_path: Path) -> None:
+    from tests.test_score_step import gen_rows, output_rows, setup_run
+    from xdetox.steps.runner import run_step
+
+    rows = gen_rows(10)  # includes an unknown language "xx": still scored
+    store, m = setup_run(tmp_path, rows, {"kind": "stacked"})
+    rec, cached = run_step(m, store, log=lambda _: None)
+    out = output_rows(store, rec)
+    assert not cached and len(out) == 10 and rec.info["missing"] == 0
+    assert all(r.score_kind == "probability" and r.scorer_id == "stacked-lr" and r.hits is None
+               and r.toxicity is not None and 0.0 <= r.toxicity <= 1.0 for r in out)
+    by_text = {r.text: r.toxicity for r in out if r.language == "en"}
+    assert by_text["you fucking idiot"] > by_text["a calm sentence"]  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_released_combiner_rebuilds_byte_identically(tmp_path: Path) -> None:
+    """`xdetox scorer build-stacked` on the vendored data gives exactly the vendored combiner (~1 min)."""
+    res = CliRunner().invoke(app, ["scorer", "build-stacked", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "combiner.json").read_bytes() == (BUILTIN_DIR / "combiner.json").read_bytes()
+    assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((BUILTIN_DIR / "manifest.json").read_text())

@@ -1,0 +1,144 @@
+"""Build the stacked scorer's combiner from ParaDetox's held-out pairs (never RTP-LX).
+
+The stacked scorer (``xdetox/scoring/stacked.py``) feeds a small logistic regression with the
+embedded n-gram model's logit and word-list hit counts. The combiner must learn from logits the
+n-gram model did NOT see in training (stacking on training rows would trust the logit far too
+much), and from both regimes the scorer meets:
+
+- **in-language** rows: ParaDetox's test pairs (``split_hf_shuffle42 == "test"``) of its 9
+  languages, scored by an n-gram model built like the released one but on the train split only;
+- **word-list-only** rows: the same test pairs of language X scored by an n-gram model built
+  with X's ParaDetox pairs left out (X then known only from its word list, which is how the
+  released model knows cs fr id it ja ko nl pl pt sv): one leave-one-language-out model per X.
+
+That is 10 n-gram fits (a few seconds each). The combiner (scikit-learn ``LogisticRegression``,
+lbfgs, L2 with ``C``) is fitted on all 3,600 rows; the released scorer then uses it on the
+released n-gram model's logits (built on all pairs). Everything is deterministic, so
+``xdetox scorer build-stacked`` rebuilds the vendored combiner byte-identically. ``design()``
+gives the design table of docs/SCORERS.md: the same fit with the evaluated language's rows left
+out of the combiner too (its in-language and its word-list-only rows), so every number there is
+out of sample twice over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xdetox.scoring.ngram import BUILTIN_DIR as NGRAM_DIR
+from xdetox.scoring.ngram_build import (
+    LEXICON_DIR,
+    BuildConfig,
+    fit,
+    iter_test_pairs,
+    paradetox_pairs,
+    training_set,
+)
+from xdetox.scoring.ngram_features import linear_scores
+from xdetox.scoring.stacked_features import FEATURES, WORDLIST_LANGUAGES, feature_matrix, lists_digest
+from xdetox.scoring.wordlist_features import WordListFeatures
+
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "stacked-scorer"
+
+
+@dataclass(frozen=True)
+class CombinerConfig:
+    #: inverse L2 strength; 0.01-0.1 gave the same design medians, 0.1 the best word-list-only mean
+    C: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class DesignRows:
+    """Per (regime, language): n-gram logits, word-list counts and labels of the test pairs."""
+
+    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def design_rows(log: Callable[[str], None] = lambda _: None) -> DesignRows:
+    pairs = paradetox_pairs()
+    langs = sorted(pairs)
+    wl = WordListFeatures.from_folder(LEXICON_DIR, WORDLIST_LANGUAGES)
+    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for excl in [None, *langs]:
+        cfg = BuildConfig(split="train", exclude_paradetox=() if excl is None else (excl,))
+        weights, bias = fit(training_set(cfg, pairs), cfg)
+        weights = weights.astype(np.float16).astype(np.float32)  # as the released model stores them
+        for lang in (langs if excl is None else [excl]):
+            tp = list(iter_test_pairs(pairs, lang))
+            texts, y = [t for t, _ in tp], np.array([label for _, label in tp])
+            z = linear_scores(texts, [lang] * len(texts), weights, bias)
+            rows[("paradetox" if excl is None else "wordlist", lang)] = (z, wl.counts(texts, [lang] * len(texts)), y)
+        log(f"design n-gram model {'train split' if excl is None else 'without ' + excl}: done")
+    return DesignRows(rows)
+
+
+def _fit(rows: DesignRows, cfg: CombinerConfig, leave_out: str | None = None):  # type: ignore[no-untyped-def]
+    from sklearn.linear_model import LogisticRegression
+
+    keys = [k for k in sorted(rows.rows) if k[1] != leave_out]
+    x = np.vstack([feature_matrix(rows.rows[k][0], rows.rows[k][1], np.full(len(rows.rows[k][0]), k[0] == "paradetox"))
+                   for k in keys])
+    y = np.concatenate([rows.rows[k][2] for k in keys])
+    return LogisticRegression(C=cfg.C, max_iter=1000, random_state=cfg.seed).fit(x, y)
+
+
+def design(rows: DesignRows, cfg: CombinerConfig = CombinerConfig()) -> dict[str, dict[str, float]]:
+    """Per language and regime: AUROC of the stacked score (combiner fitted without that language),
+    of the n-gram logit alone and of the exact word-list hits alone."""
+    from sklearn.metrics import roc_auc_score
+
+    out: dict[str, dict[str, float]] = {}
+    for lang in sorted({k[1] for k in rows.rows}):
+        model = _fit(rows, cfg, leave_out=lang)
+        for regime in ("paradetox", "wordlist"):
+            z, counts, y = rows.rows[(regime, lang)]
+            x = feature_matrix(z, counts, np.full(len(z), regime == "paradetox"))
+            out[f"{regime}:{lang}"] = {"stacked": float(roc_auc_score(y, model.decision_function(x))),
+                                       "ngram": float(roc_auc_score(y, z)),
+                                       "hits": float(roc_auc_score(y, counts[:, 0] + counts[:, 2]))}
+    return out
+
+
+def build(out: Path = BUILTIN_DIR, cfg: CombinerConfig = CombinerConfig(),
+          log: Callable[[str], None] = lambda _: None) -> dict[str, object]:
+    rows = design_rows(log)
+    model = _fit(rows, cfg)
+    ngram_manifest = json.loads((NGRAM_DIR / "manifest.json").read_text("utf-8"))
+    combiner = {
+        "features": list(FEATURES),
+        # repr round-trips a float exactly: the file is the fit, to the last bit
+        "weights": [float(w) for w in model.coef_[0]],
+        "bias": float(model.intercept_[0]),
+    }
+    payload = json.dumps(combiner, indent=1).encode()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "combiner.json").write_bytes(payload)
+    manifest: dict[str, object] = {
+        "about": "Stacked toxicity scorer, built by `xdetox scorer build-stacked` (xdetox/scoring/stacked_build.py): "
+                 "a logistic combiner of the embedded n-gram model's logit and word-list hits, fitted on multilingual "
+                 "ParaDetox's held-out test pairs (OpenRAIL++, xdetox/data/paradetox/NOTICE) scored by n-gram models "
+                 "built without them. Never on RTP-LX.",
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "ngram_model_sha256": ngram_manifest["sha256"],
+        "ngram_paradetox_languages": sorted(set(ngram_manifest["languages"]) - _wordlist_only(ngram_manifest)),
+        "word_lists": "xdetox/data/lexicons/lists-v2",
+        "word_lists_sha256": lists_digest(LEXICON_DIR, WORDLIST_LANGUAGES),
+        "config": asdict(cfg),
+        "design_rows": {f"{r}:{lang}": len(v[2]) for (r, lang), v in sorted(rows.rows.items())},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _wordlist_only(ngram_manifest: dict[str, object]) -> set[str]:
+    """Languages the released n-gram model knows only from word lists (no ParaDetox pairs)."""
+    cfg = ngram_manifest["config"]
+    assert isinstance(cfg, dict)
+    have = set(paradetox_pairs()) - set(cfg.get("exclude_paradetox", []))
+    return set(cfg["languages"]) - have
