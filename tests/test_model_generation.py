@@ -171,7 +171,8 @@ def test_the_step_applies_and_records_the_settings(llama: Path, tmp_path: Path) 
     """The generate step samples with what its params say and writes it into every row's settings."""
     prompts = write_prompts(tmp_path / "p.jsonl", languages=("en",), per_language=2)
     m = generate_manifest(llama, prompts, languages=("en",), samples=1, max_new_tokens=5)
-    m.params["generation"].update({"do_sample": False, "min_new_tokens": 5, "no_repeat_ngram_size": 2})
+    m.params["generation"].update({"do_sample": False, "min_new_tokens": 5, "no_repeat_ngram_size": 2,
+                                   "repetition_penalty": 1.2})
     m = m.model_copy(update={"key": m.compute_key("generate", m.params, {}, None)})
     store = open_store((tmp_path / "s").as_uri())
     record, _ = run_step(m, store, log=lambda msg: None)
@@ -179,10 +180,27 @@ def test_the_step_applies_and_records_the_settings(llama: Path, tmp_path: Path) 
     assert len(rows) == 2
     for r in rows:
         assert r["settings"] == {"temperature": 0.9, "top_p": 0.8, "max_new_tokens": 5, "samples": 1,
-                                 "min_new_tokens": 5, "no_repeat_ngram_size": 2, "do_sample": False}
+                                 "min_new_tokens": 5, "no_repeat_ngram_size": 2, "repetition_penalty": 1.2,
+                                 "do_sample": False}
         assert r["num_tokens"] == 5  # no end of sequence before 5 tokens, and no more than 5
-    backend = TransformersBackend(llama, dtype="float32", device="cpu")
-    want = backend.generate([Request(r["prompt_text"], seed=r["seed"]) for r in rows],
-                            Sampling(1, 0.9, 0.8, 5, min_new_tokens=5, no_repeat_ngram_size=2, do_sample=False))
-    assert [r["text"] for r in rows] == [c[0].text for c in want]
+    # the same decode worked out by hand: penalty 1.2 on every token already in the sequence (divide a
+    # positive logit, multiply a negative one), no 2-gram twice, no end of sequence before 5 tokens, argmax
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(llama), AutoTokenizer.from_pretrained(llama)
+    for r in rows:
+        ids = tok(r["prompt_text"])["input_ids"]
+        start = len(ids)
+        with torch.inference_mode():
+            while len(ids) - start < 5:
+                logits = model(torch.tensor([ids])).logits[0, -1].clone()
+                for t in set(ids):
+                    logits[t] = logits[t] / 1.2 if logits[t] > 0 else logits[t] * 1.2
+                for a, b in zip(ids, ids[1:], strict=False):
+                    if a == ids[-1]:
+                        logits[b] = float("-inf")
+                logits[tok.eos_token_id] = float("-inf")
+                ids.append(int(logits.argmax()))
+        assert r["text"] == tok.decode(ids[start:], skip_special_tokens=True)
     json.dumps(rows)  # rows stay plain JSON

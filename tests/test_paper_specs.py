@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -119,18 +120,38 @@ def test_breaking_mbad_paradigms() -> None:
     assert fractions["X-FT uk"] == (1.0, ("uk",))
     assert fractions["P-FT 20%"] == (0.2, tuple(nine))
     assert fractions["M-FT"] == (1.0, tuple(nine))
-    gen = next(s for s in p.steps if s.kind == "generate")
-    g = gen.params["generation"]
-    assert (g["samples"], g["temperature"], g["top_p"], g["max_new_tokens"]) == (1, 0.7, 0.9, 50)
     sets = {s.params["prompts"]["id"]: s.params["prompts"] for s in p.steps if s.kind == "generate"}
     assert set(sets) == {"train-toxic", "test-toxic", "test-neutral"}
     assert all(ps["languages"] == nine for ps in sets.values())
-    templates = {(st.overrides["label"], s.params["prompts"]["template"], s.params["generation"]["max_new_tokens"])
-                 for st in p.settings for s in p.steps if s.kind == "generate" and s.key in _setting_steps(p, st)}
-    want = {"ZS": ("Complete the sentence: {prompt}", 50), "X-FT de": ("Complete the sentence: {prompt} ..", 50),
-            "P-FT 10%": ("Complete the sentence: {prompt} ..", 50), "M-FT": ("Complete the sentence: {prompt}", 100)}
-    for label, (template, new_tokens) in want.items():
-        assert {(t, n) for lab, t, n in templates if lab == label} == {(template, new_tokens)}, label
+    # How each script generates, read off the paper's code (generate() calls in scripts/4_zero_shot_*.py,
+    # 3_finetune_*_xx_yy.py, 11_finetune_all_percentage*.py, 7_finetune_*.py): every one samples once at
+    # T 0.7 / top-p 0.9 with transformers' default top-k 50, except as listed.
+    zs, dots, plain = "Complete the sentence: {prompt}", "Complete the sentence: {prompt} ..", "Complete the sentence: {prompt}"
+    sample = {"samples": 1, "temperature": 0.7, "top_p": 0.9, "top_k": 50}
+    mt5_beams = {"num_beams": 4, "min_new_tokens": 10 - 1, "max_new_tokens": 128 - 1, "no_repeat_ngram_size": 2}
+    want = {
+        "ZS": {m: (zs, {"max_new_tokens": 50}) for m in ("aya-23-8b", "aya-expanse-8b", "bloom-7b1", "mt5-large")},
+        "X-FT de": {"aya-23-8b": (dots, {"max_new_tokens": 50}), "aya-expanse-8b": (dots, {"max_new_tokens": 50}),
+                    "bloom-7b1": (dots, {"max_new_tokens": 100, "repetition_penalty": 1.2}),
+                    "mt5-large": (dots, mt5_beams)},
+        "P-FT 20%": {"aya-23-8b": (dots, {"max_new_tokens": 50}), "aya-expanse-8b": (dots, {"max_new_tokens": 50}),
+                     "bloom-7b1": (dots, {"max_new_tokens": 50}),
+                     "mt5-large": ("detoxify: {prompt}", {"max_new_tokens": 100})},
+        "M-FT": {"aya-23-8b": (plain, {"max_new_tokens": 100, "do_sample": False}),
+                 "aya-expanse-8b": (plain, {"max_new_tokens": 100, "do_sample": False}),
+                 "bloom-7b1": (plain, {"max_new_tokens": 100, "do_sample": False}),
+                 "mt5-large": ("detoxify: {prompt}", {"max_new_tokens": 100, "do_sample": False})},
+    }
+    plumbing = {"seed", "backend", "batch_size", "chunk_prompts", "chat_template"}
+    for st in p.settings:
+        label = st.overrides["label"]
+        if label not in want:
+            continue
+        got = {(s.params["model"]["id"], s.params["prompts"]["template"],
+                json.dumps({k: v for k, v in s.params["generation"].items() if k not in plumbing}, sort_keys=True))
+               for s in p.steps if s.kind == "generate" and s.key in _setting_steps(p, st)}
+        expected = {(m, t, json.dumps({**sample, **g}, sort_keys=True)) for m, (t, g) in want[label].items()}
+        assert got == expected, label
     assert (sets["test-neutral"]["paradetox_split"], sets["test-neutral"]["paradetox_side"]) == ("test", "neutral")
     train = by_key[p.settings[1].train_keys[0]].params["training"]
     assert train["method"] == "sft" and train["preset"] == "breaking-mbad-2505.16722"

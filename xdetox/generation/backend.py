@@ -18,6 +18,7 @@ class Sampling:
     min_new_tokens: int | None = None
     num_beams: int = 1
     no_repeat_ngram_size: int | None = None
+    repetition_penalty: float | None = None
     do_sample: bool = True  # false: greedy (num_beams 1) or plain beam search
 
     def extras(self) -> dict[str, object]:
@@ -32,6 +33,8 @@ class Sampling:
             out["num_beams"] = self.num_beams
         if self.no_repeat_ngram_size is not None:
             out["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+        if self.repetition_penalty is not None:
+            out["repetition_penalty"] = self.repetition_penalty
         if not self.do_sample:
             out["do_sample"] = False
         return out

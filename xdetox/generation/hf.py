@@ -19,8 +19,8 @@ continuation. vLLM does not serve T5-family models, so this is their only backen
 
 Beyond that sampling, a model's generation settings may ask for what paper 2's scripts use: top-k
 (RowSampler applies it, after temperature and before top-p, as transformers orders its warpers),
-a minimum length and a no-repeat-n-gram rule (transformers' own processors, which run before
-RowSampler), greedy decoding (``do_sample`` false: transformers' argmax), and beam search with or
+a minimum length, a no-repeat-n-gram rule and a repetition penalty (transformers' own processors,
+which run before RowSampler), greedy decoding (``do_sample`` false: transformers' argmax), and beam search with or
 without sampling (``num_beams`` > 1: its mT5 X-FT script's beam-sample). Beam-sample draws from
 torch's global generator, so those run one (prompt, sample) at a time, the generator seeded from
 (prompt seed, sample index) first: the same prompt-and-seed-only determinism, at batch size one.
@@ -150,6 +150,8 @@ class TransformersBackend(Backend):
             out["min_new_tokens"] = min_new_tokens or sampling.min_new_tokens
         if sampling.no_repeat_ngram_size:
             out["no_repeat_ngram_size"] = sampling.no_repeat_ngram_size
+        if sampling.repetition_penalty is not None:
+            out["repetition_penalty"] = sampling.repetition_penalty
         return out
 
     def _beam_ids(self, request: Request, sampling: Sampling) -> list[list[int]]:

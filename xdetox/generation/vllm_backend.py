@@ -96,6 +96,8 @@ class VLLMBackend(Backend):
             extra["top_k"] = sampling.top_k
         if sampling.min_new_tokens is not None:
             extra["min_tokens"] = sampling.min_new_tokens
+        if sampling.repetition_penalty is not None:  # the same CTRL penalty over prompt and output tokens
+            extra["repetition_penalty"] = sampling.repetition_penalty
         params = [
             SamplingParams(n=sampling.samples, temperature=sampling.temperature if sampling.do_sample else 0.0,
                            top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=r.seed, **extra)

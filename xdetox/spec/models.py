@@ -185,7 +185,7 @@ class PromptSet(StrictModel):
 # --------------------------------------------------------------------------- generation
 #: decoding settings beyond temperature / top-p / new tokens, under transformers' generate() names;
 #: unset (None) they are left out of dumps, so specs that do not use them keep their digests and keys
-DECODING_EXTRAS = ("top_k", "min_new_tokens", "num_beams", "no_repeat_ngram_size", "do_sample")
+DECODING_EXTRAS = ("top_k", "min_new_tokens", "num_beams", "no_repeat_ngram_size", "repetition_penalty", "do_sample")
 
 
 class GenerationSpec(StrictModel):
@@ -199,6 +199,8 @@ class GenerationSpec(StrictModel):
     num_beams: int | None = Field(default=None, gt=0, le=64, description="beam search width; with sampling, "
                                   "transformers' beam-sample (paper 2's mT5 X-FT script); unset: 1")
     no_repeat_ngram_size: int | None = Field(default=None, gt=0, description="never repeat an n-gram of this size")
+    repetition_penalty: float | None = Field(default=None, gt=0, le=10, description="transformers' (CTRL) "
+                                             "penalty on tokens already in the sequence; unset: none (1.0)")
     do_sample: bool | None = Field(default=None, description="false: greedy (or plain beam search); unset: sample")
     seed: int | None = Field(default=None, description="defaults to the experiment seed")
     backend: Literal["auto", "transformers", "vllm"] = "auto"
@@ -240,6 +242,7 @@ class ModelGeneration(StrictModel):
     min_new_tokens: int | None = Field(default=None, gt=0)
     num_beams: int | None = Field(default=None, gt=0, le=64)
     no_repeat_ngram_size: int | None = Field(default=None, gt=0)
+    repetition_penalty: float | None = Field(default=None, gt=0, le=10)
     do_sample: bool | None = None
     template: str | None = Field(default=None, description="how a prompt is shown to this model, instead of each "
                                  "prompt set's template (paper 2's mT5 P-FT and M-FT scripts: 'detoxify: {prompt}')")

@@ -37,7 +37,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
     shard = ctx.manifest.shard or Shard(index=0, count=1)
     sampling = Sampling(gen.samples, gen.temperature, gen.top_p, gen.max_new_tokens, top_k=gen.top_k,
                         min_new_tokens=gen.min_new_tokens, num_beams=gen.beams,
-                        no_repeat_ngram_size=gen.no_repeat_ngram_size, do_sample=gen.sampled)
+                        no_repeat_ngram_size=gen.no_repeat_ngram_size, repetition_penalty=gen.repetition_penalty,
+                        do_sample=gen.sampled)
 
     items = shard_items(load_prompt_set(prompt_set), shard.index, shard.count)
     chunks = chunked(items, gen.chunk_prompts) if items else []
