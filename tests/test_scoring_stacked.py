@@ -17,6 +17,7 @@ from xdetox.cli.main import app
 from xdetox.scoring.base import build_scorer
 from xdetox.scoring.ngram import ModelFileError
 from xdetox.scoring.ngram_build import LEXICON_DIR
+from xdetox.scoring.ngram_features import featurize
 from xdetox.scoring.stacked import BUILTIN_DIR, StackedToxicityScorer, load_combiner
 from xdetox.scoring.stacked_features import FEATURES, feature_matrix
 from xdetox.scoring.wordlist_features import WordListFeatures
@@ -52,6 +53,13 @@ def test_hits_never_span_two_texts_and_batches_do_not_matter(wl: WordListFeature
     batch = wl.counts(["hello", "ты дебил", "バカ"], ["en", "ru", "ja"])
     assert batch[1].tolist() == alone[0].tolist() == [1, 1, 0]
     assert wl.counts([], []).shape == (0, 3)
+
+
+def test_a_nul_inside_a_text_is_a_blank_not_a_text_boundary(wl: WordListFeatures) -> None:
+    # generated text may hold any code point; NUL is also what joins a batch's texts internally
+    assert wl.counts(["you\x00idiot", "idiot"], ["en", "en"]).tolist() == [[1, 1, 0], [1, 1, 0]]
+    z = featurize(["calm\x00day", "x"], ["en", "en"], 16)
+    assert set(z[0].tolist()) == {0, 1} and z[2][0] == featurize(["calm day"], ["en"], 16)[2][0]
 
 
 def test_the_lists_of_one_language_do_not_match_in_another(wl: WordListFeatures) -> None:
@@ -125,6 +133,9 @@ def test_builtin_model_ranks_toxic_first_in_every_regime(scorer: StackedToxicity
         assert p[2 * k] > p[2 * k + 1], lang
     assert scorer.score_kind == "probability" and scorer.supports("xx")
     assert scorer.probabilities([], []).shape == (0,)
+    # empty, blank and punctuation-only texts, and a regional code, still get probabilities
+    q = scorer.probabilities(["", " ", "!!!", "você é um idiota"], ["en", "en", "pt-BR", "pt-BR"])
+    assert ((q > 0.0) & (q < 1.0)).all() and q[3] > q[2]
 
 
 def test_manifest_names_its_data_and_never_rtplx() -> None:

@@ -63,7 +63,9 @@ def encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(code points, separator mask) of the batch: each text prepared, punctuation blanked, runs of
     spaces collapsed, padded with one space each side, texts joined by a 0 code point. Shared by the
     n-gram features and the word-list features (``xdetox/scoring/wordlist_features.py``)."""
-    joined = "\x00".join(" " + prepare(t) + " " for t in texts)
+    # a NUL inside a text would read as a separator and shift every later text's row: it is a
+    # control character, blanked like the others
+    joined = "\x00".join(" " + prepare(t).replace("\x00", " ") + " " for t in texts)
     cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).copy()
     sep = cps == 0
     cps[_BLANK[np.minimum(cps, _TABLE_SIZE)] & ~sep] = 32
