@@ -115,23 +115,27 @@ class _Table:
         return out
 
 
-def _count(cps: np.ndarray, starts: np.ndarray, salts: np.ndarray, table: _Table, text_of: np.ndarray,
+def _count(cps: np.ndarray, starts: np.ndarray, salts: np.ndarray, tables: Sequence[_Table], text_of: np.ndarray,
            n_texts: int) -> np.ndarray:
-    """Per text, the number of (start, length) windows whose hash is a key of ``table``."""
-    out = np.zeros(n_texts, dtype=np.int64)
+    """(len(tables), n_texts): per table and text, the number of (start, length) windows whose hash
+    is one of the table's keys. One walk serves all tables (a start lives while it begins like a
+    key of any of them)."""
+    out = np.zeros((len(tables), n_texts), dtype=np.int64)
+    prefix_filter = np.logical_or.reduce([t.prefix_filter for t in tables])
     h = salts.astype(np.uint64)
     pos = starts
     with np.errstate(over="ignore"):
-        for _ in range(table.max_len):
+        for _ in range(max(t.max_len for t in tables)):
             keep = pos < len(cps)
             pos, h = pos[keep], h[keep]
             c = cps[pos]
             keep = c != 0  # a window never crosses into the next text
             pos, h = pos[keep], h[keep] * _P + c[keep].astype(np.uint64)
-            hit = table.is_key(h)
-            if hit.any():
-                out += np.bincount(text_of[pos[hit]], minlength=n_texts)
-            alive = table.prefix_filter[h >> _FILTER_SHIFT]
+            for k, table in enumerate(tables):
+                hit = table.is_key(h)
+                if hit.any():
+                    out[k] += np.bincount(text_of[pos[hit]], minlength=n_texts)
+            alive = prefix_filter[h >> _FILTER_SHIFT]
             pos, h = pos[alive] + 1, h[alive]
             if len(pos) == 0:
                 break
@@ -191,9 +195,9 @@ class WordListFeatures:
         any_starts = np.flatnonzero(~sep & ~space & substring_row[text_of])
         starts = np.sort(np.concatenate([token_starts, any_starts]))
         out = np.zeros((n, 3), dtype=np.int64)
-        out[:, 0] = _count(cps, starts, row_salt[text_of[starts]], self.exact, text_of, n)
-        out[:, 1] = _count(cps, token_starts, row_salt[text_of[token_starts]], self.stem, text_of, n)
+        # stem keys exist only for space-separated languages, so substring rows never hit one
+        out[:, :2] = _count(cps, starts, row_salt[text_of[starts]], (self.exact, self.stem), text_of, n).T
         eng_starts = np.flatnonzero(space & ~english_row[text_of])
         salts = np.full(len(eng_starts), salt64(self.english), dtype=np.uint64)
-        out[:, 2] = _count(cps, eng_starts, salts, self.eng, text_of, n)
+        out[:, 2] = _count(cps, eng_starts, salts, (self.eng,), text_of, n)[0]
         return out
