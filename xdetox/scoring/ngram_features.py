@@ -85,7 +85,8 @@ def featurize(texts: Sequence[str], languages: Sequence[str], bits: int,
         return empty, empty, np.zeros(0, dtype=np.float64)
     cps, sep = encode(texts) if encoded is None else encoded
     # the text each position belongs to, and that text's language salt
-    text_of = np.cumsum(sep) - sep
+    # int32: half the memory traffic of the default int64 in every gather and concatenation below
+    text_of = np.cumsum(sep, dtype=np.int32) - sep
     lengths = np.bincount(text_of[~sep], minlength=len(texts))
     n_grams = sum(np.maximum(lengths - n + 1, 0) for n in ORDERS)
     scale = 1.0 / np.sqrt(np.maximum(n_grams, 1))

@@ -184,7 +184,7 @@ class WordListFeatures:
         if n == 0:
             return np.zeros((0, 3), dtype=np.int64)
         cps, sep = encode(texts) if encoded is None else encoded
-        text_of = np.cumsum(sep) - sep
+        text_of = np.cumsum(sep, dtype=np.int32) - sep
         base = [base_language(lang) for lang in languages]
         row_salt = np.array([salt64(b) for b in base], dtype=np.uint64)
         substring_row = np.array([b in SUBSTRING for b in base])
