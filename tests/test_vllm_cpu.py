@@ -123,3 +123,24 @@ def test_lora_adapter_through_lora_request(tiny: Path, tmp_path: Path) -> None:
     texts = [x.text for x in backend.generate([request], sampling)[0]]
     assert texts != base_texts
     assert [x.text for x in backend.generate([Request("Guten Tag", 12), request], sampling)[1]] == texts
+
+
+def test_model_generation_settings(backend: Any, tiny: Path, tmp_path: Path) -> None:
+    """Paper 2's per-model settings on vLLM: greedy is temperature 0 (the same as top-k 1 at any
+    temperature), min_new_tokens holds off the end of sequence; beams and no-repeat n-grams, which
+    vLLM's sampler lacks, run with transformers and the rows say so."""
+    a = Request("Hello there", 11)
+    greedy = backend.generate([a], Sampling(2, 0.7, 0.9, 8, do_sample=False))[0]
+    top1 = backend.generate([a], Sampling(2, 5.0, 1.0, 8, top_k=1))[0]
+    assert [x.text for x in greedy] == [x.text for x in top1] and greedy[0].text == greedy[1].text
+    full = backend.generate([a], Sampling(3, 0.9, 0.8, 8, min_new_tokens=8, repetition_penalty=1.2))[0]
+    assert all(x.num_tokens == 8 for x in full)
+    prompts = write_prompts(tmp_path / "p.jsonl", languages=("en",), per_language=2)
+    m = generate_manifest(tiny, prompts, languages=("en",), backend="vllm", samples=1, max_new_tokens=6)
+    m.params["generation"].update({"num_beams": 2, "no_repeat_ngram_size": 2})
+    m = m.model_copy(update={"key": m.compute_key("generate", m.params, {}, None)})
+    store = open_store((tmp_path / "store").as_uri())
+    record, _ = run_step(m, store, log=lambda msg: None)
+    rows = read_rows(store, record)
+    assert record.info["backend"] == "transformers" and {r["backend"] for r in rows} == {"transformers"}
+    assert all(r["settings"]["num_beams"] == 2 for r in rows)

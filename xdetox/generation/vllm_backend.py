@@ -98,8 +98,10 @@ class VLLMBackend(Backend):
             extra["min_tokens"] = sampling.min_new_tokens
         if sampling.repetition_penalty is not None:  # the same CTRL penalty over prompt and output tokens
             extra["repetition_penalty"] = sampling.repetition_penalty
+        # greedy gives every sample the same text: decode it once (some vLLM versions refuse n > 1 greedy)
+        n = sampling.samples if sampling.do_sample else 1
         params = [
-            SamplingParams(n=sampling.samples, temperature=sampling.temperature if sampling.do_sample else 0.0,
+            SamplingParams(n=n, temperature=sampling.temperature if sampling.do_sample else 0.0,
                            top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=r.seed, **extra)
             for r in requests
         ]
@@ -107,7 +109,8 @@ class VLLMBackend(Backend):
         result = []
         for out in outputs:
             samples = sorted(out.outputs, key=lambda o: o.index)
-            result.append([Continuation(o.text, len(o.token_ids)) for o in samples])
+            conts = [Continuation(o.text, len(o.token_ids)) for o in samples]
+            result.append(conts if sampling.do_sample else conts * sampling.samples)
         return result
 
     def close(self) -> None:
