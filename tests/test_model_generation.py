@@ -204,3 +204,24 @@ def test_the_step_applies_and_records_the_settings(llama: Path, tmp_path: Path) 
                 ids.append(int(logits.argmax()))
         assert r["text"] == tok.decode(ids[start:], skip_special_tokens=True)
     json.dumps(rows)  # rows stay plain JSON
+
+
+def test_beams_cost_beams_times_the_tokens_at_transformers_rate() -> None:
+    """The planner's work for a generate group: samples x beams x new tokens at the size class's rate,
+    divided by transformers' slowdown when the settings (beams, no-repeat n-grams) leave vLLM out."""
+    from xdetox.plan.estimate import DEFAULT_THROUGHPUT as T
+    from xdetox.plan.shards import generate_work
+
+    params: dict[str, Any] = {
+        "model": {"source": "bigscience/bloom-7b1"},
+        "prompts": {"id": "p", "source": "bundled:xling-prompts-200", "languages": ["en", "de"],
+                    "limit_per_language": 10},
+        "generation": {"samples": 2, "max_new_tokens": 30, "backend": "vllm"},
+    }
+    plain = generate_work(params, T)
+    rate = T.generate_tokens_per_s[plain.size]
+    assert plain.backend == "vllm" and plain.work_s == pytest.approx(20 * 2 * 30 / rate)
+    params["generation"] |= {"num_beams": 4, "no_repeat_ngram_size": 2}
+    beams = generate_work(params, T)
+    assert beams.backend == "transformers"
+    assert beams.work_s == pytest.approx(20 * 2 * 4 * 30 / (rate / T.transformers_slowdown))

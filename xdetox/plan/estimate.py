@@ -270,6 +270,12 @@ def estimate_train(step: StepManifest, r: KindEstimate, ctx: EstimateContext) ->
     r.gpu_hours += (tokens / throughput.train_tokens_per_s[cls][mode] + throughput.step_overhead_s[cls]) / 3600
 
 
+def runs_on_transformers(gen: Mapping[str, Any]) -> bool:
+    """Settings vLLM's sampler lacks (beams, no-repeat n-grams) run with transformers whatever the spec's
+    backend (as xdetox.generation.select.backend_for_model decides at run time)."""
+    return int(gen.get("num_beams") or 1) > 1 or gen.get("no_repeat_ngram_size") is not None
+
+
 def estimate_generate(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:
     p, throughput = step.params, ctx.throughput
     total, pnotes = prompt_count(p["prompts"])
@@ -283,9 +289,11 @@ def estimate_generate(step: StepManifest, r: KindEstimate, ctx: EstimateContext)
     rate = throughput.generate_tokens_per_s[cls]
     # vLLM does not serve T5-family encoder-decoders: the step generates them with transformers
     # (told by the model's config at run time; the planner reads no file, so by the family's name here)
-    if gen.get("backend") == "transformers" or model_family(str(p["model"]["source"])) == "mt5":
+    if (gen.get("backend") == "transformers" or model_family(str(p["model"]["source"])) == "mt5"
+            or runs_on_transformers(gen)):
         rate /= throughput.transformers_slowdown
-    r.gpu_hours += (n * int(gen["max_new_tokens"]) / rate + throughput.step_overhead_s[cls]) / 3600
+    beams = int(gen.get("num_beams") or 1)  # every beam is decoded: beams x the tokens of one sample
+    r.gpu_hours += (n * beams * int(gen["max_new_tokens"]) / rate + throughput.step_overhead_s[cls]) / 3600
 
 
 def estimate_score(step: StepManifest, r: KindEstimate, ctx: EstimateContext) -> None:

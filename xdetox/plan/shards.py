@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdetox.kinds import steps as step_kinds
-from xdetox.plan.estimate import DEFAULT_THROUGHPUT, Throughput, prompt_count, size_class
+from xdetox.plan.estimate import (
+    DEFAULT_THROUGHPUT,
+    Throughput,
+    prompt_count,
+    runs_on_transformers,
+    size_class,
+)
 from xdetox.plan.model import Plan
 
 BUSY_TARGET = 0.9
@@ -67,11 +73,12 @@ def generate_work(params: Mapping[str, Any], throughput: Throughput) -> ShardWor
     gen = params["generation"]
     prompts, _ = prompt_count(params["prompts"])
     cls = size_class(str(params["model"]["source"]))
-    backend = str(gen.get("backend", "vllm"))
+    backend = "transformers" if runs_on_transformers(gen) else str(gen.get("backend", "vllm"))
     rate = throughput.generate_tokens_per_s[cls]
     if backend == "transformers":
         rate /= throughput.transformers_slowdown
-    work = prompts * int(gen["samples"]) * int(gen["max_new_tokens"]) / rate
+    beams = int(gen.get("num_beams") or 1)  # every beam is decoded: beams x the tokens of one sample
+    work = prompts * int(gen["samples"]) * beams * int(gen["max_new_tokens"]) / rate
     return ShardWork(size=cls, model=f"{cls} ({params['model']['source']})", backend=backend, prompts=prompts,
                      samples=int(gen["samples"]), work_s=work, overhead_s=throughput.step_overhead_s[cls])
 
