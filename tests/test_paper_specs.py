@@ -189,6 +189,7 @@ def test_pref_tuning_models_and_peft() -> None:
     gen = next(s for s in p.steps if s.kind == "generate")
     g = gen.params["generation"]
     assert (g["samples"], g["temperature"], g["top_p"], g["max_new_tokens"]) == (25, 0.9, 0.8, 20)
+    assert "top_k" not in g and "num_beams" not in g  # its vLLM script samples without top-k (commented out)
     assert gen.params["prompts"]["source"].startswith("rtp-lx:")
     assert len(gen.params["prompts"]["languages"]) == 17
     ev = by_key[p.settings[0].evaluate_key].params["metrics"]
