@@ -115,30 +115,31 @@ class _Table:
         return out
 
 
-def _count(cps: np.ndarray, starts: np.ndarray, salts: np.ndarray, tables: Sequence[_Table], text_of: np.ndarray,
-           n_texts: int) -> np.ndarray:
+def _count(cps: np.ndarray, starts: np.ndarray, salts: np.ndarray, tables: Sequence[_Table], prefix_filter: np.ndarray,
+           text_of: np.ndarray, n_texts: int) -> np.ndarray:
     """(len(tables), n_texts): per table and text, the number of (start, length) windows whose hash
-    is one of the table's keys. One walk serves all tables (a start lives while it begins like a
-    key of any of them)."""
+    is one of the table's keys. One walk serves all tables: a start lives while it begins like a
+    key of any of them (``prefix_filter``, the union of the tables' prefix filters). ``cps`` ends with a 0, so a window stops at the end of
+    its text without a bounds check."""
     out = np.zeros((len(tables), n_texts), dtype=np.int64)
-    prefix_filter = np.logical_or.reduce([t.prefix_filter for t in tables])
-    h = salts.astype(np.uint64)
-    pos = starts
+    # a start on a space consumes it at once: every space-led key begins with it, so that step
+    # keeps every such start and is the widest of the walk
+    led = cps[starts] == _SPACE
+    h = np.where(led, salts * _P + np.uint64(_SPACE), salts)
+    pos = starts + led
     with np.errstate(over="ignore"):
         for _ in range(max(t.max_len for t in tables)):
-            keep = pos < len(cps)
-            pos, h = pos[keep], h[keep]
             c = cps[pos]
-            keep = c != 0  # a window never crosses into the next text
-            pos, h = pos[keep], h[keep] * _P + c[keep].astype(np.uint64)
+            valid = c != 0  # a window never crosses into the next text
+            h = h * _P + c
             for k, table in enumerate(tables):
-                hit = table.is_key(h)
+                hit = table.is_key(h) & valid
                 if hit.any():
                     out[k] += np.bincount(text_of[pos[hit]], minlength=n_texts)
-            alive = prefix_filter[h >> _FILTER_SHIFT]
-            pos, h = pos[alive] + 1, h[alive]
-            if len(pos) == 0:
+            alive = np.flatnonzero(valid & prefix_filter[h >> _FILTER_SHIFT])
+            if len(alive) == 0:
                 break
+            pos, h = pos[alive] + 1, h[alive]
     return out
 
 
@@ -167,6 +168,7 @@ class WordListFeatures:
                     eng.append((salt64(english), [_SPACE, *cps, _SPACE]))
         self.english = english
         self.exact, self.stem, self.eng = _Table.build(exact), _Table.build(stems), _Table.build(eng)
+        self.own_prefixes = self.exact.prefix_filter | self.stem.prefix_filter
 
     @classmethod
     def from_folder(cls, folder: Path, languages: Iterable[str]) -> WordListFeatures:
@@ -185,19 +187,23 @@ class WordListFeatures:
             return np.zeros((0, 3), dtype=np.int64)
         cps, sep = encode(texts) if encoded is None else encoded
         text_of = np.cumsum(sep, dtype=np.int32) - sep
-        base = [base_language(lang) for lang in languages]
-        row_salt = np.array([salt64(b) for b in base], dtype=np.uint64)
-        substring_row = np.array([b in SUBSTRING for b in base])
-        english_row = np.array([b == self.english for b in base])
+        # per distinct language, not per row: a batch usually holds one or a few
+        distinct, row_lang = np.unique(np.asarray(languages, dtype=object).astype(str), return_inverse=True)
+        base = [base_language(str(lang)) for lang in distinct]
+        row_salt = np.array([salt64(b) for b in base], dtype=np.uint64)[row_lang]
+        substring_row = np.array([b in SUBSTRING for b in base])[row_lang]
+        english_row = np.array([b == self.english for b in base])[row_lang]
         space = cps == _SPACE
         # word starts are spaces (the key carries its leading space); substring rows start anywhere
         token_starts = np.flatnonzero(space & ~substring_row[text_of])
         any_starts = np.flatnonzero(~sep & ~space & substring_row[text_of])
         starts = np.sort(np.concatenate([token_starts, any_starts]))
+        padded = np.append(cps, np.uint32(0)).astype(np.uint64)  # the final 0 ends the last text's windows
         out = np.zeros((n, 3), dtype=np.int64)
         # stem keys exist only for space-separated languages, so substring rows never hit one
-        out[:, :2] = _count(cps, starts, row_salt[text_of[starts]], (self.exact, self.stem), text_of, n).T
+        out[:, :2] = _count(padded, starts, row_salt[text_of[starts]], (self.exact, self.stem), self.own_prefixes,
+                              text_of, n).T
         eng_starts = np.flatnonzero(space & ~english_row[text_of])
         salts = np.full(len(eng_starts), salt64(self.english), dtype=np.uint64)
-        out[:, 2] = _count(cps, eng_starts, salts, (self.eng,), text_of, n)[0]
+        out[:, 2] = _count(padded, eng_starts, salts, (self.eng,), self.eng.prefix_filter, text_of, n)[0]
         return out
