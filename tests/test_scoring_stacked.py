@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from xdetox.cli.main import app
 from xdetox.scoring.base import build_scorer
+from xdetox.scoring.ngram import BUILTIN_DIR as NGRAM_DIR
 from xdetox.scoring.ngram import ModelFileError
 from xdetox.scoring.ngram_build import LEXICON_DIR
 from xdetox.scoring.ngram_features import featurize
@@ -108,6 +109,26 @@ def test_tampered_or_mismatched_files_fail_loudly(tmp_path: Path) -> None:
         load_combiner(BUILTIN_DIR, lists_dir=lists)
     with pytest.raises(ModelFileError, match="missing"):
         load_combiner(tmp_path / "nowhere")
+
+
+def test_a_rebuilt_ngram_model_does_not_pair_with_the_old_combiner(tmp_path: Path) -> None:
+    # the combiner's logit weights were fitted for one n-gram model: another one (here: a manifest
+    # naming other weights) is refused, not silently combined
+    ngram = tmp_path / "ngram"
+    shutil.copytree(NGRAM_DIR, ngram)
+    man = json.loads((ngram / "manifest.json").read_text())
+    man["sha256"] = "0" * 64
+    (ngram / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ModelFileError, match="model.npz: sha256 000000000000"):
+        load_combiner(BUILTIN_DIR, ngram_dir=ngram)
+
+
+def test_stacked_spec_takes_a_calibration_map_and_dumps_minimal() -> None:
+    from xdetox.kinds import scorers
+
+    assert scorers.validate_spec({"kind": "stacked"}).model_dump(mode="json") == {"kind": "stacked", "model": "builtin"}
+    spec = scorers.validate_spec({"kind": "stacked", "calibration": "s3://bucket/maps/stacked.json"})
+    assert spec.calibration == "s3://bucket/maps/stacked.json"  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
