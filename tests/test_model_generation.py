@@ -144,7 +144,7 @@ def test_beam_sample_is_transformers_beam_sample_per_prompt_and_seed(mt5: Path) 
     import torch
 
     backend = TransformersBackend(mt5, dtype="float32", device="cpu")
-    sampling = Sampling(2, 0.7, 0.9, 12, min_new_tokens=4, num_beams=4, no_repeat_ngram_size=2)
+    sampling = Sampling(1, 0.7, 0.9, 8, min_new_tokens=4, num_beams=4, no_repeat_ngram_size=2)
     prompts = ["you are a", "what the hell is this thing"]
     torch.manual_seed(99)
     before = torch.rand(3)
@@ -157,7 +157,7 @@ def test_beam_sample_is_transformers_beam_sample_per_prompt_and_seed(mt5: Path) 
         for s, cont in enumerate(conts):
             torch.manual_seed(row_seed(10 + i, s))
             out = model.generate(**enc, num_beams=4, do_sample=True, temperature=0.7, top_p=0.9, top_k=0,
-                                 no_repeat_ngram_size=2, min_new_tokens=4, max_new_tokens=12)[0, 1:].tolist()
+                                 no_repeat_ngram_size=2, min_new_tokens=4, max_new_tokens=8)[0, 1:].tolist()
             assert cont.text == tok.decode(out, skip_special_tokens=True)
             content = [t for t in out if t not in (tok.pad_token_id, tok.eos_token_id)]
             assert len(content) >= 4
@@ -225,3 +225,49 @@ def test_beams_cost_beams_times_the_tokens_at_transformers_rate() -> None:
     beams = generate_work(params, T)
     assert beams.backend == "transformers"
     assert beams.work_s == pytest.approx(20 * 2 * 4 * 30 / (rate / T.transformers_slowdown))
+
+
+def test_a_specs_beam_sampled_mt5_end_to_end(tmp_path: Path, mt5: Path) -> None:
+    """From a spec to rows: the model's own settings (beam-sample, no repeated 2-grams, its template) reach
+    the generate step through the plan, and each row is transformers' beam-sample of its prompt under the
+    generator seeded from (row seed, sample index)."""
+    import torch
+    from rich.console import Console
+    from transformers import AutoTokenizer, MT5ForConditionalGeneration
+
+    from xdetox.executors.local import run_plan
+    from xdetox.executors.publish import publish, run_store
+    from xdetox.plan import plan
+
+    spec = {
+        "name": "mt5-beams", "store": (tmp_path / "store").as_uri(), "seed": 5,
+        "models": [{"id": "mt5", "source": mt5.as_uri(), "dtype": "float32",
+                    "generation": {"num_beams": 2, "no_repeat_ngram_size": 2, "min_new_tokens": 2,
+                                   "template": "detoxify: {prompt}"}}],
+        "prompts": [{"id": "p", "source": "bundled:xling-prompts-200", "languages": ["en"], "limit_per_language": 2,
+                     "template": "Complete the sentence: {prompt}"}],
+        "generation": {"samples": 2, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 6, "top_k": 50,
+                       "backend": "transformers"},
+        "scoring": {"kind": "lexicon"}, "compare_base": True,
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    p = plan(load_spec(path))
+    rs = run_store(open_store(spec["store"]), p.run_id)
+    publish(p, rs, path.read_text())
+    result = run_plan(p, rs, console=Console(quiet=True), show_progress=False, only=lambda s: s.kind == "generate")
+    assert result.failed is None
+    (g,) = [s for s in p.steps if s.kind == "generate"]
+    rows = [json.loads(line) for k in rs.list(g.output_prefix + "/") if k.endswith(".jsonl")
+            for line in rs.get_text(k).splitlines()]
+    assert len(rows) == 2 * 2
+    model, tok = MT5ForConditionalGeneration.from_pretrained(mt5), AutoTokenizer.from_pretrained(mt5)
+    for r in rows:
+        assert r["prompt_text"] == "detoxify: " + r["prompt"] and r["backend"] == "transformers"
+        assert r["settings"] == {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 6, "samples": 2, "top_k": 50,
+                                 "min_new_tokens": 2, "num_beams": 2, "no_repeat_ngram_size": 2}
+        torch.manual_seed(row_seed(r["seed"], r["sample_index"]))
+        out = model.generate(**tok([r["prompt_text"]], return_tensors="pt"), num_beams=2, do_sample=True,
+                             temperature=0.7, top_p=0.9, top_k=50, no_repeat_ngram_size=2, min_new_tokens=2,
+                             max_new_tokens=6)
+        assert r["text"] == tok.decode(out[0, 1:], skip_special_tokens=True)
