@@ -191,13 +191,10 @@ def test_analyze_step_end_to_end(tiny: Any, tmp_path: Path, monkeypatch: pytest.
         ctx.put_dir("", tuned_dir)
         return {}
 
-    registry.register("train", fake_train)
-    try:
+    with registry.overridden({"train": fake_train}):
         train = StepManifest(kind="train", key="t" * 16, run_id="r", label="fake train", params={},
                              output_prefix="models/tuned")
         run_step(train, store, log=lambda m: None)
-    finally:
-        registry.unregister("train")
     params = {
         "model": {"id": "tiny-gpt2", "source": str(folder), "dtype": "float32", "arm": "base"},
         "probe": {"source": "train", "data": "paradetox:bundled", "languages": ["en"], "limit_per_language": 60},

@@ -38,13 +38,10 @@ def _fake_analyze(ctx: Any, texts: dict[str, list[str]] = TEXTS) -> dict[str, An
 
 def _analyzed(store: LocalStore, texts: dict[str, list[str]], scorer: dict[str, Any]) -> StepManifest:
     """Commit a fake analyze step with these continuations; the analyze_score manifest reading it."""
-    registry.register("analyze", lambda ctx: _fake_analyze(ctx, texts))
-    try:
+    with registry.overridden({"analyze": lambda ctx: _fake_analyze(ctx, texts)}):
         analyze = StepManifest(kind="analyze", key="a" * 16, run_id="r", label="analyze", params={},
                                output_prefix="analysis/a")
         run_step(analyze, store, log=lambda m: None)
-    finally:
-        registry.unregister("analyze")
     return StepManifest(kind="analyze_score", key="s" * 16, run_id="r", label="analyze score",
                         params={"scorer": scorer, "model_id": "m"}, inputs={"analysis": [analyze.key]},
                         output_prefix="analysis/s")

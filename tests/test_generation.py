@@ -218,13 +218,10 @@ def test_template_and_upstream_model_input(tiny: Path, prompts: Path, tmp_path: 
         ctx.put_dir("", tiny)
         return {}
 
-    registry.register("build_model", fake_build)
-    try:
+    with registry.overridden({"build_model": fake_build}):
         up = StepManifest(kind="build_model", key="upstreammodel01", run_id="gen-test", label="build",
                           params={}, output_prefix="models/upstreammodel01")
         up_record, _ = run_step(up, store, log=lambda msg: None)
-    finally:
-        registry.unregister("build_model")
     m = manifest(tiny, prompts, template="Complete the sentence: {prompt}", languages=("zh",))
     m = m.model_copy(update={"inputs": {"model": [up.key]},
                              "params": {**m.params, "model": {**m.params["model"], "source": "builtin:tiny"}}})

@@ -62,9 +62,7 @@ def test_scratch_is_removed_when_the_step_fails_or_is_terminated(tmp_path: Path,
         time.sleep(5)
         return {}
 
-    registry.register("score", fails)
-    registry.register("generate", terminated)
-    try:
+    with registry.overridden({"score": fails, "generate": terminated}):
         with pytest.raises(RuntimeError, match="boom"):
             run_step(StepManifest(kind="score", key="s1", run_id="r", label="s", output_prefix="o"), store,
                      log=lambda _m: None)
@@ -72,9 +70,6 @@ def test_scratch_is_removed_when_the_step_fails_or_is_terminated(tmp_path: Path,
             run_step(StepManifest(kind="generate", key="g1", run_id="r", label="g", output_prefix="o"), store,
                      log=lambda _m: None)
         assert info.value.code == 128 + signal.SIGTERM
-    finally:
-        registry.unregister("score")
-        registry.unregister("generate")
     assert len(seen) == 2 and all(f"-pid{os.getpid()}-" in p.name for p in seen)
     assert not any(p.exists() for p in seen)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back

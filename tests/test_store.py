@@ -78,14 +78,11 @@ def test_manifest_output_prefix_cannot_escape(store_uri: str) -> None:
         ctx.put_bytes("out.txt", b"x")
         return {}
 
-    registry.register("evaluate", writer)
-    try:
+    with registry.overridden({"evaluate": writer}):
         m = StepManifest(kind="evaluate", key="k1", run_id="r", label="t", output_prefix="../../elsewhere")
         with pytest.raises(UnsafeKeyError):
             run_step(m, store, log=lambda _m: None)
         assert not is_committed(store, "k1")
-    finally:
-        registry.unregister("evaluate")
 
 
 def test_local_store_refuses_symlink_escape(tmp_path: Path) -> None:
@@ -100,7 +97,7 @@ def test_local_store_refuses_symlink_escape(tmp_path: Path) -> None:
     assert not (outside / "x.txt").exists()
 
 
-def _toy_steps(calls: list[str]) -> None:
+def _toy_steps(calls: list[str]) -> dict[str, registry.StepFn]:
     def produce(ctx: StepContext) -> dict:
         calls.append(ctx.manifest.key)
         ctx.put_bytes("data.jsonl", b'{"a": 1}\n')
@@ -111,15 +108,13 @@ def _toy_steps(calls: list[str]) -> None:
         ctx.put_json("n.json", {"n": len(rows)})
         return {"n": len(rows)}
 
-    registry.register("generate", produce)
-    registry.register("evaluate", consume)
+    return {"generate": produce, "evaluate": consume}
 
 
 def test_commit_record_makes_outputs_visible(store_uri: str) -> None:
     store = open_store(store_uri).child("runs/r")
     calls: list[str] = []
-    _toy_steps(calls)
-    try:
+    with registry.overridden(_toy_steps(calls)):
         up = StepManifest(kind="generate", key="up1", run_id="r", label="up", output_prefix="generations/g")
         down = StepManifest(kind="evaluate", key="down1", run_id="r", label="down", output_prefix="evaluations/d",
                             inputs={"up": ["up1"]})
@@ -139,9 +134,6 @@ def test_commit_record_makes_outputs_visible(store_uri: str) -> None:
         assert rec2 == record
         drec, _ = run_step(down, store, log=lambda _m: None)
         assert drec.info == {"n": 1}
-    finally:
-        registry.unregister("generate")
-        registry.unregister("evaluate")
 
 
 def test_failed_step_leaves_no_commit(store_uri: str) -> None:
@@ -151,14 +143,11 @@ def test_failed_step_leaves_no_commit(store_uri: str) -> None:
         ctx.put_bytes("part.txt", b"half")
         raise RuntimeError("boom")
 
-    registry.register("score", half)
-    try:
+    with registry.overridden({"score": half}):
         m = StepManifest(kind="score", key="s1", run_id="r", label="s", output_prefix="scores/x")
         with pytest.raises(RuntimeError, match="boom"):
             run_step(m, store, log=lambda _m: None)
         assert not is_committed(store, "s1")
-    finally:
-        registry.unregister("score")
 
 
 def test_retry_after_injected_failure(store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

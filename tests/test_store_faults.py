@@ -42,10 +42,8 @@ def test_cut_get_bodies_are_retried_with_identical_results(
         ctx.put_json("n.json", {"n": len(rows), "files": files})
         return {"n": len(rows)}
 
-    registry.register("generate", produce)
-    registry.register("evaluate", consume)
     monkeypatch.setenv("XDETOX_CACHE_DIR", str(tmp_path / "cache"))
-    try:
+    with registry.overridden({"generate": produce, "evaluate": consume}):
         with cutting_proxy(s3_env.endpoint, share=0.10, seed=11) as (endpoint, stats):
             monkeypatch.setenv("XDETOX_S3_ENDPOINT_URL", endpoint)
             store = open_store(s3_store_uri)
@@ -67,9 +65,6 @@ def test_cut_get_bodies_are_retried_with_identical_results(
         # The same bytes the server holds, read without the proxy.
         monkeypatch.setenv("XDETOX_S3_ENDPOINT_URL", s3_env.endpoint)
         assert open_store(s3_store_uri).child("runs/r").get_bytes("ev/d/n.json") == down_bytes
-    finally:
-        registry.unregister("generate")
-        registry.unregister("evaluate")
 
 
 def test_every_get_cut_fails_naming_the_object(

@@ -46,11 +46,8 @@ def publish_tiny(store: Store, folder: Path) -> StepManifest:
         ctx.put_dir("", folder)
         return {"prebuilt": True}
 
-    registry.register("build_model", _publish)
-    try:
+    with registry.overridden({"build_model": _publish}):
         run_step(m, store, log=lambda s: None)
-    finally:
-        registry.unregister("build_model")
     return m
 
 

@@ -5,7 +5,8 @@ needs the dependencies of the steps it runs."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from xdetox.kinds import steps as step_kinds
@@ -23,6 +24,22 @@ def register(kind: str, fn: StepFn) -> None:
 
 def unregister(kind: str) -> None:
     _OVERRIDES.pop(kind, None)
+
+
+@contextmanager
+def overridden(fns: dict[str, StepFn]) -> Iterator[None]:
+    """Run these kinds with these functions inside the block (tests' toy steps); whatever ran
+    them before comes back afterwards, even when the block fails."""
+    saved = {kind: _OVERRIDES.get(kind) for kind in fns}
+    _OVERRIDES.update(fns)
+    try:
+        yield
+    finally:
+        for kind, fn in saved.items():
+            if fn is None:
+                _OVERRIDES.pop(kind, None)
+            else:
+                _OVERRIDES[kind] = fn
 
 
 def resolve(kind: str) -> StepFn:
