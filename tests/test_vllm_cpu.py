@@ -125,10 +125,15 @@ def test_lora_adapter_through_lora_request(tiny: Path, tmp_path: Path) -> None:
     assert [x.text for x in backend.generate([Request("Guten Tag", 12), request], sampling)[1]] == texts
 
 
-def test_model_generation_settings(backend: Any, tiny: Path, tmp_path: Path) -> None:
+def test_model_generation_settings(tiny: Path, tmp_path: Path) -> None:
     """Paper 2's per-model settings on vLLM: greedy is temperature 0 (the same as top-k 1 at any
     temperature), min_new_tokens holds off the end of sequence; beams and no-repeat n-grams, which
     vLLM's sampler lacks, run with transformers and the rows say so."""
+    from xdetox.generation.select import acquire_backend
+
+    # acquired here, not from the module's fixture: the LoRA test before this one replaced the kept
+    # engine (one engine at a time), which closed the fixture's
+    backend = acquire_backend("vllm", str(tiny), "float32")
     a = Request("Hello there", 11)
     greedy = backend.generate([a], Sampling(2, 0.7, 0.9, 8, do_sample=False))[0]
     top1 = backend.generate([a], Sampling(2, 5.0, 1.0, 8, top_k=1))[0]
