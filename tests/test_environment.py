@@ -4,6 +4,7 @@ are in the commit record, and a commit made under another setting is refused, no
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def test_the_step_runs_with_the_declared_thread_count_whatever_the_machine(
         torch.set_num_threads(before)
     assert record.versions["torch_threads"] == "3"
     assert record.versions["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert record.versions["torch"] == torch.__version__
+    # the installed distribution's version: on the H200 image torch.__version__ says 2.11.0+cu130
+    # where its metadata says 2.11.0 (the build is recorded as the device)
+    assert record.versions["torch"] == importlib.metadata.version("torch")
 
 
 def test_the_default_thread_count_is_fixed(step_and_store: tuple) -> None:
