@@ -146,3 +146,29 @@ def test_cli_fit_calibration_writes_map_with_digest(tmp_path: Path) -> None:
     assert en["before"]["mae"] == pytest.approx((0.2 + 0.1) / 2)  # |1-0.8| and |0-0.1|
     assert len(doc["digest"]) == 64
     assert json.loads((tmp_path / "o.json").read_text())["calibration"]["digest"] == doc["digest"]
+
+
+def test_cli_checks_the_scorer_named_among_several(tmp_path: Path) -> None:
+    import yaml
+
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["scoring"] = [{"kind": "lexicon", "version": 2}, {"kind": "ngram"}]
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    ref = _write(tmp_path / "ref.jsonl", [
+        {"text": "you stupid bitch", "language": "en", "reference": 0.95},
+        {"text": "we walked to the station", "language": "en", "reference": 0.1},
+    ])
+    kinds = {}
+    for choice in (None, "0", "lexicon", "1", "ngram"):
+        out = tmp_path / f"{choice}.json"
+        res = CliRunner().invoke(app, ["scorer", "check", str(path), "--reference", f"jsonl:{ref}", "--json", str(out),
+                                       "--resamples", "10", "--no-progress",
+                                       *(["--scorer", choice] if choice is not None else [])])
+        assert res.exit_code == 0, res.output
+        kinds[choice] = json.loads(out.read_text())["score_kind"]
+    assert kinds == {None: "hits", "0": "hits", "lexicon": "hits", "1": "probability", "ngram": "probability"}
+    for bad in ("perspective", "2"):
+        res = CliRunner().invoke(app, ["scorer", "check", str(path), "--reference", f"jsonl:{ref}", "--no-progress",
+                                       "--scorer", bad])
+        assert res.exit_code == 2 and f"--scorer {bad}: not among" in res.output and "0=lexicon, 1=ngram" in res.output

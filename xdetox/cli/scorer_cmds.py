@@ -42,6 +42,9 @@ def check(
         "--scoring-b64", help="the scorer spec as base64 JSON instead of SPEC (what a cluster pod receives)")] = None,
     results: Annotated[str | None, typer.Option(
         help="also store check.json, rows.jsonl and the calibration map under this store URI (s3://… or file://…)")] = None,
+    scorer: Annotated[str | None, typer.Option(
+        help="which of SPEC's scorers to check when it names several: its kind, or its position in the "
+             "`scoring` list (0 = the first, the default)")] = None,
 ) -> None:
     """Score a reference set with SPEC's scorer: per language n, missing, AUROC, Spearman, ECE."""
     from xdetox.kinds.scorers.calibration import CalibrationMapError
@@ -53,7 +56,12 @@ def check(
         raise fail("give exactly one of SPEC and --scoring-b64")
     if not reference:
         raise fail("--reference is required (rtplx:DIR or jsonl:PATH)")
-    scoring = load_spec(spec).scoring if spec is not None else _decode_scoring(scoring_b64 or "")
+    if spec is not None:
+        scoring = _pick_scorer(spec, load_spec(spec), scorer)
+    elif scorer is not None:
+        raise fail("--scorer picks one of SPEC's scorers; --scoring-b64 already names one")
+    else:
+        scoring = _decode_scoring(scoring_b64 or "")
     langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
     try:
         kind, items = load_reference(reference, langs)
@@ -114,6 +122,24 @@ def check(
     out.print(table)
     if results:
         _upload(results, [p for p in (json_out, scores_out, fit_calibration) if p is not None])
+
+
+def _pick_scorer(path: Path, spec: Any, choice: str | None) -> Any:
+    """The scorer of SPEC's ``scoring`` list (``scoring`` then ``compare_scorers``) that CHOICE names."""
+    listed = [spec.scoring, *spec.compare_scorers]
+    kinds = [str(s.kind) for s in listed]
+    if choice is None:
+        return listed[0]
+    if choice.isdigit():
+        if int(choice) < len(listed):
+            return listed[int(choice)]
+    elif kinds.count(choice) == 1:
+        return listed[kinds.index(choice)]
+    elif kinds.count(choice) > 1:
+        raise fail(f"--scorer {choice}: {path} names {kinds.count(choice)} scorers of that kind; "
+                   f"give its position instead (scoring: {', '.join(f'{i}={k}' for i, k in enumerate(kinds))})")
+    raise fail(f"--scorer {choice}: not among {path}'s scorers "
+               f"(scoring: {', '.join(f'{i}={k}' for i, k in enumerate(kinds))})")
 
 
 class _LogProgress:
