@@ -211,3 +211,49 @@ def test_end_of_service_warning_once_per_run(server: FakePerspective, monkeypatc
     for _ in range(3):  # three score steps of one run in one process
         make(server).close()
     assert [r.getMessage() for r in caplog.records].count("Perspective API ends soon") == 1
+
+
+def _entry(i: int, value: float) -> Entry:
+    return Entry(f"{i:064x}", value, "v1alpha1", "2026-12-04T13:00:00Z")
+
+
+def test_compaction_merges_objects_keeps_every_entry_and_is_idempotent(store_uri: str) -> None:
+    store = open_store(store_uri)
+    cache = ScoreCache(store, "perspective-toxicity")
+    cache.append([_entry(1, 0.1), _entry(2, 0.2)], name="batch-a")
+    cache.append([_entry(2, 0.2), _entry(3, 0.3)], name="batch-b")  # 2 again: both score the same request
+    cache.append([_entry(4, 0.4)], name="import-c")
+    before = ScoreCache(store, "perspective-toxicity").load()
+    assert len(before) == 4
+    assert ScoreCache(store, "perspective-toxicity").compact() == (3, 4)
+    objects = ScoreCache(store, "perspective-toxicity").objects()
+    assert len(objects) == 1 and objects[0].split("/")[-1].startswith("compact-")
+    assert ScoreCache(store, "perspective-toxicity").load() == before
+    assert ScoreCache(store, "perspective-toxicity").compact() == (0, 4)  # one object: left as it is
+    assert ScoreCache(store, "perspective-toxicity").objects() == objects
+
+
+def test_a_reader_that_listed_before_a_compaction_lists_again(tmp_path: Path) -> None:
+    store = open_store((tmp_path / "s").as_uri())
+    writer = ScoreCache(store, "perspective-toxicity")
+    writer.append([_entry(1, 0.1)], name="batch-a")
+    writer.append([_entry(2, 0.2)], name="batch-b")
+    reader = ScoreCache(store, "perspective-toxicity")
+    stale = reader.objects()
+    ScoreCache(store, "perspective-toxicity").compact()  # deletes batch-a and batch-b
+    listings = iter([stale])
+    real = reader.objects
+    reader.objects = lambda: next(listings, None) or real()  # type: ignore[method-assign]
+    assert {k: e.value for k, e in reader.load().items()} == {f"{1:064x}": 0.1, f"{2:064x}": 0.2}
+
+
+def test_cli_compact_reports_each_scorer(tmp_path: Path) -> None:
+    from xdetox.cli.main import app
+
+    uri = (tmp_path / "s").as_uri()
+    for i in range(3):
+        ScoreCache(open_store(uri), "perspective-toxicity").append([_entry(i, i / 10)])
+    res = CliRunner().invoke(app, ["scores", "compact", "--store", uri])
+    assert res.exit_code == 0, res.output
+    assert "perspective-toxicity: 3 cached scores in one object (merged 3)" in res.output
+    assert len(ScoreCache(open_store(uri), "perspective-toxicity").objects()) == 1

@@ -1,4 +1,5 @@
-"""``xdetox scores export|import``: move the store-wide score cache between stores (laptop -> cluster S3).
+"""``xdetox scores export|import|compact``: move the store-wide score cache between stores (laptop ->
+cluster S3), or merge its many small objects into one.
 
 After Perspective's end of service the cache is the only source of those scores, so it must be
 easy to carry: ``export`` writes every entry (with its scorer id, API version and date obtained)
@@ -61,6 +62,23 @@ def import_(
     total = sum(added.values())
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(added.items())) or "nothing"
     err.print(f"imported {total} new cached scores into {store} ({detail})")
+
+
+@scores_app.command("compact")
+def compact(
+    store: Annotated[str, typer.Option(help="store URI whose cache to compact")] = DEFAULT_STORE,
+) -> None:
+    """Merge each scorer's cache objects into one (shards then load one object, not thousands)."""
+    from xdetox.scoring.score_cache import ScoreCache, scorer_ids
+
+    opened = open_store(store, f"--store {store}")
+    try:
+        for sid in scorer_ids(opened):
+            merged, n = ScoreCache(opened, sid).compact()
+            err.print(f"{sid}: {n} cached scores in one object" + (f" (merged {merged})" if merged else
+                                                                    " (already one)"), highlight=False)
+    except ValueError as e:
+        raise fail(str(e)) from None
 
 
 def _utf8_lines(path: Path) -> Iterator[str]:

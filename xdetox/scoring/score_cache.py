@@ -16,6 +16,11 @@ first one listed wins; both are scores of the same request).
 
 ``export``/``import`` move a cache between stores as one JSONL file; an import is written as one
 object named by its content hash, so importing the same file twice adds nothing.
+
+``compact`` merges a scorer's many small objects (every shard loads them all at its start: on S3 a
+round trip each) into one object named by its content hash, checks it reads back whole, and only
+then deletes the objects it merged; objects written meanwhile are not touched. A reader that listed
+an object a compaction then deleted lists again (the merged object holds its entries).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from xdetox.store import Store
+from xdetox.store import NotFoundError, Store
 
 PREFIX = "cache/scores"
 #: concurrent object reads when loading a cache (boto3's client is thread-safe; its default pool
@@ -87,19 +92,49 @@ class ScoreCache:
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"{self.store.uri}/{key}: line {n}: bad score cache entry ({e})") from None
 
+    def _read_all(self, objects: list[str]) -> dict[str, Entry]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        entries: dict[str, Entry] = {}
+        # objects are small and many (one per scored batch): on S3 a read is a round trip, so
+        # they are fetched LOAD_THREADS at a time; map keeps the listed order (first one wins)
+        with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+            for batch in pool.map(lambda obj: list(self._read(obj)), objects):
+                for e in batch:
+                    entries.setdefault(e.key, e)
+        return entries
+
     def load(self) -> dict[str, Entry]:
         if self._entries is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            entries: dict[str, Entry] = {}
-            # objects are small and many (one per scored batch): on S3 a read is a round trip, so
-            # they are fetched LOAD_THREADS at a time; map keeps the listed order (first one wins)
-            with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
-                for batch in pool.map(lambda obj: list(self._read(obj)), self.objects()):
-                    for e in batch:
-                        entries.setdefault(e.key, e)
-            self._entries = entries
+            for attempt in range(3):
+                try:
+                    self._entries = self._read_all(self.objects())
+                    break
+                except NotFoundError:  # a compaction merged and deleted an object after it was listed
+                    if attempt == 2:
+                        raise
+        assert self._entries is not None
         return self._entries
+
+    def compact(self) -> tuple[int, int]:
+        """Merge every object of this scorer into one; returns (objects merged, entries). Idempotent:
+        one object is left as it is."""
+        objects = self.objects()
+        entries = self._read_all(objects)
+        if len(objects) <= 1:
+            return 0, len(entries)
+        body = "".join(e.to_json() + "\n" for _, e in sorted(entries.items()))
+        merged = f"{self.prefix}compact-{hashlib.sha256(body.encode()).hexdigest()[:32]}.jsonl"
+        self.store.put_text(merged, body)
+        back = {e.key: e for e in self._read(merged)}
+        if back != entries:  # never delete what the merged object does not hold
+            raise ValueError(f"{self.store.uri}/{merged}: read back {len(back)} entries, wrote {len(entries)}; "
+                             "nothing deleted")
+        for obj in objects:
+            if obj != merged:
+                self.store.delete(obj)
+        self._entries = None
+        return len(objects), len(entries)
 
     def get(self, key: str) -> Entry | None:
         return self.load().get(key)
@@ -121,12 +156,17 @@ class ScoreCache:
 def export_lines(store: Store) -> Iterator[str]:
     """Every entry of every scorer in ``store`` as JSONL lines carrying their scorer id."""
     root = root_of(store)
-    ids = sorted({k[len(PREFIX) + 1:].split("/", 1)[0] for k in root.list(PREFIX + "/") if k.endswith(".jsonl")})
-    for sid in ids:
+    for sid in scorer_ids(root):
         for key, e in sorted(ScoreCache(root, sid).load().items()):
             d: dict[str, Any] = {"scorer_id": sid, "key": key, "value": e.value, "api_version": e.api_version,
                                  "obtained": e.obtained}
             yield json.dumps(d, separators=(",", ":")) + "\n"
+
+
+def scorer_ids(store: Store) -> list[str]:
+    """The scorer ids that have a cache in ``store``."""
+    root = root_of(store)
+    return sorted({k[len(PREFIX) + 1:].split("/", 1)[0] for k in root.list(PREFIX + "/") if k.endswith(".jsonl")})
 
 
 def import_lines(store: Store, lines: Iterable[str], source: str) -> dict[str, int]:
