@@ -96,8 +96,19 @@ class GenerationGroup:
     keys: list[str]
 
 
+class _AddsSteps:
+    """``scope.add``: every scope adds steps to the run's one builder (see PlanBuilder.add)."""
+
+    def _builder(self) -> PlanBuilder:
+        raise NotImplementedError
+
+    def add(self, kind: str, label: str, params: dict[str, Any], inputs: dict[str, list[str]] | None = None,
+            shard: Shard | None = None, output_prefix: str | None = None, group: str | None = None) -> str:
+        return self._builder().add(kind, label, params, inputs, shard, output_prefix, group)
+
+
 @dataclass
-class RunScope:
+class RunScope(_AddsSteps):
     spec: ExperimentSpec
     builder: PlanBuilder
     settings: list[SettingScope] = field(default_factory=list)
@@ -108,13 +119,12 @@ class RunScope:
     #: room for a kind from outside xdetox to pass things between its hooks
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, kind: str, label: str, params: dict[str, Any], inputs: dict[str, list[str]] | None = None,
-            shard: Shard | None = None, output_prefix: str | None = None, group: str | None = None) -> str:
-        return self.builder.add(kind, label, params, inputs, shard, output_prefix, group)
+    def _builder(self) -> PlanBuilder:
+        return self.builder
 
 
 @dataclass
-class SettingScope:
+class SettingScope(_AddsSteps):
     run: RunScope
     index: int
     label: str
@@ -130,9 +140,8 @@ class SettingScope:
     evaluate_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, kind: str, label: str, params: dict[str, Any], inputs: dict[str, list[str]] | None = None,
-            shard: Shard | None = None, output_prefix: str | None = None, group: str | None = None) -> str:
-        return self.run.builder.add(kind, label, params, inputs, shard, output_prefix, group)
+    def _builder(self) -> PlanBuilder:
+        return self.run.builder
 
     def evaluate_scores(self, ref: ScoreRef, keys: list[str]) -> None:
         """The evaluation reads these score shards as one arm, ``ref`` saying which."""
@@ -152,7 +161,7 @@ class SettingScope:
 
 
 @dataclass
-class ModelScope:
+class ModelScope(_AddsSteps):
     setting: SettingScope
     model: ModelSpec
     #: the untuned model (build_model hooks set its inputs)
@@ -160,6 +169,9 @@ class ModelScope:
     #: the trained model, once a train hook added it
     tuned: Arm | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def _builder(self) -> PlanBuilder:
+        return self.setting.run.builder
 
     @property
     def spec(self) -> ExperimentSpec:
@@ -170,10 +182,6 @@ class ModelScope:
         """What is generated from: the base model unless only the tuned one is wanted, then the tuned."""
         out = [self.base] if self.spec.compare_base or self.tuned is None else []
         return out + ([self.tuned] if self.tuned is not None else [])
-
-    def add(self, kind: str, label: str, params: dict[str, Any], inputs: dict[str, list[str]] | None = None,
-            shard: Shard | None = None, output_prefix: str | None = None, group: str | None = None) -> str:
-        return self.setting.run.builder.add(kind, label, params, inputs, shard, output_prefix, group)
 
 
 @dataclass
