@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -20,15 +19,15 @@ from xdetox.scoring.ngram_features import featurize, linear_scores, prepare
 
 
 def test_features_of_a_short_text_by_hand() -> None:
-    # " ab " has 4 characters: 4 + 3 + 2 + 1 n-grams of orders 1..4 and none of order 5 = 10,
-    # each once shared and once language-salted; every value is 1/sqrt(10)
+    # " ab " has 4 characters: 4 + 3 + 2 + 1 n-grams of orders 1..4 and none of order 5, less the
+    # two lone-space unigrams = 8, each once shared and once language-salted; every value is 1/8
     row, col, scale = featurize(["AB"], ["en"], 16)
     assert prepare("AB") == "ab"  # padded with a space on each side inside featurize
-    assert len(row) == 20 and set(row.tolist()) == {0}
-    assert np.allclose(scale, [1 / math.sqrt(10)])
+    assert len(row) == 16 and set(row.tolist()) == {0}
+    assert np.allclose(scale, [1 / 8])
     assert col.min() >= 0 and col.max() < 2 ** 16
-    # all weights 1: logit = bias + 20 / sqrt(10) = bias + 2 sqrt(10)
-    assert linear_scores(["AB"], ["en"], np.ones(2 ** 16), 0.5)[0] == pytest.approx(0.5 + 2 * math.sqrt(10))
+    # all weights 1: logit = bias + 16 / 8 (the mean weight of the n-grams, twice)
+    assert linear_scores(["AB"], ["en"], np.ones(2 ** 16), 0.5)[0] == pytest.approx(0.5 + 2.0)
 
 
 def test_batch_neighbours_and_whitespace_do_not_change_features() -> None:
@@ -39,16 +38,17 @@ def test_batch_neighbours_and_whitespace_do_not_change_features() -> None:
     # the language salts only the second half: same shared n-grams, different salted ones
     en = set(featurize(["idiot"], ["en"], 20)[1].tolist())
     de = set(featurize(["idiot"], ["de"], 20)[1].tolist())
-    # " idiot " has 25 n-gram positions of orders 1..5 but 23 distinct n-grams (" " and "i" recur):
-    # 23 shared + 23 salted columns per language, the 23 shared ones common to both
-    assert len(en) == 46 and len(en & de) == 23
+    # " idiot " has 23 n-gram positions of orders 1..5 (the lone spaces are not n-grams) but 22
+    # distinct n-grams ("i" recurs): 22 shared + 22 salted columns per language, the shared ones common
+    assert len(en) == 44 and len(en & de) == 22
 
 
 def test_empty_batch_and_empty_text() -> None:
     assert len(featurize([], [], 16)[0]) == 0
-    # blank text pads to one space (runs of spaces collapse): one unigram, shared and salted
+    # blank text pads to one space (runs of spaces collapse) and the lone space is not an n-gram:
+    # no feature at all (the scorers give such a text 0.0, tests/test_scoring_short_texts.py)
     row, col, scale = featurize(["  ", ""], ["en", "en"], 16)
-    assert row.tolist() == [0, 1, 0, 1] and np.allclose(scale, [1.0, 1.0])
+    assert row.tolist() == [] and np.allclose(scale, [1.0, 1.0])
 
 
 def test_punctuation_and_symbols_are_blanks() -> None:
@@ -57,7 +57,8 @@ def test_punctuation_and_symbols_are_blanks() -> None:
     b = featurize(["hello world merkel"], ["en"], 20)
     assert sorted(a[1].tolist()) == sorted(b[1].tolist()) and a[2][0] == b[2][0]
     # Devanagari vowel signs are marks, not punctuation: they stay inside the word
-    assert featurize(["हूँ"], ["hi"], 20)[2][0] == pytest.approx(1 / math.sqrt(5 + 4 + 3 + 2 + 1))
+    # " हूँ " is 5 code points: 3 unigrams (not the spaces) + 4 + 3 + 2 + 1 = 13 n-grams
+    assert featurize(["हूँ"], ["hi"], 20)[2][0] == pytest.approx(1 / 13)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_corrupted_or_missing_model_fails_loudly(tmp_path: Path) -> None:
 
 def test_manifest_names_its_data_and_never_rtplx() -> None:
     man = json.loads((BUILTIN_DIR / "manifest.json").read_text())
-    assert set(man["sources"]) == {"paradetox", "wordlist"}
+    assert set(man["sources"]) == {"paradetox", "wordlist", "wordlist-short"}
     text = json.dumps(man).lower()
     assert "rtp" not in text.replace("never on rtp-lx", "") and "xling" not in text
     assert (BUILTIN_DIR / "model.npz").stat().st_size < 5 * 2 ** 20
@@ -112,6 +113,7 @@ def test_build_is_deterministic_and_learns(tmp_path: Path) -> None:
     cfg = BuildConfig(bits=16, epochs=5, split="train", languages=("en",), max_entries=200)
     ts = training_set(cfg)
     assert ts.sources["wordlist"] == 2 * 200 and ts.sources["paradetox"] == 2 * 300 * 9
+    assert ts.sources["wordlist-short"] == 2 * 200  # each entry alone beside one carrier word alone
     w1, b1 = fit(ts, cfg)
     m1 = save(tmp_path / "a", w1, b1, cfg, ts)
     w2, b2 = fit(training_set(cfg), cfg)
@@ -154,7 +156,7 @@ def test_released_model_rebuilds_byte_identically(tmp_path: Path) -> None:
 
 
 def test_ngram_spec_takes_a_calibration_map_like_every_builtin_kind() -> None:
-    """Its probabilities are on ParaDetox's scale (docs/SCORERS.md: ECE 0.19-0.87 on RTP-LX), so the
+    """Its probabilities are on ParaDetox's scale (docs/SCORERS.md: ECE far from 0 on RTP-LX), so the
     calibration field must reach it; an uncalibrated spec dumps exactly as before."""
     from xdetox.kinds import scorers
 

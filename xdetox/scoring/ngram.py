@@ -7,6 +7,7 @@ rebuilds it); loading checks the digest, so a corrupted or swapped file fails lo
 scoring silently wrong. Every language gets a score: a language without training data of its own
 is scored through the shared (language-independent) n-grams, which is why per-language agreement
 with people has to be measured (``xdetox scorer check``) before its numbers are trusted there.
+A text with no letter, mark or digit (empty, whitespace, punctuation, emoji) scores 0.0.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from xdetox.records import GenerationRow
 from xdetox.scoring.base import Scorer, ScoreResult
-from xdetox.scoring.ngram_features import FEATURE_VERSION, linear_scores
+from xdetox.scoring.ngram_features import FEATURE_VERSION, contentless, encode, linear_scores
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "ngram-scorer"
 
@@ -65,8 +66,12 @@ class NgramToxicityScorer(Scorer):
         return True
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
-        z = linear_scores(texts, languages, self.weights, self.bias)
-        return 1.0 / (1.0 + np.exp(-z))
+        if not texts:
+            return np.zeros(0)
+        encoded = encode(texts)
+        z = linear_scores(texts, languages, self.weights, self.bias, encoded)
+        # no letter or digit: nothing to be toxic (ngram_features.contentless), not the bias's verdict
+        return np.where(contentless(texts, encoded), 0.0, 1.0 / (1.0 + np.exp(-z)))
 
     def score_batch(self, rows: Sequence[GenerationRow]) -> list[ScoreResult]:
         p = self.probabilities([r.text for r in rows], [r.language for r in rows])

@@ -11,7 +11,9 @@ Training texts (never RTP-LX, never the xling prompts: those only evaluate):
   carrier is from the entry's own language when ParaDetox has it, else from all languages' neutral
   sides; the pair is tagged with the entry's language, so the carrier's n-grams cancel and only
   the entry's own n-grams (shared and language-salted) carry weight. This is what gives the 10
-  RTP-LX languages without ParaDetox (cs fr id it ja ko nl pl pt sv) a model at all.
+  RTP-LX languages without ParaDetox (cs fr id it ja ko nl pl pt sv) a model at all. With each
+  such pair, a one-word pair: the entry alone (1) beside one word of the carrier alone (0), so a
+  very short text is scored by its word rather than by the bias.
 
 The model is a logistic regression fitted by SGD (scikit-learn ``SGDClassifier``, log loss,
 fixed seed and epoch count, so a rebuild on the same inputs gives the same weights). Design
@@ -43,7 +45,9 @@ LEXICON_DIR = DATA / "lexicons" / "lists-v2"  # the curated lists: benign entrie
 @dataclass(frozen=True)
 class BuildConfig:
     bits: int = 20
-    alpha: float = 1e-5
+    #: 1e-6 since feature version 4: mean-pooled features are ~sqrt(n) smaller than version 3's, so
+    #: the same alpha regularised far harder (design table in docs/SCORERS.md)
+    alpha: float = 1e-6
     epochs: int = 30
     seed: int = 0
     #: weight of a word-list pair relative to a ParaDetox pair
@@ -56,6 +60,12 @@ class BuildConfig:
     exclude_paradetox: tuple[str, ...] = ()
     #: word-list languages: the 17 RTP-LX languages and the 9 ParaDetox ones (other lists' entries
     #: would only add shared n-grams the model cannot check against any neutral text)
+    #: also train on one-word texts: each word-list entry alone (1) beside one word of its neutral
+    #: carrier alone (0), so a short text's score comes from its words, not from the bias
+    short_pairs: bool = True
+    #: no separate intercept: with mean-pooled features it duplicates a shift of every weight, and
+    #: without it a text made of n-grams the model never saw gets logit 0 (p 0.5), not the bias's say
+    intercept: bool = False
     languages: tuple[str, ...] = ("am", "ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "nl",
                                   "pl", "pt", "ru", "sv", "uk", "zh")
 
@@ -117,6 +127,9 @@ def training_set(cfg: BuildConfig, pairs: dict[str, list[dict[str, str]]] | None
             k = rng.randint(0, len(words))
             ts.add(" ".join([*words[:k], entry, *words[k:]]), 1, lang, cfg.wordlist_weight, "wordlist")
             ts.add(carrier, 0, lang, cfg.wordlist_weight, "wordlist")
+            if cfg.short_pairs and words:
+                ts.add(entry, 1, lang, cfg.wordlist_weight, "wordlist-short")
+                ts.add(rng.choice(words), 0, lang, cfg.wordlist_weight, "wordlist-short")
     return ts
 
 
@@ -127,45 +140,16 @@ def design_matrix(texts: Sequence[str], languages: Sequence[str], bits: int):  #
     return sp.csr_matrix((scale[row], (row, col)), shape=(len(texts), 2 ** bits))
 
 
-def length_columns(texts: Sequence[str], languages: Sequence[str], bits: int):  # type: ignore[no-untyped-def]
-    """Length nuisance columns: log(number of n-grams), centred, once shared and once per language.
-
-    ParaDetox's toxic side differs in length from its rewrite (length alone separates them with
-    AUROC 0.54-0.64, and 0.41 in zh, where the rewrites are the longer side): without these
-    columns the n-gram weights learn "long" (or, in zh, "short") as toxic, through the mean
-    weight of common n-grams. With them the length effect is fitted here and then DROPPED: the
-    released scorer sees only the n-gram weights, so its ranking does not depend on length. The
-    columns are centred (per language, and overall), so dropping them leaves the bias right for a
-    text of average length.
-    """
-    import scipy.sparse as sp
-
-    _, _, scale = featurize(texts, languages, bits)
-    log_n = -2.0 * np.log(scale)
-    langs = sorted(set(languages))
-    col_of = {lang: 1 + i for i, lang in enumerate(langs)}
-    lang_arr = np.array(languages)
-    centred_lang = log_n.copy()
-    for lang in langs:
-        mask = lang_arr == lang
-        centred_lang[mask] -= log_n[mask].mean()
-    rows = np.arange(len(texts))
-    data = np.concatenate([log_n - log_n.mean(), centred_lang])
-    cols = np.concatenate([np.zeros(len(texts), dtype=np.intp), [col_of[lang] for lang in languages]])
-    return sp.csr_matrix((data, (np.concatenate([rows, rows]), cols)), shape=(len(texts), 1 + len(langs)))
-
-
 def fit(ts: TrainingSet, cfg: BuildConfig) -> tuple[np.ndarray, float]:
-    """The n-gram weights and bias; the length columns are fitted alongside and dropped."""
-    import scipy.sparse as sp
+    """The n-gram weights and bias. Version 3 fitted length nuisance columns alongside and dropped
+    them; mean-pooled features (version 4) carry no length, so there are none."""
     from sklearn.linear_model import SGDClassifier
 
     model = SGDClassifier(loss="log_loss", alpha=cfg.alpha, max_iter=cfg.epochs, tol=None,
-                          random_state=cfg.seed)
-    x = sp.hstack([design_matrix(ts.texts, ts.languages, cfg.bits),
-                   length_columns(ts.texts, ts.languages, cfg.bits)], format="csr")
+                          random_state=cfg.seed, fit_intercept=cfg.intercept)
+    x = design_matrix(ts.texts, ts.languages, cfg.bits)
     model.fit(x, np.array(ts.labels), sample_weight=np.array(ts.weights))
-    return model.coef_[0][:2 ** cfg.bits].astype(np.float32), float(model.intercept_[0])
+    return model.coef_[0][:2 ** cfg.bits].astype(np.float32), float(np.asarray(model.intercept_).ravel()[0])
 
 
 def save(out: Path, weights: np.ndarray, bias: float, cfg: BuildConfig, ts: TrainingSet) -> dict[str, object]:

@@ -8,8 +8,14 @@ one space) and padded with a space
 on each side, so word starts and ends are part of n-grams (`` idiot ``). Every character n-gram
 for n in ``ORDERS`` gives two features: a shared one (the same in every language: cognates and
 English loan swear words transfer) and one salted with the text's language (what a word means in
-this language). A text's features all have the value ``1 / sqrt(number of its n-grams)``, so a
-long text is not toxic just for being long.
+this language). A text's features all have the value ``1 / (number of its n-grams)``: the
+logit is the bias plus the MEAN weight of the text's n-grams, so it does not grow or shrink with
+length (a text repeated twice scores as once). Version 3 used ``1 / sqrt(n)``: the logit was then
+the bias plus ``sqrt(n)`` times the mean weight, and as most n-gram weights are negative the score
+rose as a text got shorter (an empty text scored 0.94-1.0). The lone space n-gram is left out: it
+only counts words (length and word density), and in zh, where spaces are only the padding, its
+share of a text is 1 / length. A text with no letter, mark or digit has no n-gram at all; the
+scorers give it probability 0.0 explicitly (``contentless``).
 
 Hand-written rather than scikit-learn's ``HashingVectorizer`` because that one builds each
 n-gram as a Python string (about 10x slower here): this one hashes UTF-32 code points with
@@ -29,7 +35,7 @@ import numpy as np
 
 from xdetox.scoring.normalize import base_language
 
-FEATURE_VERSION = "3"
+FEATURE_VERSION = "4"
 ORDERS = (1, 2, 3, 4, 5)
 # 32-bit arithmetic: half the memory traffic of 64-bit, and 2**32 hash values leave collisions to
 # the final fold into 2**bits columns. Multipliers: the FNV-1a 32-bit prime for the rolling
@@ -78,8 +84,8 @@ def featurize(texts: Sequence[str], languages: Sequence[str], bits: int,
               encoded: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, column, scale): one (row, column) pair per feature occurrence (duplicates are to be
     summed; rows are positions in ``texts``, columns in ``[0, 2**bits)``), and per text the value
-    every one of its features has, ``1 / sqrt(number of its n-grams)``. ``encoded`` is
-    ``encode(texts)`` when the caller already has it."""
+    every one of its features has, ``1 / (number of its n-grams)`` (1 for a contentless text).
+    ``encoded`` is ``encode(texts)`` when the caller already has it."""
     if not texts:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty, np.zeros(0, dtype=np.float64)
@@ -89,7 +95,9 @@ def featurize(texts: Sequence[str], languages: Sequence[str], bits: int,
     text_of = np.cumsum(sep, dtype=np.int32) - sep
     lengths = np.bincount(text_of[~sep], minlength=len(texts))
     n_grams = sum(np.maximum(lengths - n + 1, 0) for n in ORDERS)
-    scale = 1.0 / np.sqrt(np.maximum(n_grams, 1))
+    # the space unigram is not a feature (see the module docstring), so it is not counted either
+    n_grams = n_grams - np.bincount(text_of[cps == 32], minlength=len(texts))
+    scale = 1.0 / np.maximum(n_grams, 1).astype(np.float64)
     salts = np.array([language_salt(lang) for lang in languages], dtype=np.uint32)[text_of]
     seps_before = np.concatenate(([0], np.cumsum(sep, dtype=np.int32)))
     shift = np.uint32(32 - bits)
@@ -103,11 +111,27 @@ def featurize(texts: Sequence[str], languages: Sequence[str], bits: int,
             h = h[:m] * _P + cps[n - 1:n - 1 + m]
             if n not in ORDERS:
                 continue
-            ok = np.flatnonzero(seps_before[n:n + m] == seps_before[:m])  # no separator inside the window
+            inside = seps_before[n:n + m] == seps_before[:m]  # no separator inside the window
+            if n == 1:
+                inside &= cps[:m] != 32
+            ok = np.flatnonzero(inside)
             hn = h[ok] ^ _ORDER_SALT[n]
             rows += [text_of[ok]] * 2
             cols += [(hn * _MIX) >> shift, ((hn ^ salts[ok]) * _MIX) >> shift]
     return np.concatenate(rows), np.concatenate(cols), scale
+
+
+def contentless(texts: Sequence[str], encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Per text: True when it holds no letter, mark or digit (empty, whitespace, punctuation,
+    symbols, emoji). Nothing in such a text can be toxic as the scorers read text, so they give it
+    probability 0.0 instead of a logit made of the bias alone; Perspective API, which paper 1's
+    harness sends an empty continuation to as " ", scores it near 0 as well."""
+    if not texts:
+        return np.zeros(0, dtype=bool)
+    cps, sep = encode(texts) if encoded is None else encoded
+    text_of = np.cumsum(sep, dtype=np.int32) - sep
+    content = np.bincount(text_of[~sep & (cps != 32)], minlength=len(texts))
+    return content == 0
 
 
 def linear_scores(texts: Sequence[str], languages: Sequence[str], weights: np.ndarray, bias: float,

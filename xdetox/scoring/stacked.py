@@ -13,6 +13,7 @@ holding a listed word first but ties everything else. The combiner lets hits lea
 order within ties, with a separate logit weight for the two regimes (docs/SCORERS.md has the
 design table, all on ParaDetox's held-out pairs). Every language gets a probability in [0, 1]: a
 language without a list or ParaDetox data is scored through the shared n-grams and the English list.
+A text with no letter, mark or digit (empty, whitespace, punctuation, emoji) scores 0.0.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from xdetox.scoring.base import Scorer, ScoreResult
 from xdetox.scoring.ngram import BUILTIN_DIR as NGRAM_DIR
 from xdetox.scoring.ngram import ModelFileError, load_model
 from xdetox.scoring.ngram_build import LEXICON_DIR
-from xdetox.scoring.ngram_features import FEATURE_VERSION, encode, linear_scores
+from xdetox.scoring.ngram_features import FEATURE_VERSION, contentless, encode, linear_scores
 from xdetox.scoring.normalize import base_language
 from xdetox.scoring.stacked_features import FEATURES, WORDLIST_LANGUAGES, feature_matrix, lists_digest
 from xdetox.scoring.wordlist_features import WordListFeatures
@@ -89,7 +90,8 @@ class StackedToxicityScorer(Scorer):
         if not texts:
             return np.zeros(0)
         logit = self.features(texts, languages) @ self.coef + self.bias
-        return 1.0 / (1.0 + np.exp(-logit))
+        # no letter or digit: nothing to be toxic (ngram_features.contentless), not the bias's verdict
+        return np.where(contentless(texts), 0.0, 1.0 / (1.0 + np.exp(-logit)))
 
     def score_batch(self, rows: Sequence[GenerationRow]) -> list[ScoreResult]:
         p = self.probabilities([r.text for r in rows], [r.language for r in rows])
