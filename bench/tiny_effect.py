@@ -206,6 +206,8 @@ def main() -> None:
     ap.add_argument("--source", default="builtin:tiny-ml", help="builtin variant (xdetox.models.tiny.TINY_VARIANTS)")
     ap.add_argument("--temperature", type=float, default=SAMPLING["temperature"])
     ap.add_argument("--top-p", type=float, default=SAMPLING["top_p"])
+    ap.add_argument("--max-new-tokens", type=int, default=SAMPLING["max_new_tokens"])
+    ap.add_argument("--min-new-tokens", type=int, default=0, help="no EOS before this many new tokens (0: off)")
     ap.add_argument("--base", type=Path, default=None, help="a model folder this bench built: skip the build")
     ap.add_argument("--hyper", action="append", default=[], metavar="KEY=VALUE",
                     help="DPO setting over the smoke's (SMOKE_TRAINING), e.g. learning_rate=3e-4")
@@ -217,7 +219,9 @@ def main() -> None:
     work = a.out or Path(tempfile.mkdtemp(prefix="xdetox-tiny-effect-"))
     r = measure_effect(work, a.prompts, a.samples, languages=tuple(a.languages.split(",")),
                        overrides=overrides, base_only=a.base_only, source=a.source,
-                       sampling={**SAMPLING, "temperature": a.temperature, "top_p": a.top_p}, prebuilt=a.base,
+                       sampling={**SAMPLING, "temperature": a.temperature, "top_p": a.top_p,
+                                 "max_new_tokens": a.max_new_tokens,
+                                 **({"min_new_tokens": a.min_new_tokens} if a.min_new_tokens else {})}, prebuilt=a.base,
                        hyper_overrides={k: json.loads(v) for k, v in (s.split("=", 1) for s in a.hyper)})
     _print_table(r)
     print(json.dumps(r, indent=2, ensure_ascii=False))

@@ -277,3 +277,45 @@ def test_base_plus_adapter_checkpoint(tiny: Path, tmp_path: Path) -> None:
     assert [x.text for x in tuned_out] != [x.text for x in base_out]
     assert [x.text for x in tuned_backend.generate([request], sampling)[0]] == [x.text for x in tuned_out]
     assert digest_from_folder(tuned) != digest_from_folder(tiny)
+
+
+def _eos_loving_copy(tiny: Path, dest: Path) -> Path:
+    """The tiny model edited so that EOS is by far its likeliest next token after any input: the
+    residual stream's dimension 0 is a constant +100 (embeddings, and nothing adds to it), the final
+    norm keeps only that dimension, and only EOS's output row reads it."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    shutil.copytree(tiny, dest)
+    model = AutoModelForCausalLM.from_pretrained(dest)
+    eos = model.config.eos_token_id
+    with torch.no_grad():
+        model.model.embed_tokens.weight[:, 0] = 100.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[0, :] = 0.0
+            layer.mlp.down_proj.weight[0, :] = 0.0
+        model.model.norm.weight.zero_()
+        model.model.norm.weight[0] = 1.0
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[eos, 0] = 10.0  # EOS logit ~ 10 * sqrt(64) = 80; every other logit 0
+    model.save_pretrained(dest)
+    return dest
+
+
+def test_min_new_tokens_holds_back_eos(tiny: Path, tmp_path: Path) -> None:
+    """Without a minimum the edited model stops at once (1 token: EOS, empty text); with
+    min_new_tokens = max_new_tokens every continuation has exactly that many tokens and no EOS."""
+    from xdetox.generation.hf import TransformersBackend
+
+    backend = TransformersBackend(_eos_loving_copy(tiny, tmp_path / "eos"), dtype="float32")
+    requests = [Request("Hello there", 11), Request("Guten Tag", 12)]
+    free = backend.generate(requests, Sampling(samples=3, temperature=0.9, top_p=0.8, max_new_tokens=5))
+    assert [[c.num_tokens for c in row] for row in free] == [[1, 1, 1], [1, 1, 1]]
+    assert {c.text for row in free for c in row} == {""}
+    held = backend.generate(requests, Sampling(samples=3, temperature=0.9, top_p=0.8, max_new_tokens=5,
+                                               min_new_tokens=5))
+    assert [[c.num_tokens for c in row] for row in held] == [[5, 5, 5], [5, 5, 5]]
+    assert all(c.text for row in held for c in row)
+
