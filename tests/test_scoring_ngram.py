@@ -103,7 +103,7 @@ def test_corrupted_or_missing_model_fails_loudly(tmp_path: Path) -> None:
 
 def test_manifest_names_its_data_and_never_rtplx() -> None:
     man = json.loads((BUILTIN_DIR / "manifest.json").read_text())
-    assert set(man["sources"]) == {"paradetox", "wordlist", "wordlist-short"}
+    assert set(man["sources"]) == {"paradetox", "paradetox-words", "wordlist", "wordlist-short"}
     text = json.dumps(man).lower()
     assert "rtp" not in text.replace("never on rtp-lx", "") and "xling" not in text
     assert (BUILTIN_DIR / "model.npz").stat().st_size < 5 * 2 ** 20

@@ -54,6 +54,10 @@ def test_a_text_repeated_twice_scores_as_once(scorer, lang: str) -> None:  # typ
     twice = scorer.probabilities([t + " " + t for t in neutral], [lang] * len(neutral))
     # the n-grams are averaged, so only the join moves them; the stacked scorer's word-list hits are
     # counts (log1p), so a neutral sentence holding a listed word moves more when doubled (ar 0.096, hi 0.107)
-    assert np.abs(twice - once).mean() < 0.01 and np.abs(twice - once).max() < 0.15, lang
+    moved = np.abs(twice - once)
+    if isinstance(scorer, NgramToxicityScorer):
+        assert moved.mean() < 0.01 and moved.max() < 0.05, lang
+    else:
+        assert moved.mean() < 0.02 and moved.max() < 0.15, lang
     toxic = scorer.probabilities(["you fucking idiot", "you fucking idiot you fucking idiot"], ["en", "en"])
     assert toxic.min() >= 0.5 and abs(toxic[1] - toxic[0]) < 0.05

@@ -66,6 +66,9 @@ class BuildConfig:
     #: no separate intercept: with mean-pooled features it duplicates a shift of every weight, and
     #: without it a text made of n-grams the model never saw gets logit 0 (p 0.5), not the bias's say
     intercept: bool = False
+    #: also train on one-word texts from ParaDetox itself: a word its rewrite removed (1) beside a
+    #: word the rewrite kept (0), so single words of ParaDetox languages are scored by what they are
+    paradetox_word_pairs: bool = True
     languages: tuple[str, ...] = ("am", "ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "nl",
                                   "pl", "pt", "ru", "sv", "uk", "zh")
 
@@ -114,6 +117,8 @@ def training_set(cfg: BuildConfig, pairs: dict[str, list[dict[str, str]]] | None
         for r in rows:
             ts.add(r["toxic_sentence"], 1, lang, 1.0, "paradetox")
             ts.add(r["neutral_sentence"], 0, lang, 1.0, "paradetox")
+    if cfg.paradetox_word_pairs:
+        _add_word_pairs(ts, used, random.Random(cfg.seed + 1))
     neutral = {lang: [r["neutral_sentence"] for r in rows] for lang, rows in used.items()}
     everywhere = [s for lang in sorted(neutral) for s in neutral[lang]]
     for lang in cfg.languages or list_languages(lexicon_dir):
@@ -131,6 +136,25 @@ def training_set(cfg: BuildConfig, pairs: dict[str, list[dict[str, str]]] | None
                 ts.add(entry, 1, lang, cfg.wordlist_weight, "wordlist-short")
                 ts.add(rng.choice(words), 0, lang, cfg.wordlist_weight, "wordlist-short")
     return ts
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in (t.strip(_PUNCT) for t in text.casefold().split()) if w]
+
+
+_PUNCT = ".,!?;:\"'()[]{}«»“”„…-–—*#@/\\"
+
+
+def _add_word_pairs(ts: TrainingSet, used: dict[str, list[dict[str, str]]], rng: random.Random) -> None:
+    """Per ParaDetox pair whose rewrite removed a word: one removed word alone (1), one kept word
+    alone (0). Languages written without spaces (zh) have no words to pick and are skipped."""
+    for lang, rows in sorted(used.items()):
+        for r in rows:
+            kept = _words(r["neutral_sentence"])
+            removed = sorted(set(_words(r["toxic_sentence"])) - set(kept))
+            if removed and kept and len(kept) > 1:
+                ts.add(rng.choice(removed), 1, lang, 1.0, "paradetox-words")
+                ts.add(rng.choice(kept), 0, lang, 1.0, "paradetox-words")
 
 
 def design_matrix(texts: Sequence[str], languages: Sequence[str], bits: int):  # type: ignore[no-untyped-def]

@@ -11,8 +11,8 @@ much), and from both regimes the scorer meets:
   with X's ParaDetox pairs left out (X then known only from its word list, which is how the
   released model knows cs fr id it ja ko nl pl pt sv): one leave-one-language-out model per X.
 
-That is 10 n-gram fits (a few seconds each). The combiner (scikit-learn ``LogisticRegression``,
-lbfgs, L2 with ``C``) is fitted on all 3,600 rows; the released scorer then uses it on the
+That is 10 n-gram fits (a few seconds each). The combiner (a logistic regression, L2 with ``C``,
+evidence weights held non-negative: ``SignedLogisticRegression``) is fitted on all 3,600 rows; the released scorer then uses it on the
 released n-gram model's logits (built on all pairs). Everything is deterministic, so
 ``xdetox scorer build-stacked`` rebuilds the vendored combiner byte-identically. ``design()``
 gives the design table of docs/SCORERS.md: the same fit with the evaluated language's rows left
@@ -78,14 +78,47 @@ def design_rows(log: Callable[[str], None] = lambda _: None) -> DesignRows:
     return DesignRows(rows)
 
 
-def _fit(rows: DesignRows, cfg: CombinerConfig, leave_out: str | None = None):  # type: ignore[no-untyped-def]
-    from sklearn.linear_model import LogisticRegression
+class SignedLogisticRegression:
+    """L2-regularised logistic regression (scikit-learn's objective: ``C * sum(log loss) + |w|^2 / 2``,
+    bias unpenalised) whose evidence weights may not be negative: a higher n-gram logit or more
+    word-list hits can only raise the probability. Unconstrained, the word-list-only logit's weight
+    came out negative (-0.17) with feature version 4, since pooled over languages its level differs
+    per language, and a negative weight then ranked texts without hits backwards. Hand-written
+    because scikit-learn's LogisticRegression has no bounds; scipy's L-BFGS-B does the fit."""
 
+    def __init__(self, C: float, nonnegative: tuple[bool, ...]) -> None:
+        self.C, self.nonnegative = C, nonnegative
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> SignedLogisticRegression:
+        from scipy.optimize import minimize
+
+        sign = np.where(y > 0, 1.0, -1.0)
+
+        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            w, b = theta[:-1], theta[-1]
+            m = sign * (x @ w + b)
+            p = 0.5 * (1.0 - np.tanh(0.5 * m))  # sigmoid(-m), without overflow
+            g = -sign * p
+            value = self.C * float(np.logaddexp(0.0, -m).sum()) + 0.5 * float(w @ w)
+            return value, np.append(self.C * (x.T @ g) + w, self.C * g.sum())
+
+        bounds = [(0.0, None) if nn else (None, None) for nn in self.nonnegative] + [(None, None)]
+        res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": 1000, "gtol": 1e-10, "ftol": 1e-14})
+        self.coef_, self.intercept_ = res.x[None, :-1], res.x[-1:]
+        return self
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef_[0] + self.intercept_[0]
+
+
+def _fit(rows: DesignRows, cfg: CombinerConfig, leave_out: str | None = None) -> SignedLogisticRegression:
     keys = [k for k in sorted(rows.rows) if k[1] != leave_out]
     x = np.vstack([feature_matrix(rows.rows[k][0], rows.rows[k][1], np.full(len(rows.rows[k][0]), k[0] == "paradetox"))
                    for k in keys])
     y = np.concatenate([rows.rows[k][2] for k in keys])
-    return LogisticRegression(C=cfg.C, max_iter=1000, random_state=cfg.seed).fit(x, y)
+    # evidence columns (both logits, both hit counts) non-negative; the word-list-only indicator free
+    return SignedLogisticRegression(cfg.C, (True, True, True, True, False)).fit(x, y)
 
 
 def design(rows: DesignRows, cfg: CombinerConfig = CombinerConfig()) -> dict[str, dict[str, float]]:
