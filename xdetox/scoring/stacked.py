@@ -79,8 +79,9 @@ class StackedToxicityScorer(Scorer):
     def supports(self, language: str) -> bool:
         return True
 
-    def features(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
-        encoded = encode(texts) if texts else None
+    def features(self, texts: Sequence[str], languages: Sequence[str],
+                 encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        encoded = encoded if encoded is not None or not texts else encode(texts)
         z = linear_scores(texts, languages, self.ngram_weights, self.ngram_bias, encoded)
         counts = self.lists.counts(texts, languages, encoded)
         paradetox = np.array([base_language(lang) in self.paradetox_languages for lang in languages], dtype=bool)
@@ -89,9 +90,10 @@ class StackedToxicityScorer(Scorer):
     def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0)
-        logit = self.features(texts, languages) @ self.coef + self.bias
+        encoded = encode(texts)  # once for the n-grams, the hits and the contentless check
+        logit = self.features(texts, languages, encoded) @ self.coef + self.bias
         # no letter or digit: nothing to be toxic (ngram_features.contentless), not the bias's verdict
-        return np.where(contentless(texts), 0.0, 1.0 / (1.0 + np.exp(-logit)))
+        return np.where(contentless(texts, encoded), 0.0, 1.0 / (1.0 + np.exp(-logit)))
 
     def score_batch(self, rows: Sequence[GenerationRow]) -> list[ScoreResult]:
         p = self.probabilities([r.text for r in rows], [r.language for r in rows])
