@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from xdetox.cli.main import app
 from xdetox.scoring.base import build_scorer
 from xdetox.scoring.ngram import BUILTIN_DIR as NGRAM_DIR
-from xdetox.scoring.ngram import ModelFileError
+from xdetox.scoring.ngram import ModelFileError, NgramToxicityScorer
 from xdetox.scoring.ngram_build import LEXICON_DIR
-from xdetox.scoring.ngram_features import featurize
+from xdetox.scoring.ngram_features import featurize, linear_scores
 from xdetox.scoring.stacked import BUILTIN_DIR, StackedToxicityScorer, load_combiner
 from xdetox.scoring.stacked_features import FEATURES, feature_matrix
 from xdetox.scoring.wordlist_features import WordListFeatures
@@ -71,9 +71,9 @@ def test_the_lists_of_one_language_do_not_match_in_another(wl: WordListFeatures)
 def test_feature_matrix_by_hand() -> None:
     z = np.array([2.0, -1.0])
     counts = np.array([[1, 3, 2], [0, 0, 0]])
-    x = feature_matrix(z, counts, np.array([True, False]))
-    assert x.tolist() == [[2.0, 0.0, math.log(4.0), math.log(4.0), 0.0],  # hits = 1 own + 2 English
-                          [0.0, -1.0, 0.0, 0.0, 1.0]]
+    x = feature_matrix(z, counts, np.array([True, False]), np.array([3.0, 0.5]))
+    assert x.tolist() == [[2.0, 0.0, math.log(4.0), math.log(4.0), 0.0, 3.0, 0.0],  # hits = 1 own + 2 English
+                          [0.0, -1.0, 0.0, 0.0, 1.0, 0.0, 0.5]]
 
 
 def _model_with(tmp_path: Path, weights: list[float], bias: float) -> Path:
@@ -90,7 +90,7 @@ def _model_with(tmp_path: Path, weights: list[float], bias: float) -> Path:
 
 def test_probability_is_the_sigmoid_of_the_combiner_by_hand(tmp_path: Path) -> None:
     # only log1p(hits) with weight 1: p = sigmoid(log(1 + h)) = (1 + h) / (2 + h)
-    s = StackedToxicityScorer(_model_with(tmp_path, [0.0, 0.0, 1.0, 0.0, 0.0], 0.0))
+    s = StackedToxicityScorer(_model_with(tmp_path, [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], 0.0))
     p = s.probabilities(["a calm day", "you idiot", "idiot idiot idiot"], ["en", "en", "en"])
     assert p.tolist() == pytest.approx([1 / 2, 2 / 3, 4 / 5])
 
@@ -195,3 +195,23 @@ def test_released_combiner_rebuilds_byte_identically(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert (tmp_path / "combiner.json").read_bytes() == (BUILTIN_DIR / "combiner.json").read_bytes()
     assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((BUILTIN_DIR / "manifest.json").read_text())
+
+
+def test_word_max_logit_is_the_worst_words_own_logit_whatever_the_sentence_length() -> None:
+    from xdetox.scoring.ngram_features import word_max_logits
+
+    # constant weights: each n-gram occurrence reads 2 columns (shared + salted), so every word's
+    # mean is 2 * 0.25 = 0.5 and its logit bias + 0.5, however long the text or the word
+    flat = np.full(2**16, 0.25, dtype=np.float32)
+    assert word_max_logits(["a", "idiot", "the weather is nice today", ""], ["en"] * 4, flat, -1.0).tolist() \
+        == [-0.5, -0.5, -0.5, -1.0]  # a text without words gets the bias
+    ngram = NgramToxicityScorer()
+    w, b = ngram.weights, ngram.bias
+    alone = linear_scores(["idiot", "you", "are", "such", "an"], ["en"] * 5, w, b)
+    long = "you are such an idiot"
+    z = word_max_logits([long, long + " " + long, "you are such an"], ["en"] * 3, w, b)
+    # the max over the words of each word's logit alone; doubling the text changes nothing
+    assert z[0] == pytest.approx(alone.max()) and z[1] == pytest.approx(z[0])
+    assert z[2] == pytest.approx(alone[1:].max())
+    # the whole-text logit is diluted by the other words, the word's is not
+    assert linear_scores([long], ["en"], w, b)[0] < z[0]

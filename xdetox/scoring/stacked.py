@@ -31,9 +31,15 @@ from xdetox.scoring.base import Scorer, ScoreResult
 from xdetox.scoring.ngram import BUILTIN_DIR as NGRAM_DIR
 from xdetox.scoring.ngram import ModelFileError, load_model
 from xdetox.scoring.ngram_build import LEXICON_DIR
-from xdetox.scoring.ngram_features import FEATURE_VERSION, contentless, encode, linear_scores
+from xdetox.scoring.ngram_features import contentless, encode, linear_scores, word_max_logits
 from xdetox.scoring.normalize import base_language
-from xdetox.scoring.stacked_features import FEATURES, WORDLIST_LANGUAGES, feature_matrix, lists_digest
+from xdetox.scoring.stacked_features import (
+    FEATURES,
+    STACKED_VERSION,
+    WORDLIST_LANGUAGES,
+    feature_matrix,
+    lists_digest,
+)
 from xdetox.scoring.wordlist_features import WordListFeatures
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "stacked-scorer"
@@ -70,7 +76,7 @@ class StackedToxicityScorer(Scorer):
         self.lists = WordListFeatures.from_folder(Path(lists_dir), WORDLIST_LANGUAGES)
         self.paradetox_languages = frozenset(self.manifest["ngram_paradetox_languages"])
         self.id = "stacked-lr"
-        self.version = f"{FEATURE_VERSION}+{self.manifest['sha256'][:12]}"
+        self.version = f"{STACKED_VERSION}+{self.manifest['sha256'][:12]}"
 
     @classmethod
     def from_spec(cls, spec: Any) -> StackedToxicityScorer:
@@ -83,9 +89,10 @@ class StackedToxicityScorer(Scorer):
                  encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         encoded = encoded if encoded is not None or not texts else encode(texts)
         z = linear_scores(texts, languages, self.ngram_weights, self.ngram_bias, encoded)
+        zmax = word_max_logits(texts, languages, self.ngram_weights, self.ngram_bias, encoded)
         counts = self.lists.counts(texts, languages, encoded)
         paradetox = np.array([base_language(lang) in self.paradetox_languages for lang in languages], dtype=bool)
-        return feature_matrix(np.asarray(z, dtype=np.float64), counts, paradetox)
+        return feature_matrix(np.asarray(z, dtype=np.float64), counts, paradetox, zmax)
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         if not texts:

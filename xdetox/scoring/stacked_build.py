@@ -39,7 +39,7 @@ from xdetox.scoring.ngram_build import (
     paradetox_pairs,
     training_set,
 )
-from xdetox.scoring.ngram_features import linear_scores
+from xdetox.scoring.ngram_features import linear_scores, word_max_logits
 from xdetox.scoring.stacked_features import FEATURES, WORDLIST_LANGUAGES, feature_matrix, lists_digest
 from xdetox.scoring.wordlist_features import WordListFeatures
 
@@ -51,20 +51,28 @@ class CombinerConfig:
     #: inverse L2 strength; 0.01-0.1 gave the same design medians, 0.1 the best word-list-only mean
     C: float = 0.1
     seed: int = 0
+    #: the max word logit columns (version 5); False gives version 4's design for comparison
+    word_max: bool = True
+    #: lower bound of both word-list-only logit weights (text and max word). Fitted freely (bound 0)
+    #: both sit at 0: log loss pooled over languages whose logit levels differ finds no common
+    #: positive weight, and hitless texts are then tied. Any small positive weight lets hits lead and
+    #: the logit order the rest: 0.01 to 0.3 give the same design medians (docs/SCORERS.md)
+    wordlist_logit_floor: float = 0.01
 
 
 @dataclass
 class DesignRows:
-    """Per (regime, language): n-gram logits, word-list counts and labels of the test pairs."""
+    """Per (regime, language): n-gram text logits, word-list counts, labels of the test pairs and
+    max word logits."""
 
-    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 
 def design_rows(log: Callable[[str], None] = lambda _: None) -> DesignRows:
     pairs = paradetox_pairs()
     langs = sorted(pairs)
     wl = WordListFeatures.from_folder(LEXICON_DIR, WORDLIST_LANGUAGES)
-    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for excl in [None, *langs]:
         cfg = BuildConfig(split="train", exclude_paradetox=() if excl is None else (excl,))
         weights, bias = fit(training_set(cfg, pairs), cfg)
@@ -73,7 +81,8 @@ def design_rows(log: Callable[[str], None] = lambda _: None) -> DesignRows:
             tp = list(iter_test_pairs(pairs, lang))
             texts, y = [t for t, _ in tp], np.array([label for _, label in tp])
             z = linear_scores(texts, [lang] * len(texts), weights, bias)
-            rows[("paradetox" if excl is None else "wordlist", lang)] = (z, wl.counts(texts, [lang] * len(texts)), y)
+            zmax = word_max_logits(texts, [lang] * len(texts), weights, bias)
+            rows[("paradetox" if excl is None else "wordlist", lang)] = (z, wl.counts(texts, [lang] * len(texts)), y, zmax)
         log(f"design n-gram model {'train split' if excl is None else 'without ' + excl}: done")
     return DesignRows(rows)
 
@@ -86,8 +95,9 @@ class SignedLogisticRegression:
     per language, and a negative weight then ranked texts without hits backwards. Hand-written
     because scikit-learn's LogisticRegression has no bounds; scipy's L-BFGS-B does the fit."""
 
-    def __init__(self, C: float, nonnegative: tuple[bool, ...]) -> None:
-        self.C, self.nonnegative = C, nonnegative
+    def __init__(self, C: float, lower: tuple[float | None, ...]) -> None:
+        """``lower``: per weight its lower bound (None: free)."""
+        self.C, self.lower = C, lower
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> SignedLogisticRegression:
         from scipy.optimize import minimize
@@ -102,8 +112,9 @@ class SignedLogisticRegression:
             value = self.C * float(np.logaddexp(0.0, -m).sum()) + 0.5 * float(w @ w)
             return value, np.append(self.C * (x.T @ g) + w, self.C * g.sum())
 
-        bounds = [(0.0, None) if nn else (None, None) for nn in self.nonnegative] + [(None, None)]
-        res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+        bounds = [(lo, None) for lo in self.lower] + [(None, None)]
+        start = np.array([lo or 0.0 for lo in self.lower] + [0.0])
+        res = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": 1000, "gtol": 1e-10, "ftol": 1e-14})
         self.coef_, self.intercept_ = res.x[None, :-1], res.x[-1:]
         return self
@@ -112,13 +123,23 @@ class SignedLogisticRegression:
         return x @ self.coef_[0] + self.intercept_[0]
 
 
+def _matrix(rows: DesignRows, key: tuple[str, str], cfg: CombinerConfig) -> np.ndarray:
+    z, counts, _, zmax = rows.rows[key]
+    x = feature_matrix(z, counts, np.full(len(z), key[0] == "paradetox"), zmax)
+    if not cfg.word_max:  # the version-4 design, for the before/after table
+        x = x.copy()
+        x[:, 5:] = 0.0
+    return x
+
+
 def _fit(rows: DesignRows, cfg: CombinerConfig, leave_out: str | None = None) -> SignedLogisticRegression:
     keys = [k for k in sorted(rows.rows) if k[1] != leave_out]
-    x = np.vstack([feature_matrix(rows.rows[k][0], rows.rows[k][1], np.full(len(rows.rows[k][0]), k[0] == "paradetox"))
-                   for k in keys])
+    x = np.vstack([_matrix(rows, k, cfg) for k in keys])
     y = np.concatenate([rows.rows[k][2] for k in keys])
-    # evidence columns (both logits, both hit counts) non-negative; the word-list-only indicator free
-    return SignedLogisticRegression(cfg.C, (True, True, True, True, False)).fit(x, y)
+    # evidence columns (logits, max word logits, hit counts) non-negative, the word-list-only logits
+    # at least the floor; the word-list-only indicator free
+    f = cfg.wordlist_logit_floor
+    return SignedLogisticRegression(cfg.C, (0.0, f, 0.0, 0.0, None, 0.0, f if cfg.word_max else 0.0)).fit(x, y)
 
 
 def design(rows: DesignRows, cfg: CombinerConfig = CombinerConfig()) -> dict[str, dict[str, float]]:
@@ -130,9 +151,10 @@ def design(rows: DesignRows, cfg: CombinerConfig = CombinerConfig()) -> dict[str
     for lang in sorted({k[1] for k in rows.rows}):
         model = _fit(rows, cfg, leave_out=lang)
         for regime in ("paradetox", "wordlist"):
-            z, counts, y = rows.rows[(regime, lang)]
-            x = feature_matrix(z, counts, np.full(len(z), regime == "paradetox"))
+            z, counts, y, zmax = rows.rows[(regime, lang)]
+            x = _matrix(rows, (regime, lang), cfg)
             out[f"{regime}:{lang}"] = {"stacked": float(roc_auc_score(y, model.decision_function(x))),
+                                       "word_max": float(roc_auc_score(y, zmax)),
                                        "ngram": float(roc_auc_score(y, z)),
                                        "hits": float(roc_auc_score(y, counts[:, 0] + counts[:, 2]))}
     return out

@@ -6,7 +6,10 @@ ParaDetox pairs, one for languages it knows only from word lists: its logit is f
 ``log1p`` of word-list hits (the language's list plus the English list: English profanity is the
 same evidence in any language's text), ``log1p`` of stem hits (words starting like an entry:
 inflected and vocative forms), and a word-list-only indicator (moves the probability, not the
-order within a language).
+order within a language). Since version 5, also the max over the text's words of each word's own
+n-gram logit (``ngram_features.word_max_logits``), again once per regime: the text logit is a mean
+over the whole text, so one listed word in a long sentence is diluted by the sentence's length, and
+its word's logit is not.
 """
 
 from __future__ import annotations
@@ -17,18 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("ngram_logit_paradetox", "ngram_logit_wordlist_only", "log1p_hits", "log1p_stem_hits", "wordlist_only")
+#: the stacked scorer's own version (its score rows say ``STACKED_VERSION+combiner digest``): 5 added
+#: the max word logit columns; up to 4 it followed the n-gram features' version
+STACKED_VERSION = "5"
+FEATURES = ("ngram_logit_paradetox", "ngram_logit_wordlist_only", "log1p_hits", "log1p_stem_hits", "wordlist_only",
+            "word_max_logit_paradetox", "word_max_logit_wordlist_only")
 #: the lists the features read: the n-gram model's word-list languages (17 RTP-LX + ParaDetox ones)
 WORDLIST_LANGUAGES = ("am", "ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "nl", "pl", "pt",
                       "ru", "sv", "uk", "zh")
 
 
-def feature_matrix(z: np.ndarray, counts: np.ndarray, paradetox: np.ndarray) -> np.ndarray:
-    """``counts`` is ``WordListFeatures.counts`` (exact, stem, English); ``paradetox`` per row: True
-    when the n-gram model learnt the row's language from ParaDetox pairs."""
+def feature_matrix(z: np.ndarray, counts: np.ndarray, paradetox: np.ndarray, zmax: np.ndarray) -> np.ndarray:
+    """``z`` the text logit, ``zmax`` the max word logit; ``counts`` is ``WordListFeatures.counts``
+    (exact, stem, English); ``paradetox`` per row: True when the n-gram model learnt the row's
+    language from ParaDetox pairs."""
     pd = paradetox.astype(np.float64)
     c = counts.astype(np.float64)
-    return np.column_stack([z * pd, z * (1.0 - pd), np.log1p(c[:, 0] + c[:, 2]), np.log1p(c[:, 1]), 1.0 - pd])
+    return np.column_stack([z * pd, z * (1.0 - pd), np.log1p(c[:, 0] + c[:, 2]), np.log1p(c[:, 1]), 1.0 - pd,
+                            zmax * pd, zmax * (1.0 - pd)])
 
 
 def lists_digest(folder: Path, languages: Iterable[str]) -> str:
