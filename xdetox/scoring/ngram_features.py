@@ -142,21 +142,30 @@ def linear_scores(texts: Sequence[str], languages: Sequence[str], weights: np.nd
     return bias + np.bincount(row, weights=weights[col], minlength=len(texts)) * scale
 
 
+
 def word_max_logits(texts: Sequence[str], languages: Sequence[str], weights: np.ndarray, bias: float,
                     encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Per text: the MAX over its words of the word's own logit, ``bias`` + the mean weight of the
-    n-grams lying within the word (its boundary spaces included, `` idiot``, ``idiot ``; n-grams
-    spanning two words are left out). The text logit (``linear_scores``) is a mean over the whole
-    text, so one listed word in a long sentence is diluted by the sentence's length; its word's
-    logit is not, and a max over words does not grow with length the way a sum would (a text
-    repeated twice has the same words). A text without words (contentless) gets ``bias``: the
-    scorers give it 0.0 anyway. An unsegmented script (zh, ja) is one "word" per run of
-    characters, so there this is the text logit of that run."""
+    """Per text: the MAX over its words of the word's own logit (see ``text_and_word_max_logits``)."""
+    return text_and_word_max_logits(texts, languages, weights, bias, encoded)[1]
+
+
+def text_and_word_max_logits(texts: Sequence[str], languages: Sequence[str], weights: np.ndarray, bias: float,
+                             encoded: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per text: (its logit, as ``linear_scores``; the MAX over its words of the word's own logit),
+    from one hashing pass. A word's logit is ``bias`` + the mean weight of the n-grams lying within
+    the word (its boundary spaces included, `` idiot``, ``idiot ``; n-grams spanning two words are
+    left out). The text logit is a mean over the whole text, so one listed word in a long sentence
+    is diluted by the sentence's length; its word's logit is not, and a max over words does not
+    grow with length the way a sum would (a text repeated twice has the same words). A text
+    without words (contentless) gets ``bias`` for both: the scorers give it 0.0 anyway. An
+    unsegmented script (zh, ja) is one "word" per run of characters."""
     if not texts:
-        return np.zeros(0, dtype=np.float64)
+        return np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.float64)
     cps, sep = encode(texts) if encoded is None else encoded
     text_of = np.cumsum(sep, dtype=np.int32) - sep
     space = cps == 32
+    lengths = np.bincount(text_of[~sep], minlength=len(texts))
+    n_grams = sum(np.maximum(lengths - n + 1, 0) for n in ORDERS) - np.bincount(text_of[space], minlength=len(texts))
     # word id of a position: boundaries (spaces, separators) up to and including it
     word_of = np.cumsum(space | sep, dtype=np.int32)
     spaces_before = np.concatenate(([0], np.cumsum(space, dtype=np.int32)))
@@ -164,6 +173,7 @@ def word_max_logits(texts: Sequence[str], languages: Sequence[str], weights: np.
     salts = np.array([language_salt(lang) for lang in languages], dtype=np.uint32)[text_of]
     shift = np.uint32(32 - int(np.log2(len(weights))))
     n_words = int(word_of[-1]) + 1
+    text_sums = np.zeros(len(texts), dtype=np.float64)
     sums = np.zeros(n_words, dtype=np.float64)
     counts = np.zeros(n_words, dtype=np.float64)
     h = np.zeros(len(cps), dtype=np.uint32)
@@ -175,22 +185,24 @@ def word_max_logits(texts: Sequence[str], languages: Sequence[str], weights: np.
             h = h[:m] * _P + cps[n - 1:n - 1 + m]
             if n not in ORDERS:
                 continue
-            inside = seps_before[n:n + m] == seps_before[:m]
+            inside = seps_before[n:n + m] == seps_before[:m]  # no separator inside the window
             if n == 1:
                 inside &= ~space[:m]
-            elif n >= 3:  # no space strictly inside the window: it lies within one word
-                inside &= spaces_before[n - 1:n - 1 + m] == spaces_before[1:1 + m]
             ok = np.flatnonzero(inside)
-            first = ok + space[ok]  # the window's first non-space position
-            wid = word_of[first]
             hn = h[ok] ^ _ORDER_SALT[n]
             w = weights[(hn * _MIX) >> shift].astype(np.float64) + weights[((hn ^ salts[ok]) * _MIX) >> shift]
+            text_sums += np.bincount(text_of[ok], weights=w, minlength=len(texts))
+            if n >= 3:  # within one word: no space strictly inside the window ("  " cannot occur)
+                within = spaces_before[ok + n - 1] == spaces_before[ok + 1]
+                ok, w = ok[within], w[within]
+            wid = word_of[ok + space[ok]]  # the word of the window's first non-space position
             sums += np.bincount(wid, weights=w, minlength=n_words)
             counts += np.bincount(wid, minlength=n_words)
+    z = bias + text_sums / np.maximum(n_grams, 1)
     has = counts > 0
     word_logit = bias + sums[has] / counts[has]
-    # the text a word belongs to: that of any of its positions (word ids grow with position)
+    # the text a word belongs to: that of its first position (word ids grow with position)
     first_pos = np.searchsorted(word_of, np.flatnonzero(has), side="left")
     out = np.full(len(texts), -np.inf)
     np.maximum.at(out, text_of[first_pos], word_logit)
-    return np.where(np.isfinite(out), out, bias)
+    return z, np.where(np.isfinite(out), out, bias)

@@ -31,7 +31,7 @@ from xdetox.scoring.base import Scorer, ScoreResult
 from xdetox.scoring.ngram import BUILTIN_DIR as NGRAM_DIR
 from xdetox.scoring.ngram import ModelFileError, load_model
 from xdetox.scoring.ngram_build import LEXICON_DIR
-from xdetox.scoring.ngram_features import contentless, encode, linear_scores, word_max_logits
+from xdetox.scoring.ngram_features import contentless, encode, text_and_word_max_logits
 from xdetox.scoring.normalize import base_language
 from xdetox.scoring.stacked_features import (
     FEATURES,
@@ -88,8 +88,8 @@ class StackedToxicityScorer(Scorer):
     def features(self, texts: Sequence[str], languages: Sequence[str],
                  encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         encoded = encoded if encoded is not None or not texts else encode(texts)
-        z = linear_scores(texts, languages, self.ngram_weights, self.ngram_bias, encoded)
-        zmax = word_max_logits(texts, languages, self.ngram_weights, self.ngram_bias, encoded)
+        # one hashing pass for the text logit and the max word logit
+        z, zmax = text_and_word_max_logits(texts, languages, self.ngram_weights, self.ngram_bias, encoded)
         counts = self.lists.counts(texts, languages, encoded)
         paradetox = np.array([base_language(lang) in self.paradetox_languages for lang in languages], dtype=bool)
         return feature_matrix(np.asarray(z, dtype=np.float64), counts, paradetox, zmax)
