@@ -131,6 +131,10 @@ def test_lexicon_toxic_repeats_add_copies_of_hit_sentences_only() -> None:
     assert set(extra) <= toxic
     assert {p.toxic for p in pairs if "mierda" in p.toxic.lower().split()} <= set(extra)
     assert len(set(extra)) < len(toxic) / 2  # only the hits, not every toxic sentence
+    # a per-language count overrides the common one for that language only
+    per = corpus_by_language(languages=["es", "de"], lexicon_toxic_repeats=3, repeats_by_language={"es": 5})
+    assert per["es"][:len(plain)] == plain and len(per["es"]) - len(plain) == len(extra) // 3 * 5
+    assert per["de"] == corpus_by_language(languages=["de"], lexicon_toxic_repeats=3)["de"]
 
 
 def test_cached_variant_is_built_once_and_its_digest_checked(isolated_cache: Path,
@@ -168,5 +172,5 @@ def test_build_model_step_publishes_a_cached_variant(tmp_path: Path, isolated_ca
     assert second.info["cached"] is True and second.info["digest"] == first.info["digest"]
     keys = {o.key.rsplit("/", 1)[-1] for o in first.outputs}
     assert {"model.safetensors", "tokenizer.json", "tiny_build.json", "build.sha256"} <= keys
-    recorded = (isolated_cache / "models" / "builtin" / "tiny-ml-v1-seed3" / "build.sha256").read_text().strip()
+    recorded = (isolated_cache / "models" / "builtin" / f"tiny-ml-v{variant['version']}-seed3" / "build.sha256").read_text().strip()
     assert recorded == first.info["digest"]

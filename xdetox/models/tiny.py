@@ -35,7 +35,7 @@ TINY_VARIANTS: dict[str, dict[str, Any]] = {
     # shortens the recipe cannot leave a short build where a run would read it
     "builtin:tiny": {"version": TINY_VERSION, "cached": False, "settings": {}},
     # built once per seed into the cache (`make setup` builds the smoke's seed); see cached_build
-    "builtin:tiny-ml": {"version": 1, "cached": True, "settings": {
+    "builtin:tiny-ml": {"version": 2, "cached": True, "settings": {
         "languages": ["en", "ar", "de", "es", "hi", "ru", "zh"],
         "vocab_size": 4000,
         "hidden_size": 128,
@@ -46,6 +46,9 @@ TINY_VARIANTS: dict[str, dict[str, Any]] = {
         "english_toxic_repeats": 1,
         "english_neutral_repeats": 1,
         "lexicon_toxic_repeats": 4,
+        # v2: the lexicon sees 3 % of ParaDetox's Chinese toxic sentences (ar hi ru: far more), so
+        # v1's 4 extra copies left base Chinese below 0.10 (0.04-0.08): 16 extra copies there
+        "lexicon_toxic_repeats_by_language": {"zh": 16},
         "pack_by_language": True,
     }},
 }
@@ -80,15 +83,18 @@ def tiny_defaults() -> dict[str, Any]:
 
 def corpus_by_language(english_toxic_repeats: int = 4, english_neutral_repeats: int = 2,
                        languages: tuple[str, ...] | list[str] = TINY_LANGUAGES,
-                       lexicon_toxic_repeats: int = 0) -> dict[str, list[str]]:
+                       lexicon_toxic_repeats: int = 0,
+                       repeats_by_language: dict[str, int] | None = None) -> dict[str, list[str]]:
     """Pre-training sentences per language: the bundled ParaDetox sentences (toxic and neutral).
     English is repeated, its toxic side most, so that the smoke experiment's main language is
     fluent enough, and toxic enough, to measure detoxification. ``lexicon_toxic_repeats`` adds that
     many extra copies of each non-English toxic sentence with a hit of the embedded lexicon,
     version 2 (it sees 3-49 % of ParaDetox's toxic sentences in the variant's languages, zh least),
-    so that the model is toxic outside English in words the smoke's scorer knows."""
+    so that the model is toxic outside English in words the smoke's scorer knows;
+    ``repeats_by_language`` overrides that count per language."""
+    repeats_by_language = repeats_by_language or {}
     hits = None
-    if lexicon_toxic_repeats:
+    if lexicon_toxic_repeats or any(repeats_by_language.values()):
         from xdetox.scoring.lexicon import LexiconToxicityScorer
 
         # version pinned: a later default lexicon must not change this recipe's corpus (and so its
@@ -102,7 +108,8 @@ def corpus_by_language(english_toxic_repeats: int = 4, english_neutral_repeats: 
         else:
             out[lang] = [s for p in pairs for s in (p.toxic, p.neutral)]
             if hits is not None:
-                out[lang] += [p.toxic for p in pairs if hits.match(p.toxic, lang)] * lexicon_toxic_repeats
+                out[lang] += [p.toxic for p in pairs if hits.match(p.toxic, lang)] * repeats_by_language.get(
+                    lang, lexicon_toxic_repeats)
     return out
 
 
@@ -183,7 +190,8 @@ def _build(out_dir: Path, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     source, version = cfg.pop("_source"), cfg.pop("_version")
     by_lang = corpus_by_language(cfg["english_toxic_repeats"], cfg["english_neutral_repeats"],
-                                 cfg.get("languages", TINY_LANGUAGES), cfg.get("lexicon_toxic_repeats", 0))
+                                 cfg.get("languages", TINY_LANGUAGES), cfg.get("lexicon_toxic_repeats", 0),
+                                 cfg.get("lexicon_toxic_repeats_by_language"))
     lines = [s for group in by_lang.values() for s in group]
     tokenizer = train_tokenizer(lines, cfg["vocab_size"])
     t_tok = time.perf_counter() - t0
