@@ -24,17 +24,17 @@ TINY_VERSION = 1  # builtin:tiny's recipe version; bump when it changes: part of
 
 #: Builtin variants: source -> recipe version and settings over tiny_defaults(). builtin:tiny (the
 #: nightly's model) must keep its numbers, so a new recipe is a new variant, never an edit of v1.
-#: builtin:tiny-ml (issue 17 item 2, the smoke's model): the languages the smoke's prompts share
+#: builtin:tiny-ml (issue 17 items 2-3, jobs/embedded-transfer.yaml): the languages the smoke's prompts share
 #: with ParaDetox plus English (no uk: its sentences pull Russian prompts across; no am: no smoke
 #: prompts), every block in one language, a wider 3-layer model trained longer, and each toxic
 #: sentence with a lexicon hit repeated so that the smoke's scorer sees toxicity outside English.
-#: Measured (README, Benchmarks): in-language share up, but issue 17's toxicity and transfer
-#: criteria not met, so the smoke still uses builtin:tiny.
+#: Measured (README, Benchmarks): toxic and transferring in ar hi ru zh, in-language in every cell
+#: but base English (.78), so the smoke still uses builtin:tiny.
 TINY_VARIANTS: dict[str, dict[str, Any]] = {
     # built by each run's build_model step (about 40 s on 2 cores); never cached, so a test that
     # shortens the recipe cannot leave a short build where a run would read it
     "builtin:tiny": {"version": TINY_VERSION, "cached": False, "settings": {}},
-    # built once per seed into the cache (`make setup` builds the smoke's seed); see cached_build
+    # built once per seed into the cache (scripts/build_builtin.py builds it ahead); see cached_build
     "builtin:tiny-ml": {"version": 2, "cached": True, "settings": {
         "languages": ["en", "ar", "de", "es", "hi", "ru", "zh"],
         "vocab_size": 4000,
