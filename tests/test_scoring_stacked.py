@@ -215,3 +215,16 @@ def test_word_max_logit_is_the_worst_words_own_logit_whatever_the_sentence_lengt
     assert z[2] == pytest.approx(alone[1:].max())
     # the whole-text logit is diluted by the other words, the word's is not
     assert linear_scores([long], ["en"], w, b)[0] < z[0]
+
+
+def test_one_pass_logits_agree_with_the_design_rows_separate_functions() -> None:
+    """The scorer hashes once for both logits; the combiner was fitted on the text logit of
+    linear_scores (the n-gram scorer's own path): they must agree (to float rounding) or the
+    combiner would see another feature at inference than in its fit."""
+    from xdetox.scoring.ngram_features import text_and_word_max_logits
+
+    ngram = NgramToxicityScorer()
+    texts = ["you are such an idiot!", "", "calm day, nice people", "今天天气很好 你个傻逼", "ну ты и дебил"]
+    langs = ["en", "en", "en", "zh", "ru"]
+    z, _ = text_and_word_max_logits(texts, langs, ngram.weights, ngram.bias)
+    np.testing.assert_allclose(z, linear_scores(texts, langs, ngram.weights, ngram.bias), atol=1e-12)
