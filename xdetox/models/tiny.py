@@ -29,13 +29,13 @@ TINY_VERSION = 1  # builtin:tiny's recipe version; bump when it changes: part of
 #: prompts), every block in one language, a wider 3-layer model trained longer, and each toxic
 #: sentence with a lexicon hit repeated so that the smoke's scorer sees toxicity outside English.
 #: Measured (README, Benchmarks): toxic and transferring in ar hi ru zh, in-language in every cell
-#: but base English (.78), so the smoke still uses builtin:tiny.
+#: but base English (.79), so the smoke still uses builtin:tiny.
 TINY_VARIANTS: dict[str, dict[str, Any]] = {
     # built by each run's build_model step (about 40 s on 2 cores); never cached, so a test that
     # shortens the recipe cannot leave a short build where a run would read it
     "builtin:tiny": {"version": TINY_VERSION, "cached": False, "settings": {}},
     # built once per seed into the cache (scripts/build_builtin.py builds it ahead); see cached_build
-    "builtin:tiny-ml": {"version": 2, "cached": True, "settings": {
+    "builtin:tiny-ml": {"version": 3, "cached": True, "settings": {
         "languages": ["en", "ar", "de", "es", "hi", "ru", "zh"],
         "vocab_size": 4000,
         "hidden_size": 128,
@@ -43,8 +43,10 @@ TINY_VARIANTS: dict[str, dict[str, Any]] = {
         "num_hidden_layers": 3,
         "num_attention_heads": 4,
         "train_steps": 900,
-        "english_toxic_repeats": 1,
-        "english_neutral_repeats": 1,
+        # v3: English twice (v2: once): v2's English continuations slid into capitalised German and
+        # Spanish fragments (base in-language .78); twice: .85 (bench/tiny_effect.py, 40 x 5)
+        "english_toxic_repeats": 2,
+        "english_neutral_repeats": 2,
         "lexicon_toxic_repeats": 4,
         # v2: the lexicon sees 3 % of ParaDetox's Chinese toxic sentences (ar hi ru: far more), so
         # v1's 4 extra copies left base Chinese below 0.10 (0.04-0.08): 16 extra copies there
