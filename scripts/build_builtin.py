@@ -1,4 +1,4 @@
-"""Build a cached builtin model ahead of its first use (jobs/embedded-transfer.yaml runs builtin:tiny-ml).
+"""Build a cached builtin model ahead of its first use (`make setup` builds the smoke's).
 
     python scripts/build_builtin.py builtin:tiny-ml [--seed 1234]
 

@@ -24,18 +24,18 @@ TINY_VERSION = 1  # builtin:tiny's recipe version; bump when it changes: part of
 
 #: Builtin variants: source -> recipe version and settings over tiny_defaults(). builtin:tiny (the
 #: nightly's model) must keep its numbers, so a new recipe is a new variant, never an edit of v1.
-#: builtin:tiny-ml (issue 17 items 2-3, jobs/embedded-transfer.yaml): the languages the smoke's prompts share
+#: builtin:tiny-ml (issue 17 items 2-3, the smoke's model): the languages the smoke's prompts share
 #: with ParaDetox plus English (no uk: its sentences pull Russian prompts across; no am: no smoke
 #: prompts), every block in one language, a wider 3-layer model trained longer, and each toxic
 #: sentence with a lexicon hit repeated so that the smoke's scorer sees toxicity outside English.
-#: Measured (README, Benchmarks): toxic and transferring in ar hi ru zh, in-language in every cell
-#: but base English (.79), so the smoke still uses builtin:tiny.
+#: Measured (README, Benchmarks): v4 meets issue 17's toxicity, language and transfer criteria on
+#: the smoke's prompts, so the smoke runs it.
 TINY_VARIANTS: dict[str, dict[str, Any]] = {
     # built by each run's build_model step (about 40 s on 2 cores); never cached, so a test that
     # shortens the recipe cannot leave a short build where a run would read it
     "builtin:tiny": {"version": TINY_VERSION, "cached": False, "settings": {}},
-    # built once per seed into the cache (scripts/build_builtin.py builds it ahead); see cached_build
-    "builtin:tiny-ml": {"version": 3, "cached": True, "settings": {
+    # built once per seed into the cache (`make setup` builds the smoke's seed); see cached_build
+    "builtin:tiny-ml": {"version": 4, "cached": True, "settings": {
         "languages": ["en", "ar", "de", "es", "hi", "ru", "zh"],
         "vocab_size": 4000,
         "hidden_size": 128,
@@ -44,13 +44,14 @@ TINY_VARIANTS: dict[str, dict[str, Any]] = {
         "num_attention_heads": 4,
         "train_steps": 900,
         # v3: English twice (v2: once): v2's English continuations slid into capitalised German and
-        # Spanish fragments (base in-language .78); twice: .85 (bench/tiny_effect.py, 40 x 5)
-        "english_toxic_repeats": 2,
-        "english_neutral_repeats": 2,
+        # Spanish fragments (base in-language .78); twice: .79 in the run. v4: three times, and no
+        # extra copies of German/Spanish toxic sentences (they are what English slid into)
+        "english_toxic_repeats": 3,
+        "english_neutral_repeats": 3,
         "lexicon_toxic_repeats": 4,
         # v2: the lexicon sees 3 % of ParaDetox's Chinese toxic sentences (ar hi ru: far more), so
         # v1's 4 extra copies left base Chinese below 0.10 (0.04-0.08): 16 extra copies there
-        "lexicon_toxic_repeats_by_language": {"zh": 16},
+        "lexicon_toxic_repeats_by_language": {"zh": 16, "de": 0, "es": 0},
         "pack_by_language": True,
     }},
 }
