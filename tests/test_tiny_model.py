@@ -135,6 +135,8 @@ def test_lexicon_toxic_repeats_add_copies_of_hit_sentences_only() -> None:
     per = corpus_by_language(languages=["es", "de"], lexicon_toxic_repeats=3, repeats_by_language={"es": 5})
     assert per["es"][:len(plain)] == plain and len(per["es"]) - len(plain) == len(extra) // 3 * 5
     assert per["de"] == corpus_by_language(languages=["de"], lexicon_toxic_repeats=3)["de"]
+    # 0 for a language: no extra copies there (builtin:tiny-ml v4's German and Spanish)
+    assert corpus_by_language(languages=["es"], lexicon_toxic_repeats=3, repeats_by_language={"es": 0})["es"] == plain
 
 
 def test_cached_variant_is_built_once_and_its_digest_checked(isolated_cache: Path,
