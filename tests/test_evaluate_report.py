@@ -205,3 +205,27 @@ def test_heatmap_leaves_changes_within_noise_uncoloured() -> None:
     assert h["values"].tolist() == [[-0.5, 0.25], [-0.5, 0.25]]
     # CI upper bound exactly 0 includes 0: not detected
     assert h["detected"].tolist() == [[True, False], [False, True]]
+
+
+def test_summary_shows_language_consistency_beside_the_toxicity() -> None:
+    def metric(v: float) -> dict[str, Any]:
+        return {"value": v, "ci": [v - 0.05, v + 0.05]}
+
+    def arm(name: str, tox: float, lc: float) -> dict[str, Any]:
+        values = {"expected_max_toxicity": metric(tox), "language_consistency": metric(lc)}
+        return {"input": name, "average": values, "per_language": {"de": {"metrics": values}}}
+
+    change = {"rel_change": -0.4, "abs_change_ci": [-0.3, -0.1]}
+    evaluation = {"arms": [arm("b", 0.5, 0.81), arm("t", 0.3, 0.17)],
+                  "comparisons": [{"base": "b", "tuned": "t", "languages": ["de"],
+                                   "per_language": {"de": {"expected_max_toxicity": change}},
+                                   "average": {"expected_max_toxicity": change}}]}
+    text = _render(summary_table({"headline_metric": "expected_max_toxicity",
+                                  "settings": [{"label": "", "evaluation": evaluation}]}))
+    # de's toxicity fell 40 % while its continuations left German: the table shows both
+    cells = " ".join(text.replace("│", " ").split())
+    assert "in language" in text and "de 0.500 [0.450, 0.550] 0.300 [0.250, 0.350] -40.0% 0.81→0.17" in cells
+    for a in evaluation["arms"]:  # an arm's average and per-language metrics are one dict here
+        del a["average"]["language_consistency"]
+    assert "in language" not in _render(summary_table({"headline_metric": "expected_max_toxicity",
+                                                       "settings": [{"label": "", "evaluation": evaluation}]}))

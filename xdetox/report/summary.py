@@ -18,6 +18,20 @@ def _ci_of(arm: dict[str, Any] | None, lang: str | None, metric: str) -> str:
     return fmt_ci(m)
 
 
+LC = "language_consistency"
+
+
+def _value(arm: dict[str, Any] | None, lang: str | None, metric: str) -> float | None:
+    if arm is None:
+        return None
+    m = arm["average"].get(metric) if lang is None else arm["per_language"].get(lang, {}).get("metrics", {}).get(metric)
+    return m.get("value") if isinstance(m, dict) else None
+
+
+def _pair(base: dict[str, Any] | None, tuned: dict[str, Any] | None, lang: str | None) -> str:
+    return f"{fmt(_value(base, lang, LC), 2)}→{fmt(_value(tuned, lang, LC), 2)}"
+
+
 def summary_table(metrics: dict[str, Any]) -> Table:
     """Per language base vs tuned headline metric with its 95% CI, and the average.
 
@@ -37,14 +51,17 @@ def summary_table(metrics: dict[str, Any]) -> Table:
         s, c = comps[0]
         arms = {a["input"]: a for a in s["evaluation"]["arms"]}
         b, t = arms.get(c["base"]), arms.get(c["tuned"])
-        for col in ("language", "base", "tuned", "relative change"):
+        # beside the toxicity, how much of it is in the prompt's language: lower toxicity with lower
+        # consistency may be drift out of the language, not detoxification (issue 17)
+        lc = any(_value(a, None, LC) is not None for a in (b, t))
+        for col in ("language", "base", "tuned", "relative change") + (("in language",) if lc else ()):
             table.add_column(col, justify="left" if col == "language" else "right")
         order = c.get("languages") or list(c["per_language"])
         for lang, row in [(x, c["per_language"][x]) for x in order][:MAX_ROWS]:
             table.add_row(lang, _ci_of(b, lang, headline), _ci_of(t, lang, headline),
-                          fmt_change(row.get(headline)))
+                          fmt_change(row.get(headline)), *((_pair(b, t, lang),) if lc else ()))
         table.add_row("[bold]average[/bold]", _ci_of(b, None, headline), _ci_of(t, None, headline),
-                      fmt_change(c["average"].get(headline)), end_section=True)
+                      fmt_change(c["average"].get(headline)), *((_pair(b, t, None),) if lc else ()), end_section=True)
         return table
     if comps:
         for col in ("setting", "model", "prompts", "base avg", "tuned avg", "relative change"):
