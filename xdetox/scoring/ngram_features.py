@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -80,6 +80,34 @@ def encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return cps[keep], sep[keep]
 
 
+def _ngram_counts(text_of: np.ndarray, sep: np.ndarray, space: np.ndarray, n_texts: int) -> np.ndarray:
+    """Per text, how many n-grams it has (the lone space, not a feature, is not counted)."""
+    lengths = np.bincount(text_of[~sep], minlength=n_texts)
+    return sum(np.maximum(lengths - n + 1, 0) for n in ORDERS) - np.bincount(text_of[space], minlength=n_texts)
+
+
+def _windows(cps: np.ndarray, sep: np.ndarray, space: np.ndarray, salts: np.ndarray,
+             shift: np.uint32) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per order n of ``ORDERS``: (n, start positions of the n-grams holding no separator, and for
+    unigrams no space; their shared columns; their language-salted columns), by one rolling hash."""
+    seps_before = np.concatenate(([0], np.cumsum(sep, dtype=np.int32)))
+    h = np.zeros(len(cps), dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        for n in range(1, max(ORDERS) + 1):
+            m = len(cps) - n + 1
+            if m <= 0:
+                break
+            h = h[:m] * _P + cps[n - 1:n - 1 + m]
+            if n not in ORDERS:
+                continue
+            inside = seps_before[n:n + m] == seps_before[:m]  # no separator inside the window
+            if n == 1:
+                inside &= ~space[:m]
+            ok = np.flatnonzero(inside)
+            hn = h[ok] ^ _ORDER_SALT[n]
+            yield n, ok, (hn * _MIX) >> shift, ((hn ^ salts[ok]) * _MIX) >> shift
+
+
 def featurize(texts: Sequence[str], languages: Sequence[str], bits: int,
               encoded: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, column, scale): one (row, column) pair per feature occurrence (duplicates are to be
@@ -93,31 +121,14 @@ def featurize(texts: Sequence[str], languages: Sequence[str], bits: int,
     # the text each position belongs to, and that text's language salt
     # int32: half the memory traffic of the default int64 in every gather and concatenation below
     text_of = np.cumsum(sep, dtype=np.int32) - sep
-    lengths = np.bincount(text_of[~sep], minlength=len(texts))
-    n_grams = sum(np.maximum(lengths - n + 1, 0) for n in ORDERS)
+    space = cps == 32
     # the space unigram is not a feature (see the module docstring), so it is not counted either
-    n_grams = n_grams - np.bincount(text_of[cps == 32], minlength=len(texts))
-    scale = 1.0 / np.maximum(n_grams, 1).astype(np.float64)
+    scale = 1.0 / np.maximum(_ngram_counts(text_of, sep, space, len(texts)), 1).astype(np.float64)
     salts = np.array([language_salt(lang) for lang in languages], dtype=np.uint32)[text_of]
-    seps_before = np.concatenate(([0], np.cumsum(sep, dtype=np.int32)))
-    shift = np.uint32(32 - bits)
     rows, cols = [], []
-    h = np.zeros(len(cps), dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        for n in range(1, max(ORDERS) + 1):
-            m = len(cps) - n + 1
-            if m <= 0:
-                break
-            h = h[:m] * _P + cps[n - 1:n - 1 + m]
-            if n not in ORDERS:
-                continue
-            inside = seps_before[n:n + m] == seps_before[:m]  # no separator inside the window
-            if n == 1:
-                inside &= cps[:m] != 32
-            ok = np.flatnonzero(inside)
-            hn = h[ok] ^ _ORDER_SALT[n]
-            rows += [text_of[ok]] * 2
-            cols += [(hn * _MIX) >> shift, ((hn ^ salts[ok]) * _MIX) >> shift]
+    for _, ok, shared, salted in _windows(cps, sep, space, salts, np.uint32(32 - bits)):
+        rows += [text_of[ok]] * 2
+        cols += [shared, salted]
     return np.concatenate(rows), np.concatenate(cols), scale
 
 
@@ -164,40 +175,24 @@ def text_and_word_max_logits(texts: Sequence[str], languages: Sequence[str], wei
     cps, sep = encode(texts) if encoded is None else encoded
     text_of = np.cumsum(sep, dtype=np.int32) - sep
     space = cps == 32
-    lengths = np.bincount(text_of[~sep], minlength=len(texts))
-    n_grams = sum(np.maximum(lengths - n + 1, 0) for n in ORDERS) - np.bincount(text_of[space], minlength=len(texts))
+    n_grams = _ngram_counts(text_of, sep, space, len(texts))
     # word id of a position: boundaries (spaces, separators) up to and including it
     word_of = np.cumsum(space | sep, dtype=np.int32)
     spaces_before = np.concatenate(([0], np.cumsum(space, dtype=np.int32)))
-    seps_before = np.concatenate(([0], np.cumsum(sep, dtype=np.int32)))
     salts = np.array([language_salt(lang) for lang in languages], dtype=np.uint32)[text_of]
-    shift = np.uint32(32 - int(np.log2(len(weights))))
     n_words = int(word_of[-1]) + 1
     text_sums = np.zeros(len(texts), dtype=np.float64)
     sums = np.zeros(n_words, dtype=np.float64)
     counts = np.zeros(n_words, dtype=np.float64)
-    h = np.zeros(len(cps), dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        for n in range(1, max(ORDERS) + 1):
-            m = len(cps) - n + 1
-            if m <= 0:
-                break
-            h = h[:m] * _P + cps[n - 1:n - 1 + m]
-            if n not in ORDERS:
-                continue
-            inside = seps_before[n:n + m] == seps_before[:m]  # no separator inside the window
-            if n == 1:
-                inside &= ~space[:m]
-            ok = np.flatnonzero(inside)
-            hn = h[ok] ^ _ORDER_SALT[n]
-            w = weights[(hn * _MIX) >> shift].astype(np.float64) + weights[((hn ^ salts[ok]) * _MIX) >> shift]
-            text_sums += np.bincount(text_of[ok], weights=w, minlength=len(texts))
-            if n >= 3:  # within one word: no space strictly inside the window ("  " cannot occur)
-                within = spaces_before[ok + n - 1] == spaces_before[ok + 1]
-                ok, w = ok[within], w[within]
-            wid = word_of[ok + space[ok]]  # the word of the window's first non-space position
-            sums += np.bincount(wid, weights=w, minlength=n_words)
-            counts += np.bincount(wid, minlength=n_words)
+    for n, ok, shared, salted in _windows(cps, sep, space, salts, np.uint32(32 - int(np.log2(len(weights))))):
+        w = weights[shared].astype(np.float64) + weights[salted]
+        text_sums += np.bincount(text_of[ok], weights=w, minlength=len(texts))
+        if n >= 3:  # within one word: no space strictly inside the window ("  " cannot occur)
+            within = spaces_before[ok + n - 1] == spaces_before[ok + 1]
+            ok, w = ok[within], w[within]
+        wid = word_of[ok + space[ok]]  # the word of the window's first non-space position
+        sums += np.bincount(wid, weights=w, minlength=n_words)
+        counts += np.bincount(wid, minlength=n_words)
     z = bias + text_sums / np.maximum(n_grams, 1)
     has = counts > 0
     word_logit = bias + sums[has] / counts[has]
