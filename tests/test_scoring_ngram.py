@@ -130,22 +130,6 @@ def test_cli_build_rejects_a_bad_split(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--split" in res.output
 
 
-def test_score_step_runs_the_ngram_kind(tmp_path: Path) -> None:
-    """The kind end to end through a real score step: probability rows, no hits, nothing missing."""
-    from tests.test_score_step import gen_rows, output_rows, setup_run
-    from xdetox.steps.runner import run_step
-
-    rows = gen_rows(10)  # includes an unknown language "xx": still scored (shared n-grams)
-    store, m = setup_run(tmp_path, rows, {"kind": "ngram"})
-    rec, cached = run_step(m, store, log=lambda _: None)
-    out = output_rows(store, rec)
-    assert not cached and len(out) == 10 and rec.info["missing"] == 0
-    assert all(r.score_kind == "probability" and r.scorer_id == "ngram-lr" and r.hits is None
-               and r.toxicity is not None and 0.0 <= r.toxicity <= 1.0 for r in out)
-    by_text = {r.text: r.toxicity for r in out if r.language == "en"}
-    assert by_text["you fucking idiot"] > by_text["a calm sentence"]  # type: ignore[operator]
-
-
 @pytest.mark.slow
 def test_released_model_rebuilds_byte_identically(tmp_path: Path) -> None:
     """`xdetox scorer build-ngram` on the vendored data gives exactly the vendored model (~20-60 s)."""

@@ -173,16 +173,18 @@ def test_spec_builds_the_builtin_model() -> None:
     assert isinstance(s, StackedToxicityScorer) and s.id == "stacked-lr"
 
 
-def test_score_step_runs_the_stacked_kind(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "scorer_id"), [("ngram", "ngram-lr"), ("stacked", "stacked-lr")])
+def test_score_step_runs_each_embedded_probability_kind(tmp_path: Path, kind: str, scorer_id: str) -> None:
+    """The kind end to end through a real score step: probability rows, no hits, nothing missing."""
     from tests.test_score_step import gen_rows, output_rows, setup_run
     from xdetox.steps.runner import run_step
 
-    rows = gen_rows(10)  # includes an unknown language "xx": still scored
-    store, m = setup_run(tmp_path, rows, {"kind": "stacked"})
+    rows = gen_rows(10)  # includes an unknown language "xx": still scored (shared n-grams)
+    store, m = setup_run(tmp_path, rows, {"kind": kind})
     rec, cached = run_step(m, store, log=lambda _: None)
     out = output_rows(store, rec)
     assert not cached and len(out) == 10 and rec.info["missing"] == 0
-    assert all(r.score_kind == "probability" and r.scorer_id == "stacked-lr" and r.hits is None
+    assert all(r.score_kind == "probability" and r.scorer_id == scorer_id and r.hits is None
                and r.toxicity is not None and 0.0 <= r.toxicity <= 1.0 for r in out)
     by_text = {r.text: r.toxicity for r in out if r.language == "en"}
     assert by_text["you fucking idiot"] > by_text["a calm sentence"]  # type: ignore[operator]
