@@ -11,21 +11,24 @@ from xdetox.report.labels import fmt, fmt_change, fmt_ci, label
 MAX_ROWS = 30
 
 
-def _ci_of(arm: dict[str, Any] | None, lang: str | None, metric: str) -> str:
+def _metric(arm: dict[str, Any] | None, lang: str | None, metric: str) -> dict[str, Any] | None:
+    """An arm's metric (value and CI), over all languages (``lang`` None) or one; None if absent."""
     if arm is None:
-        return "–"
+        return None
     m = arm["average"].get(metric) if lang is None else arm["per_language"].get(lang, {}).get("metrics", {}).get(metric)
-    return fmt_ci(m)
+    return m if isinstance(m, dict) else None
+
+
+def _ci_of(arm: dict[str, Any] | None, lang: str | None, metric: str) -> str:
+    return fmt_ci(_metric(arm, lang, metric))
 
 
 LC = "language_consistency"
 
 
 def _value(arm: dict[str, Any] | None, lang: str | None, metric: str) -> float | None:
-    if arm is None:
-        return None
-    m = arm["average"].get(metric) if lang is None else arm["per_language"].get(lang, {}).get("metrics", {}).get(metric)
-    return m.get("value") if isinstance(m, dict) else None
+    m = _metric(arm, lang, metric)
+    return m.get("value") if m is not None else None
 
 
 def _pair(base: dict[str, Any] | None, tuned: dict[str, Any] | None, lang: str | None) -> str:
