@@ -145,6 +145,8 @@ def test_cli_check_on_calibrated_scale_and_bad_map_exits_2(tmp_path: Path) -> No
     assert report["scale"].startswith("calibrated to jsonl:ptp.jsonl by map ") and report["score_kind"] == "probability"
     rows = [json.loads(x) for x in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert [r["score"] for r in rows[:3]] == [pytest.approx(0.3), pytest.approx(0.1), pytest.approx(0.5)]
+    assert {r["calibration"] for r in rows} == {_digest({"en": EN})}  # the map's full digest in every row
+    assert report["calibration_map"] == _digest({"en": EN})
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"kind": "isotonic", "reference": "r",

@@ -172,3 +172,48 @@ def test_cli_checks_the_scorer_named_among_several(tmp_path: Path) -> None:
         res = CliRunner().invoke(app, ["scorer", "check", str(path), "--reference", f"jsonl:{ref}", "--no-progress",
                                        "--scorer", bad])
         assert res.exit_code == 2 and f"--scorer {bad}: not among" in res.output and "0=lexicon, 1=ngram" in res.output
+
+
+def _lexicon_spec(tmp_path: Path) -> Path:
+    """The smoke spec with the lexicon (version 2) as its only scorer, whatever the smoke scores with."""
+    import yaml
+
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["scoring"] = {"kind": "lexicon", "version": 2}
+    path = tmp_path / "lexicon.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_cross_validated_spearman_is_read_within_folds() -> None:
+    from xdetox.metrics.calibration import fit_calibration
+
+    # hit counts 0/1/2 (many ties) with reference levels .1/.5/.9 plus a jitter unrelated to the hits:
+    # every fold's isotonic map is strictly increasing on 0 < 1 < 2, so within a held-out fold the
+    # mapped scores rank the texts exactly as the hits do and Spearman cannot move. Pooling the five
+    # folds' mapped scores would split the ties by fold and lower it (0.72 -> 0.57 on real hits).
+    scores = [float(i % 3) for i in range(90)]
+    reference = [0.1 + 0.4 * (i % 3) + 0.04 * ((i * 7) % 5 - 2) / 2 for i in range(90)]
+    fit = fit_calibration(scores, reference, threshold=0.5, language="en", probability=False)
+    assert fit["before"]["spearman"] is not None and fit["before"]["spearman"] > 0.8
+    assert fit["after"]["spearman"] == pytest.approx(fit["before"]["spearman"], abs=1e-12)
+    assert fit["before"]["ece"] is None  # hit counts are not probabilities: no ECE before the map
+    assert fit["after"]["ece"] is not None
+    # the full-data map: level means .1, .5, .9 (the jitter sums to 0 within each level over 90 texts)
+    assert fit["map"]["x"] == [0.0, 1.0, 2.0]
+    assert fit["map"]["y"] == [pytest.approx(0.1), pytest.approx(0.5), pytest.approx(0.9)]
+
+
+def test_cli_tables_say_the_scale_and_show_ece_after_a_hit_count_map(tmp_path: Path) -> None:
+    rows = [{"text": "fuck you" if i % 2 == 0 else f"a calm sentence {i}", "language": "en",
+             "reference": 0.8 if i % 2 == 0 else 0.1} for i in range(40)]
+    ref = _write(tmp_path / "ref.jsonl", rows)
+    res = CliRunner().invoke(app, ["scorer", "check", str(_lexicon_spec(tmp_path)), "--reference", f"jsonl:{ref}",
+                                   "--fit-calibration", str(tmp_path / "map.json"), "--resamples", "20",
+                                   "--no-progress"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "scores raw hit counts" in res.output
+    # hits 0/1 mapped onto .1/.8 exactly; ECE is against the toxic label (reference >= .5): the 20
+    # toxic texts at .8 miss 1 by .2, the 20 others at .1 miss 0 by .1 -> (20 x .2 + 20 x .1) / 40 = .15.
+    # None before the map: hit counts are not probabilities
+    assert "— → 0.150" in res.output

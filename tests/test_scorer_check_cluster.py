@@ -113,6 +113,19 @@ def test_pod_command_reads_and_writes_the_bucket(tmp_path: Path, s3_store_uri: s
     assert bad.exit_code == 2 and "--scoring-b64" in bad.output
 
 
+def test_bad_row_of_an_s3_reference_is_named_by_uri_and_line(s3_store_uri: str) -> None:
+    store = open_store(s3_store_uri)
+    store.put_bytes("refs/bad.jsonl", (json.dumps({"text": "a calm sentence", "language": "en", "reference": 0.1})
+                                       + "\n" + json.dumps({"text": "you", "language": "en", "reference": None})
+                                       + "\n").encode())
+    scoring = base64.b64encode(json.dumps({"kind": "lexicon"}).encode()).decode()
+    res = CliRunner().invoke(app, ["scorer", "check", "--scoring-b64", scoring, "--reference",
+                                   f"jsonl:{s3_store_uri}/refs/bad.jsonl", "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert f"{s3_store_uri}/refs/bad.jsonl:2: field 'reference' must be a number" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_rtplx_reference_from_an_s3_prefix(s3_store_uri: str) -> None:
     from xdetox.scoring.reference import load_reference
 

@@ -102,14 +102,16 @@ def check(
         json_out = json_out or scratch / "check.json"
         scores_out = scores_out or scratch / "rows.jsonl"
     if fit_calibration:
-        report["calibration"] = _write_calibration(fit_calibration, rows, cut, reference, scorer_id, scorer_version)
+        report["calibration"] = _write_calibration(fit_calibration, rows, cut, reference, scorer_id, scorer_version,
+                                                   probability)
     if scores_out:
         scores_out.parent.mkdir(parents=True, exist_ok=True)
         scores_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    on = "" if scale == "raw" else f"; scores {scale}"
+    # which scale the numbers are on, raw ones too (a hit count is not a probability)
+    on = f"; scores {scale}" + ((" probabilities" if probability else " hit counts") if scale == "raw" else "")
     table = Table(title=f"{scorer_id} vs {reference} (toxic = reference ≥ {cut:g}; 95% bootstrap CI{on})")
     for col in ("language", "n", "missing", "toxic", "AUROC", "Spearman") + (("ECE",) if probability else ()):
         table.add_column(col)
@@ -197,13 +199,14 @@ def _upload(uri: str, paths: list[Path]) -> None:
 
 
 def _write_calibration(path: Path, rows: list[dict[str, Any]], cut: float, reference: str,
-                       scorer_id: str, scorer_version: str) -> dict[str, Any]:
+                       scorer_id: str, scorer_version: str, probability: bool) -> dict[str, Any]:
     from xdetox.metrics.calibration import fit_calibration, map_digest
 
     langs: dict[str, Any] = {}
     for lang in sorted({r["language"] for r in rows}):
         judged = [r for r in rows if r["language"] == lang and r["human_toxicity"] is not None]
-        langs[lang] = fit_calibration([r["score"] for r in judged], [r["human_toxicity"] for r in judged], cut, lang)
+        langs[lang] = fit_calibration([r["score"] for r in judged], [r["human_toxicity"] for r in judged], cut, lang,
+                                      probability=probability)
     doc = {"kind": "isotonic", "scorer_id": scorer_id, "scorer_version": scorer_version,
            "reference": reference, "digest": map_digest(langs), "languages": langs}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,8 +216,9 @@ def _write_calibration(path: Path, rows: list[dict[str, Any]], cut: float, refer
         table.add_column(col)
 
     def pair(v: dict[str, Any], k: str) -> str:
+        # a hit count has no ECE before the map (not a probability), only after it
         b, a = v["before"][k], v["after"][k]
-        return "—" if b is None or a is None else f"{b:.3f} → {a:.3f}"
+        return "—" if b is None and a is None else " → ".join("—" if x is None else f"{x:.3f}" for x in (b, a))
 
     for lang, v in langs.items():
         if v["map"] is None:

@@ -2,7 +2,8 @@
 
 Texts are scored as GenerationRows (the reference text in ``text``) so any scorer runs unchanged.
 One output row per text: language, index, human_toxicity (the reference score), score
-(probability or hit count; null when missing) and why it is missing.
+(probability or hit count; null when missing) and why it is missing, the scale it is on and the
+calibration map's full digest (null when raw), like a score step's rows.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def score_reference(scorer: Scorer, items: list[ReferenceItem],
                 "language": item.language, "index": item.index, "human_toxicity": item.reference,
                 "score": score, "score_kind": scorer.score_kind, "scorer_id": scorer.id,
                 "scorer_version": scorer.version, "score_error": res.score_error,
-                "truncated": res.truncated, "scale": scorer.scale, "raw_score": res.raw_score,
+                "truncated": res.truncated, "scale": scorer.scale, "calibration": scorer.calibration_digest,
+                "raw_score": res.raw_score,
             })
         advance(len(batch))
     return rows
