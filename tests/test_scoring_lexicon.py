@@ -204,3 +204,56 @@ def test_versions_are_recorded_and_version_1_is_unchanged() -> None:
             json.loads((LEXICON_DIR / "manifest.json").read_text())["languages"][lang]["sha256"]
     man2 = json.loads((LEXICON_DIR / "manifest-v2.json").read_text())["languages"]
     assert man2["pl"]["removed"] == 0 and man2["pl"]["added"] > 40 and man2["hi"]["removed"] > 50
+
+
+# Issue 16's everyday-insult set, one common insult per language in the 17 RTP-LX languages and
+# Turkish, as people write them (Russian, Polish and Hindi in inflected or vocative forms). The
+# issue measured version 1 missing 6 of 18: the inflected/vocative ru pl hi and the common ja ar sv.
+EVERYDAY_18 = {
+    "ar": "يا غبي", "cs": "ty jsi debil", "de": "du bist ein Arschloch", "en": "you are a stupid asshole",
+    "es": "eres un pendejo", "fr": "ta gueule, connard", "hi": "तू कमीने है", "id": "dasar bangsat",
+    "it": "sei un coglione", "ja": "お前バカだな", "ko": "개새끼야 뭐해", "nl": "je bent een klootzak",
+    "pl": "spierdalaj kurwo", "pt": "seu filho da puta", "ru": "из-за этого дебила", "sv": "din jävla idiot",
+    "tr": "siktir git lan", "zh": "你这个傻逼",
+}
+# one benign sentence per language, the traps among them (Scunthorpe, concha "shell", 牛奶 "milk" whose
+# 牛 and 奶 are single characters, İstanbul's dotted capital I, バカンス "vacation" around バカ)
+BENIGN_18 = {
+    "ar": "الطقس جميل اليوم", "cs": "Dnes je hezké počasí", "de": "Das Wetter ist heute schön",
+    "en": "Scunthorpe and classic assessment", "es": "Encontré una concha en la playa",
+    "fr": "Nous avons visité Bitche en Moselle", "hi": "मैं काम करना चाहता हूँ", "id": "Kami makan nasi goreng",
+    "it": "Il muratore usa la cazzuola", "ja": "夏はバカンスに行きます", "ko": "오늘 날씨가 좋네요",
+    "nl": "We gaan morgen naar de markt", "pl": "Idziemy jutro do sklepu", "pt": "O tempo está bom hoje",
+    "ru": "Мы поехали на море", "sv": "sås och potatis", "tr": "İstanbul güzel", "zh": "我喜欢喝牛奶",
+}
+
+
+def test_everyday_insults_in_18_languages() -> None:
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
+    assert len(EVERYDAY_18) == 18
+    missed_v1 = sorted(lang for lang, text in EVERYDAY_18.items() if not spans(v1, text, lang))
+    assert missed_v1 == ["ar", "hi", "ja", "pl", "ru", "sv"]  # the issue's 6 of 18
+    assert [lang for lang, text in EVERYDAY_18.items() if not spans(v2, text, lang)] == []
+
+
+def test_benign_sentences_in_18_languages() -> None:
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
+    assert len(BENIGN_18) == 18
+    # version 1 flags the Spanish shell (and the machine-translated Hindi "to work", Swedish "sauce")
+    assert sorted(lang for lang, text in BENIGN_18.items() if spans(v1, text, lang)) == ["es", "hi", "sv"]
+    assert {lang: spans(v2, text, lang) for lang, text in BENIGN_18.items() if spans(v2, text, lang)} == {}
+
+
+# Homographs version 2 keeps on purpose (docs/SCORERS.md): the offensive sense is an everyday insult
+# too, and a bag of words cannot tell the senses apart; a spec drops one with `allowlist:`.
+KEPT_HOMOGRAPHS = [("en", "The cock crowed at dawn", "cock"), ("fr", "La chatte dort sur le canapé", "chatte"),
+                   ("id", "Saya punya anjing dan kucing", "anjing"), ("pt", "O pau-brasil é uma árvore", "pau"),
+                   ("it", "Ho comprato il finocchio al mercato", "finocchio")]
+
+
+def test_kept_homographs_are_flagged_and_an_allowlist_drops_them() -> None:
+    v2 = LexiconToxicityScorer()
+    for lang, text, entry in KEPT_HOMOGRAPHS:
+        assert [t for _, _, t in spans(v2, text, lang)] == [entry], (lang, text)
+        allowed = LexiconToxicityScorer(allowlist={lang: [entry]})
+        assert spans(allowed, text, lang) == [], (lang, text)
