@@ -91,8 +91,15 @@ class StackedToxicityScorer(Scorer):
         # one hashing pass for the text logit and the max word logit
         z, zmax = text_and_word_max_logits(texts, languages, self.ngram_weights, self.ngram_bias, encoded)
         counts = self.lists.counts(texts, languages, encoded)
-        paradetox = np.array([base_language(lang) in self.paradetox_languages for lang in languages], dtype=bool)
-        return feature_matrix(np.asarray(z, dtype=np.float64), counts, paradetox, zmax)
+        return feature_matrix(np.asarray(z, dtype=np.float64), counts, self._paradetox(languages), zmax)
+
+    def _paradetox(self, languages: Sequence[str]) -> np.ndarray:
+        """Per row: whether the n-gram model learnt its language from ParaDetox pairs (asked once
+        per distinct code: a batch holds one or a few)."""
+        known = {lang: base_language(lang) in self.paradetox_languages for lang in set(languages)}
+        if len(known) == 1:
+            return np.full(len(languages), next(iter(known.values())), dtype=bool)
+        return np.array([known[lang] for lang in languages], dtype=bool)
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -104,4 +111,6 @@ class StackedToxicityScorer(Scorer):
 
     def score_batch(self, rows: Sequence[GenerationRow]) -> list[ScoreResult]:
         p = self.probabilities([r.text for r in rows], [r.language for r in rows])
-        return [ScoreResult(toxicity=float(v)) for v in p]
+        # map over the positional first field (toxicity): half the cost of a comprehension with a
+        # keyword, which at 20,000 texts/s is a few per cent of the scorer's time
+        return list(map(ScoreResult, p.tolist()))

@@ -77,6 +77,9 @@ def stem_length(n: int, language: str) -> int | None:
 
 _FILTER_BITS = 20
 _FILTER_SHIFT = np.uint64(64 - _FILTER_BITS)
+#: bits of a walk's filter byte (``WordListFeatures.own_filter`` / ``english_filter``): one per key
+#: table, and the top bit for "a proper prefix of some key", so that test is a plain ``>=``
+_PREFIX = 128
 
 
 def _filter(hashes: set[int]) -> np.ndarray:
@@ -106,41 +109,62 @@ class _Table:
             max_len = max(max_len, len(cps))
         return cls(np.array(sorted(keys), dtype=np.uint64), _filter(keys), _filter(prefixes), max_len)
 
-    def is_key(self, h: np.ndarray) -> np.ndarray:
-        out = self.key_filter[h >> _FILTER_SHIFT]
-        cand = np.flatnonzero(out)
-        if len(cand):
-            i = np.minimum(np.searchsorted(self.keys, h[cand]), len(self.keys) - 1)
-            out[cand] = self.keys[i] == h[cand]
-        return out
+
+def _walk_filter(tables: Sequence[_Table]) -> np.ndarray:
+    """One byte per top-bits value: bit k set where table k's key filter is, ``_PREFIX`` where any
+    table's prefix filter is. A walk step then costs one gather for all its tests."""
+    out = np.zeros(2 ** _FILTER_BITS, dtype=np.uint8)
+    for k, table in enumerate(tables):
+        out |= table.key_filter.astype(np.uint8) << k
+        out[table.prefix_filter] |= _PREFIX
+    return out
 
 
-def _count(cps: np.ndarray, starts: np.ndarray, salts: np.ndarray, tables: Sequence[_Table], prefix_filter: np.ndarray,
-           text_of: np.ndarray, n_texts: int) -> np.ndarray:
-    """(len(tables), n_texts): per table and text, the number of (start, length) windows whose hash
-    is one of the table's keys. One walk serves all tables: a start lives while it begins like a
-    key of any of them (``prefix_filter``, the union of the tables' prefix filters). ``cps`` ends with a 0, so a window stops at the end of
-    its text without a bounds check."""
+def _count(cps: np.ndarray, pos: np.ndarray, h: np.ndarray, tables: Sequence[_Table], walk_filter: np.ndarray,
+           bounds: np.ndarray, n_texts: int) -> np.ndarray:
+    """(len(tables), n_texts): per table and text, the number of windows whose hash is one of the
+    table's keys, a window being a start (its first code point at ``pos``, its hash so far ``h``)
+    and every length up to the longest key. One walk serves all tables: a start lives while it
+    begins like a key of any of them (``walk_filter``'s prefix bit). ``cps`` ends with a 0 after
+    every text, so a window stops at the end of its text without a bounds check; ``bounds`` are
+    those 0s' positions (the text of a hit is found from them only for the few hits).
+
+    Hand-written numpy rather than a regex or Aho-Corasick library: the lists' entries would have
+    to be matched per text in Python (the lexicon scorer's 5,000-11,000 texts/s); this is a few
+    array passes per step over the live starts of the whole batch, and most starts die in 3-4
+    steps. Per step one gather of the filter byte answers both "a key of table k?" (exact 64-bit
+    check on the few candidates) and "still a prefix?"."""
     out = np.zeros((len(tables), n_texts), dtype=np.int64)
-    # a start on a space consumes it at once: every space-led key begins with it, so that step
-    # keeps every such start and is the widest of the walk
-    led = cps[starts] == _SPACE
-    h = np.where(led, salts * _P + np.uint64(_SPACE), salts)
-    pos = starts + led
+    key_bits = np.uint8(2 ** len(tables) - 1)
     with np.errstate(over="ignore"):
         for _ in range(max(t.max_len for t in tables)):
             c = cps[pos]
-            valid = c != 0  # a window never crosses into the next text
             h = h * _P + c
-            for k, table in enumerate(tables):
-                hit = table.is_key(h) & valid
-                if hit.any():
-                    out[k] += np.bincount(text_of[pos[hit]], minlength=n_texts)
-            alive = np.flatnonzero(valid & prefix_filter[h >> _FILTER_SHIFT])
+            f = walk_filter[h >> _FILTER_SHIFT]
+            cand = np.flatnonzero(f & key_bits)
+            if len(cand):
+                cand = cand[c[cand] != 0]  # a window never crosses into the next text
+                for k, table in enumerate(tables):
+                    sub = cand[(f[cand] & np.uint8(1 << k)) != 0]
+                    if len(sub):
+                        hs = h[sub]
+                        i = np.minimum(np.searchsorted(table.keys, hs), len(table.keys) - 1)
+                        hit = pos[sub[table.keys[i] == hs]]
+                        if len(hit):
+                            out[k] += np.bincount(np.searchsorted(bounds, hit), minlength=n_texts)
+            alive = np.flatnonzero((f >= _PREFIX) & (c != 0))
             if len(alive) == 0:
                 break
             pos, h = pos[alive] + 1, h[alive]
     return out
+
+
+def _start(cps: np.ndarray, starts: np.ndarray, salts: np.ndarray | np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """(position, hash) of each start before the walk: a start on a space consumes it at once (every
+    space-led key begins with it, so that step would keep every such start and be the widest)."""
+    led = cps[starts] == _SPACE
+    with np.errstate(over="ignore"):
+        return starts + led, np.where(led, salts * _P + np.uint64(_SPACE), salts).astype(np.uint64)
 
 
 class WordListFeatures:
@@ -168,7 +192,9 @@ class WordListFeatures:
                     eng.append((salt64(english), [_SPACE, *cps, _SPACE]))
         self.english = english
         self.exact, self.stem, self.eng = _Table.build(exact), _Table.build(stems), _Table.build(eng)
-        self.own_prefixes = self.exact.prefix_filter | self.stem.prefix_filter
+        self.own_filter = _walk_filter((self.exact, self.stem))
+        self.english_filter = _walk_filter((self.eng,))
+        self._language_info: dict[str, tuple[np.uint64, bool, bool]] = {}
 
     @classmethod
     def from_folder(cls, folder: Path, languages: Iterable[str]) -> WordListFeatures:
@@ -179,6 +205,14 @@ class WordListFeatures:
                 lists[lang] = [w for w in path.read_text("utf-8").splitlines() if w]
         return cls(lists)
 
+    def _info(self, language: str) -> tuple[np.uint64, bool, bool]:
+        """(salt, substring-matched, English) of a row language, cached: rows repeat few codes."""
+        info = self._language_info.get(language)
+        if info is None:
+            b = base_language(str(language))
+            info = self._language_info[language] = (np.uint64(salt64(b)), b in SUBSTRING, b == self.english)
+        return info
+
     def counts(self, texts: Sequence[str], languages: Sequence[str],
                encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """(len(texts), 3) int array: exact hits, stem hits, English-list hits (0 for English texts)."""
@@ -186,24 +220,30 @@ class WordListFeatures:
         if n == 0:
             return np.zeros((0, 3), dtype=np.int64)
         cps, sep = encode(texts) if encoded is None else encoded
-        text_of = np.cumsum(sep, dtype=np.int32) - sep
-        # per distinct language, not per row: a batch usually holds one or a few
-        distinct, row_lang = np.unique(np.asarray(languages, dtype=object).astype(str), return_inverse=True)
-        base = [base_language(str(lang)) for lang in distinct]
-        row_salt = np.array([salt64(b) for b in base], dtype=np.uint64)[row_lang]
-        substring_row = np.array([b in SUBSTRING for b in base])[row_lang]
-        english_row = np.array([b == self.english for b in base])[row_lang]
+        bounds = np.flatnonzero(sep)
+        padded = np.append(cps, np.uint32(0))  # the final 0 ends the last text's windows
         space = cps == _SPACE
-        # word starts are spaces (the key carries its leading space); substring rows start anywhere
-        token_starts = np.flatnonzero(space & ~substring_row[text_of])
-        any_starts = np.flatnonzero(~sep & ~space & substring_row[text_of])
-        starts = np.sort(np.concatenate([token_starts, any_starts]))
-        padded = np.append(cps, np.uint32(0)).astype(np.uint64)  # the final 0 ends the last text's windows
+        distinct = set(languages)
         out = np.zeros((n, 3), dtype=np.int64)
+        if len(distinct) == 1:  # the usual batch: one language, per-row flags are scalars
+            salt, substring, english = self._info(next(iter(distinct)))
+            # word starts are spaces (the key carries its leading space); substring rows start anywhere
+            starts = np.flatnonzero(~sep & ~space) if substring else np.flatnonzero(space)
+            own_pos, own_h = _start(padded, starts, salt)
+            eng_starts = None if english else (np.flatnonzero(space) if substring else starts)
+        else:
+            info = [self._info(lang) for lang in languages]
+            # per position, its row's flags: each row's run of positions is its text and the 0 after it
+            run = np.diff(bounds, prepend=-1, append=len(cps) - 1)
+            salt_at = np.repeat(np.array([i[0] for i in info], dtype=np.uint64), run)
+            substring_at = np.repeat(np.array([i[1] for i in info]), run)
+            english_at = np.repeat(np.array([i[2] for i in info]), run)
+            starts = np.flatnonzero(np.where(substring_at, ~sep & ~space, space))
+            own_pos, own_h = _start(padded, starts, salt_at[starts])
+            eng_starts = np.flatnonzero(space & ~english_at)
         # stem keys exist only for space-separated languages, so substring rows never hit one
-        out[:, :2] = _count(padded, starts, row_salt[text_of[starts]], (self.exact, self.stem), self.own_prefixes,
-                              text_of, n).T
-        eng_starts = np.flatnonzero(space & ~english_row[text_of])
-        salts = np.full(len(eng_starts), salt64(self.english), dtype=np.uint64)
-        out[:, 2] = _count(padded, eng_starts, salts, (self.eng,), self.eng.prefix_filter, text_of, n)[0]
+        out[:, :2] = _count(padded, own_pos, own_h, (self.exact, self.stem), self.own_filter, bounds, n).T
+        if eng_starts is not None and len(eng_starts):
+            eng_pos, eng_h = _start(padded, eng_starts, self._info(self.english)[0])
+            out[:, 2] = _count(padded, eng_pos, eng_h, (self.eng,), self.english_filter, bounds, n)[0]
         return out
