@@ -71,6 +71,18 @@ def test_jsonl_reference_errors_name_file_and_line(tmp_path: Path) -> None:
         load_reference(f"jsonl:{f}")
     with pytest.raises(ReferenceError, match="expected rtplx:DIR or jsonl:PATH"):
         load_reference(f"csv:{f}")
+    with pytest.raises(ReferenceError, match="expected rtplx:DIR or jsonl:PATH"):
+        load_reference(str(tmp_path))  # a folder without a prefix: RTP-LX or not is not guessed
+
+
+def test_a_jsonl_path_or_uri_needs_no_prefix(tmp_path: Path) -> None:
+    from xdetox.scoring.reference import parse_source
+
+    f = _write(tmp_path / "ref.jsonl", [{"text": "hi there", "language": "en", "reference": 0.1}])
+    kind, items = load_reference(str(f))
+    assert kind == "jsonl" and [(i.language, i.text, i.reference) for i in items] == [("en", "hi there", 0.1)]
+    assert parse_source("s3://team/refs/ptp.jsonl") == ("jsonl", "s3://team/refs/ptp.jsonl")
+    assert parse_source("jsonl:s3://team/refs/ptp.jsonl") == ("jsonl", "s3://team/refs/ptp.jsonl")
 
 
 def test_cli_jsonl_report_and_rows(tmp_path: Path) -> None:

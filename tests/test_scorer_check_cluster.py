@@ -147,6 +147,12 @@ def test_submit_check_via_argo_server(argo_server: ArgoServer, tmp_path: Path) -
     assert req["body"]["workflow"] == render_check(load_job(_job(tmp_path)), load_cluster_config(Path(CFG)))
 
 
+def test_job_reference_may_be_a_bare_jsonl_uri(tmp_path: Path) -> None:
+    assert load_job(_job(tmp_path, reference="s3://b/refs/ptp.jsonl")).reference == "s3://b/refs/ptp.jsonl"
+    with pytest.raises(SpecError):
+        load_job(_job(tmp_path, reference="/data/ref.jsonl"))  # a local path: the pod cannot read it
+
+
 def test_job_model_defaults() -> None:
     job = ScorerCheckJob.model_validate({"name": "x", "scoring": {"kind": "lexicon"},
                                          "reference": "jsonl:s3://b/k", "results": "s3://b/out"})

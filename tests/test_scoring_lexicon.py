@@ -246,7 +246,8 @@ def test_benign_sentences_in_18_languages() -> None:
 
 # Homographs version 2 keeps on purpose (docs/SCORERS.md): the offensive sense is an everyday insult
 # too, and a bag of words cannot tell the senses apart; a spec drops one with `allowlist:`.
-KEPT_HOMOGRAPHS = [("en", "The cock crowed at dawn", "cock"), ("fr", "La chatte dort sur le canapé", "chatte"),
+KEPT_HOMOGRAPHS = [("en", "The cock crowed at dawn", "cock"), ("en", "He rode his ass to market", "ass"),
+                   ("fr", "La chatte dort sur le canapé", "chatte"),
                    ("id", "Saya punya anjing dan kucing", "anjing"), ("pt", "O pau-brasil é uma árvore", "pau"),
                    ("it", "Ho comprato il finocchio al mercato", "finocchio")]
 

@@ -29,7 +29,8 @@ def check(
     spec: Annotated[Path | None, typer.Argument(
         help="experiment spec (YAML) whose `scoring` section names the scorer")] = None,
     reference: Annotated[str, typer.Option(
-        help="rtplx:DIR (or an s3:// zip/prefix), or jsonl:PATH / jsonl:s3://… with text, language, reference")] = "",
+        help="rtplx:DIR (or an s3:// zip/prefix), or jsonl:PATH / jsonl:s3://… with text, language, reference "
+             "(a PATH or s3:// URI ending in .jsonl needs no prefix)")] = "",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the per-language report here")] = None,
     scores_out: Annotated[Path | None, typer.Option("--scores-out", help="write one JSONL row per text here")] = None,
     languages: Annotated[str | None, typer.Option(help="comma-separated language codes (default: all)")] = None,

@@ -4,7 +4,8 @@
   folder first: how a cluster pod reads it; via xdetox.prompts.rtplx); the reference
   is ``Annotations.Toxicity``, the mean of three raters on 1-5, and toxic means mean >= 3
   (docs/FACTS.md). Evaluation only: nothing here trains or tunes on it.
-- ``jsonl:PATH`` or ``jsonl:s3://bucket/key``: one object per line with ``text`` (non-empty
+- ``jsonl:PATH`` or ``jsonl:s3://bucket/key`` (the prefix may be left out when the name ends in
+  ``.jsonl``): one object per line with ``text`` (non-empty
   string), ``language`` (string) and ``reference`` (a number, e.g. a cached Perspective score);
   optional ``id``. Toxic means reference >= 0.5 unless the user says otherwise.
 
@@ -39,6 +40,11 @@ class ReferenceItem:
 
 def parse_source(source: str) -> tuple[str, str]:
     kind, sep, where = source.partition(":")
+    bare = not sep or source.startswith(("s3://", "file://"))
+    if bare and source.endswith(".jsonl"):
+        # a JSON-lines path or s3:// URI given as it is (the issue's "a path or s3:// URI the user
+        # gives"): the name says the format, so no prefix is needed
+        return "jsonl", source
     if not sep or kind not in DEFAULT_THRESHOLD or not where:
         raise ReferenceError(f"reference {source!r}: expected rtplx:DIR or jsonl:PATH (a path or s3:// URI)")
     return kind, where

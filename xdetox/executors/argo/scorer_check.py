@@ -51,6 +51,8 @@ class ScorerCheckJob(StrictModel):
     @classmethod
     def _reference(cls, v: str) -> str:
         kind, _, where = v.partition(":")
+        if v.startswith("s3://") and v.endswith(".jsonl"):  # as `scorer check` reads it: no prefix needed
+            return v
         if kind not in {"jsonl", "rtplx"} or not where.startswith("s3://"):
             raise ValueError("a pod reads only the bucket: jsonl:s3://bucket/key or rtplx:s3://bucket/prefix")
         return v
