@@ -11,7 +11,8 @@ the shared copy when the bundled one is absent), cut into continuation-sized pie
 benchmarks do, scored in batches of 1024 one language at a time, then again as one mixed batch
 per 1024 with languages assigned round-robin over the RTP-LX and ParaDetox codes (so every
 language's salt, list and substring rule is exercised, and batches hold several languages); plus
-edge cases: "", whitespace, punctuation, emoji, NUL, combining marks, a 20,000-character text,
+edge cases: "", whitespace, punctuation, emoji, NUL, combining marks and Hangul jamo that
+compose if two texts' ends meet, a 20,000-character text,
 an unknown language code and region-tagged codes.
 """
 
@@ -35,7 +36,10 @@ ALL = ("am", "ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "
        "zh", "th", "tr", "xx", "pt-BR", "zh_Hans", "EN")
 EDGE = ["", " ", "\t\n", "!!! ...", "😀😀 🤬", "\x00", "a\x00b", "idiot\x00idiot", "é", "e\u0301", "\u0301abc",
         "ﬁne ＩＤＩＯＴ", "Σίσυφος ΣΑΣ", "straße STRASSE", "İstanbul", "Scunthorpe", "son of a", "bitch",
-        "x" * 20000, ("you idiot " * 2000), "дебил " * 3000, "バカ" * 5000, "개새끼야", "ты дебила", "kurwo"]
+        "x" * 20000, ("you idiot " * 2000), "дебил " * 3000, "バカ" * 5000, "개새끼야", "ты дебила", "kurwo",
+        # neighbours that would compose if a batch were normalised without its joins: Hangul jamo
+        # (L then V), a letter then a combining mark, a text ending in a mark; NUL runs
+        "\u1100", "\u1161\u11a8", "a", "\u0308b", "ä\u0308", "\u0308", "\x00\x00 \x00", "。、!!", "ｱｲｳ"]
 
 
 def batches() -> list[tuple[list[str], list[str]]]:
