@@ -229,3 +229,23 @@ def test_cli_tables_say_the_scale_and_show_ece_after_a_hit_count_map(tmp_path: P
     # toxic texts at .8 miss 1 by .2, the 20 others at .1 miss 0 by .1 -> (20 x .2 + 20 x .1) / 40 = .15.
     # None before the map: hit counts are not probabilities
     assert "— → 0.150" in res.output
+
+
+def test_a_terminal_gets_a_live_bar_with_eta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import xdetox.cli.scorer_cmds as cmds
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cmds, "err", Console(file=screen, force_terminal=True, width=120))
+    ref = _write(tmp_path / "ref.jsonl", [{"text": f"a calm sentence {i}", "language": "en", "reference": 0.1 * (i % 2)}
+                                          for i in range(300)])
+    res = CliRunner().invoke(app, ["scorer", "check", str(_lexicon_spec(tmp_path)), "--reference", str(ref),
+                                   "--resamples", "10"])
+    assert res.exit_code == 0, res.output
+    bar = screen.getvalue()
+    # the bar's columns: label, bar, done/total, time remaining (ETA); 300 texts in batches of 256
+    assert "scoring" in bar and "300/300" in bar and "0:00:00" in bar
+    assert "scored 300/300" not in res.output + bar  # the log-line fallback is for pods without a terminal
