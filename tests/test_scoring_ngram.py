@@ -20,14 +20,19 @@ from xdetox.scoring.ngram_features import featurize, linear_scores, prepare
 
 def test_features_of_a_short_text_by_hand() -> None:
     # " ab " has 4 characters: 4 + 3 + 2 + 1 n-grams of orders 1..4 and none of order 5, less the
-    # two lone-space unigrams = 8, each once shared and once language-salted; every value is 1/8
-    row, col, scale = featurize(["AB"], ["en"], 16)
+    # two lone-space unigrams = 8, each once shared and once language-salted; every value is 1/8.
+    # Korean has no family (ngram_features.FAMILIES): two columns per n-gram
+    row, col, scale = featurize(["AB"], ["ko"], 16)
     assert prepare("AB") == "ab"  # padded with a space on each side inside featurize
     assert len(row) == 16 and set(row.tolist()) == {0}
     assert np.allclose(scale, [1 / 8])
     assert col.min() >= 0 and col.max() < 2 ** 16
     # all weights 1: logit = bias + 16 / 8 (the mean weight of the n-grams, twice)
-    assert linear_scores(["AB"], ["en"], np.ones(2 ** 16), 0.5)[0] == pytest.approx(0.5 + 2.0)
+    assert linear_scores(["AB"], ["ko"], np.ones(2 ** 16), 0.5)[0] == pytest.approx(0.5 + 2.0)
+    # English is Germanic: a third, family-salted column per n-gram, the same 8 n-grams and scale
+    row, col, scale = featurize(["AB"], ["en"], 16)
+    assert len(row) == 24 and np.allclose(scale, [1 / 8])
+    assert linear_scores(["AB"], ["en"], np.ones(2 ** 16), 0.5)[0] == pytest.approx(0.5 + 3.0)
 
 
 def test_batch_neighbours_and_whitespace_do_not_change_features() -> None:
@@ -35,12 +40,29 @@ def test_batch_neighbours_and_whitespace_do_not_change_features() -> None:
     r, c, scale = featurize(["hello", "You   idiot", "bye"], ["de", "en", "fr"], 18)
     assert sorted(c[r == 1].tolist()) == sorted(alone[1].tolist())  # no n-gram spans two texts
     assert scale[1] == alone[2][0]
-    # the language salts only the second half: same shared n-grams, different salted ones
+    # the language salts the second copy: same shared n-grams, different salted ones
     en = set(featurize(["idiot"], ["en"], 20)[1].tolist())
+    ko = set(featurize(["idiot"], ["ko"], 20)[1].tolist())
     de = set(featurize(["idiot"], ["de"], 20)[1].tolist())
     # " idiot " has 23 n-gram positions of orders 1..5 (the lone spaces are not n-grams) but 22
-    # distinct n-grams ("i" recurs): 22 shared + 22 salted columns per language, the shared ones common
-    assert len(en) == 44 and len(en & de) == 22
+    # distinct n-grams ("i" recurs): 22 shared + 22 language-salted columns, and for the Germanic
+    # en and de 22 family-salted ones that they share; Korean (no family) shares only the 22 shared
+    assert len(ko) == 44 and len(en) == 66 and len(en & ko) == 22 and len(en & de) == 44
+
+
+def test_unsegmented_languages_have_no_edge_or_cross_space_ngrams() -> None:
+    """zh and ja have no spaces between words: the padding is only the text's edge, so n-grams
+    touching it would be a length signal (feature version 5). By hand: "的" is one unigram (the
+    padded " 的 " gave 4 n-grams before); "今天" is 今, 天, 今天."""
+    row, col, scale = featurize(["的", "今天"], ["zh", "zh"], 16)
+    assert np.bincount(row).tolist() == [2, 6] and np.allclose(scale, [1.0, 1 / 3])
+    # a space (or blanked punctuation) splits a text into pieces whose n-grams are just the pieces'
+    # own: "今天，天气" is the union of "今天" and "天气" (6 + 6 columns), nothing across the comma
+    both = sorted(featurize(["今天，天气"], ["zh"], 16)[1].tolist())
+    parts = sorted(featurize(["今天"], ["zh"], 16)[1].tolist() + featurize(["天气"], ["zh"], 16)[1].tolist())
+    assert both == parts
+    # the same character in a spaced language keeps its edge n-grams: 的, " 的", "的 ", " 的 "
+    assert featurize(["的"], ["ko"], 16)[2][0] == pytest.approx(1 / 4)
 
 
 def test_empty_batch_and_empty_text() -> None:
@@ -147,3 +169,33 @@ def test_ngram_spec_takes_a_calibration_map_like_every_builtin_kind() -> None:
     assert scorers.validate_spec({"kind": "ngram"}).model_dump(mode="json") == {"kind": "ngram", "model": "builtin"}
     spec = scorers.validate_spec({"kind": "ngram", "calibration": "s3://bucket/maps/ngram.json"})
     assert spec.calibration == "s3://bucket/maps/ngram.json"  # type: ignore[attr-defined]
+
+
+def test_style_matched_negative_deletes_what_the_rewrite_removed() -> None:
+    """The toxic side less the spans its rewrite removed or replaced: the same raw text, without
+    the toxic words (difflib over words; over characters in zh/ja; case and punctuation ignored)."""
+    from xdetox.scoring.ngram_build import style_matched
+
+    assert style_matched("You made a mistake you ass.", "You made a mistake.", "en") == "You made a mistake"
+    # a replaced word goes too; the raw text's other words (and their case) stay as they were
+    assert style_matched("worthless scum like YOU", "unpleasant people like you", "en") == "like YOU"
+    assert style_matched("尽管浪，谁接盘谁是狗，不得house", "尽管浪，谁接盘谁是狗，不得好下场", "zh") == "尽管浪，谁接盘谁是狗，不得"
+    # nothing removed (a rewrite that only fixed case and commas, or only added words): no negative
+    assert style_matched("you , are wrong", "You are wrong.", "en") is None
+    assert style_matched("you are wrong", "you are wrong again", "en") is None
+    # everything removed: no letter left, no negative
+    assert style_matched("idiot !!!", "hello", "en") is None
+
+
+def test_style_negatives_add_one_negative_per_changed_pair() -> None:
+    pairs = {"en": [{"toxic_sentence": "you made a mistake you ass", "neutral_sentence": "you made a mistake",
+                     "split_hf_shuffle42": "train"},
+                    {"toxic_sentence": "ok then", "neutral_sentence": "ok then", "split_hf_shuffle42": "train"}]}
+    # "xx" has no word list: only the ParaDetox rows
+    cfg = BuildConfig(languages=("xx",), paradetox_word_pairs=False, style_negatives="add")
+    ts = training_set(cfg, pairs)
+    assert ts.sources == {"paradetox": 4, "paradetox-style": 1}
+    assert ts.texts[:3] == ["you made a mistake you ass", "you made a mistake", "you made a mistake"]
+    assert ts.labels[:3] == [1, 0, 0]  # the rewrite, then the style-matched negative (here the same words)
+    replaced = training_set(BuildConfig(languages=("xx",), paradetox_word_pairs=False, style_negatives="replace"), pairs)
+    assert replaced.sources == {"paradetox": 3, "paradetox-style": 1}  # the rewrite of the changed pair is gone

@@ -202,11 +202,12 @@ def test_released_combiner_rebuilds_byte_identically(tmp_path: Path) -> None:
 def test_word_max_logit_is_the_worst_words_own_logit_whatever_the_sentence_length() -> None:
     from xdetox.scoring.ngram_features import word_max_logits
 
-    # constant weights: each n-gram occurrence reads 2 columns (shared + salted), so every word's
-    # mean is 2 * 0.25 = 0.5 and its logit bias + 0.5, however long the text or the word
+    # constant weights: each n-gram occurrence of an English text reads 3 columns (shared, language-
+    # and family-salted), so every word's mean is 3 * 0.25 = 0.75 and its logit bias + 0.75, however
+    # long the text or the word
     flat = np.full(2**16, 0.25, dtype=np.float32)
     assert word_max_logits(["a", "idiot", "the weather is nice today", ""], ["en"] * 4, flat, -1.0).tolist() \
-        == [-0.5, -0.5, -0.5, -1.0]  # a text without words gets the bias
+        == [-0.25, -0.25, -0.25, -1.0]  # a text without words gets the bias
     ngram = NgramToxicityScorer()
     w, b = ngram.weights, ngram.bias
     alone = linear_scores(["idiot", "you", "are", "such", "an"], ["en"] * 5, w, b)

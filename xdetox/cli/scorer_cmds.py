@@ -262,4 +262,7 @@ def build_stacked(
     out.print(f"wrote {out_dir}/combiner.json (sha256 {str(manifest['sha256'])[:12]}…)")
     if design:
         for key, v in design_table(design_rows()).items():
-            out.print(f"{key:14} stacked {v['stacked']:.3f}  ngram {v['ngram']:.3f}  hits {v['hits']:.3f}")
+            words = "-" if v["words_05"] is None else f"{v['words_05']:.3f}"
+            out.print(f"{key:14} stacked {v['stacked']:.3f}  ngram {v['ngram']:.3f}  hits {v['hits']:.3f}  "
+                      f"style-matched {v['style_matched']:.3f}  neutral>=0.5 {v['neutral_05']:.3f}  "
+                      f"doubled {v['doubled']:.4f}  words>=0.5 {words}")

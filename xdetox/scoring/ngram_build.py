@@ -29,13 +29,15 @@ import hashlib
 import io
 import json
 import random
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from xdetox.scoring.ngram_features import FEATURE_VERSION, ORDERS, featurize
+from xdetox.scoring.ngram_features import FEATURE_VERSION, ORDERS, UNSEGMENTED, featurize, prepare
+from xdetox.scoring.normalize import base_language
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PARADETOX_DIR = DATA / "paradetox"
@@ -69,6 +71,10 @@ class BuildConfig:
     #: also train on one-word texts from ParaDetox itself: a word its rewrite removed (1) beside a
     #: word the rewrite kept (0), so single words of ParaDetox languages are scored by what they are
     paradetox_word_pairs: bool = True
+    #: style-matched negatives: per ParaDetox pair, its toxic side with the spans its rewrite removed
+    #: deleted (``style_matched``), label 0 beside the toxic side's 1: the same raw web text, differing
+    #: only in the toxic words. "none", "add" (beside the rewrite) or "replace" (instead of it)
+    style_negatives: str = "none"
     languages: tuple[str, ...] = ("am", "ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "nl",
                                   "pl", "pt", "ru", "sv", "uk", "zh")
 
@@ -116,7 +122,12 @@ def training_set(cfg: BuildConfig, pairs: dict[str, list[dict[str, str]]] | None
     for lang, rows in sorted(used.items()):
         for r in rows:
             ts.add(r["toxic_sentence"], 1, lang, 1.0, "paradetox")
-            ts.add(r["neutral_sentence"], 0, lang, 1.0, "paradetox")
+            matched = style_matched(r["toxic_sentence"], r["neutral_sentence"], lang) \
+                if cfg.style_negatives != "none" else None
+            if cfg.style_negatives != "replace" or matched is None:
+                ts.add(r["neutral_sentence"], 0, lang, 1.0, "paradetox")
+            if matched is not None:
+                ts.add(matched, 0, lang, 1.0, "paradetox-style")
     if cfg.paradetox_word_pairs:
         _add_word_pairs(ts, used, random.Random(cfg.seed + 1))
     neutral = {lang: [r["neutral_sentence"] for r in rows] for lang, rows in used.items()}
@@ -138,7 +149,37 @@ def training_set(cfg: BuildConfig, pairs: dict[str, list[dict[str, str]]] | None
     return ts
 
 
-def _words(text: str) -> list[str]:
+def _key(token: str) -> str:
+    """A token as the features see it: casefolded, only its letters, marks and digits."""
+    return "".join(c for c in prepare(token) if unicodedata.category(c)[0] in "LMN")
+
+
+def style_matched(toxic: str, rewrite: str, language: str) -> str | None:
+    """``toxic`` with the spans its rewrite removed or replaced deleted (difflib over words, over
+    characters in languages written without spaces), or None when that removes nothing or leaves
+    no letter or digit. Tokens are compared as the features see them (casefolded, punctuation
+    ignored), so a rewrite that only fixed case or commas removes nothing."""
+    from difflib import SequenceMatcher
+
+    if base_language(language) in UNSEGMENTED:
+        a, b = list(toxic), list(rewrite)
+        ka, kb = [_key(c) or " " for c in a], [_key(c) or " " for c in b]
+        joiner = ""
+    else:
+        a = toxic.split()
+        ka, kb = [_key(t) for t in a], [_key(t) for t in rewrite.split()]
+        a, ka = [t for t, k in zip(a, ka, strict=True) if k], [k for k in ka if k]
+        kb = [k for k in kb if k]
+        joiner = " "
+    kept = [a[i] for tag, i1, i2, _, _ in SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
+            if tag == "equal" for i in range(i1, i2)]
+    out = joiner.join(kept).strip()
+    if len(kept) == len(a) or not any(_key(c) for c in out):
+        return None
+    return out
+
+
+def split_words(text: str) -> list[str]:
     return [w for w in (t.strip(_PUNCT) for t in text.casefold().split()) if w]
 
 
@@ -150,8 +191,8 @@ def _add_word_pairs(ts: TrainingSet, used: dict[str, list[dict[str, str]]], rng:
     alone (0). Languages written without spaces (zh) have no words to pick and are skipped."""
     for lang, rows in sorted(used.items()):
         for r in rows:
-            kept = _words(r["neutral_sentence"])
-            removed = sorted(set(_words(r["toxic_sentence"])) - set(kept))
+            kept = split_words(r["neutral_sentence"])
+            removed = sorted(set(split_words(r["toxic_sentence"])) - set(kept))
             if removed and kept and len(kept) > 1:
                 ts.add(rng.choice(removed), 1, lang, 1.0, "paradetox-words")
                 ts.add(rng.choice(kept), 0, lang, 1.0, "paradetox-words")
@@ -213,10 +254,3 @@ def build(out: Path, cfg: BuildConfig | None = None) -> dict[str, object]:
     ts = training_set(cfg)
     weights, bias = fit(ts, cfg)
     return save(out, weights, bias, cfg, ts)
-
-
-def iter_test_pairs(pairs: dict[str, list[dict[str, str]]], lang: str) -> Iterable[tuple[str, int]]:
-    for r in pairs[lang]:
-        if r["split_hf_shuffle42"] == "test":
-            yield r["toxic_sentence"], 1
-            yield r["neutral_sentence"], 0

@@ -35,11 +35,12 @@ from xdetox.scoring.ngram_build import (
     LEXICON_DIR,
     BuildConfig,
     fit,
-    iter_test_pairs,
     paradetox_pairs,
+    split_words,
+    style_matched,
     training_set,
 )
-from xdetox.scoring.ngram_features import linear_scores, word_max_logits
+from xdetox.scoring.ngram_features import UNSEGMENTED, contentless, text_and_word_max_logits
 from xdetox.scoring.stacked_features import FEATURES, WORDLIST_LANGUAGES, feature_matrix, lists_digest
 from xdetox.scoring.wordlist_features import WordListFeatures
 
@@ -58,33 +59,74 @@ class CombinerConfig:
     #: positive weight, and hitless texts are then tied. Any small positive weight lets hits lead and
     #: the logit order the rest: 0.01 to 0.3 give the same design medians (docs/SCORERS.md)
     wordlist_logit_floor: float = 0.01
+    #: also fit on the style-matched negatives (version 6): each test pair's toxic side with the spans
+    #: its rewrite removed deleted (``ngram_build.style_matched``), label 0, so the combiner weighs
+    #: evidence that separates toxic words from raw web text, not raw text from annotators' rewrites
+    style_rows: bool = True
+
+
+@dataclass
+class Scored:
+    """One set of texts as the combiner sees them: text logits, word-list counts, max word logits,
+    and which texts are contentless (the scorer gives those 0.0)."""
+
+    z: np.ndarray
+    counts: np.ndarray
+    zmax: np.ndarray
+    contentless: np.ndarray
+
+
+#: the sets scored per (regime, language): "toxic" (label 1), "neutral" (its rewrites, 0), "style"
+#: (the toxic sides of the pairs ``style_matched`` changes, their removed spans deleted, 0; "style_of"
+#: gives their pairs), "doubled" (each rewrite twice) and "words" (the rewrites' words of 4+
+#: characters alone; none in zh)
+SETS = ("toxic", "neutral", "style", "doubled", "words")
 
 
 @dataclass
 class DesignRows:
-    """Per (regime, language): n-gram text logits, word-list counts, labels of the test pairs and
-    max word logits."""
+    """Per (regime, language): the scored sets (``SETS``) of its test pairs, and per style-matched
+    text the index of its pair."""
 
-    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    rows: dict[tuple[str, str], dict[str, Scored]]
+    style_of: dict[tuple[str, str], np.ndarray]
 
 
-def design_rows(log: Callable[[str], None] = lambda _: None) -> DesignRows:
+def _score(texts: list[str], lang: str, weights: np.ndarray, bias: float, wl: WordListFeatures) -> Scored:
+    langs = [lang] * len(texts)
+    if not texts:
+        empty = np.zeros(0)
+        return Scored(empty, np.zeros((0, 3), dtype=np.int64), empty, np.zeros(0, dtype=bool))
+    z, zmax = text_and_word_max_logits(texts, langs, weights, bias)
+    return Scored(z, wl.counts(texts, langs), zmax, contentless(texts))
+
+
+def design_rows(log: Callable[[str], None] = lambda _: None,
+                style_negatives: str = "none") -> DesignRows:
+    """``style_negatives``: the n-gram models' ``BuildConfig.style_negatives`` (design variants)."""
     pairs = paradetox_pairs()
     langs = sorted(pairs)
     wl = WordListFeatures.from_folder(LEXICON_DIR, WORDLIST_LANGUAGES)
-    rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    rows: dict[tuple[str, str], dict[str, Scored]] = {}
+    style_of: dict[tuple[str, str], np.ndarray] = {}
     for excl in [None, *langs]:
-        cfg = BuildConfig(split="train", exclude_paradetox=() if excl is None else (excl,))
+        cfg = BuildConfig(split="train", exclude_paradetox=() if excl is None else (excl,),
+                          style_negatives=style_negatives)
         weights, bias = fit(training_set(cfg, pairs), cfg)
         weights = weights.astype(np.float16).astype(np.float32)  # as the released model stores them
         for lang in (langs if excl is None else [excl]):
-            tp = list(iter_test_pairs(pairs, lang))
-            texts, y = [t for t, _ in tp], np.array([label for _, label in tp])
-            z = linear_scores(texts, [lang] * len(texts), weights, bias)
-            zmax = word_max_logits(texts, [lang] * len(texts), weights, bias)
-            rows[("paradetox" if excl is None else "wordlist", lang)] = (z, wl.counts(texts, [lang] * len(texts)), y, zmax)
+            test = [r for r in pairs[lang] if r["split_hf_shuffle42"] == "test"]
+            toxic = [r["toxic_sentence"] for r in test]
+            neutral = [r["neutral_sentence"] for r in test]
+            matched = [style_matched(t, n, lang) for t, n in zip(toxic, neutral, strict=True)]
+            key = ("paradetox" if excl is None else "wordlist", lang)
+            style_of[key] = np.array([i for i, m in enumerate(matched) if m is not None], dtype=np.intp)
+            sets = {"toxic": toxic, "neutral": neutral, "style": [m for m in matched if m is not None],
+                    "doubled": [t + " " + t for t in neutral],
+                    "words": [] if lang in UNSEGMENTED else [w for t in neutral for w in split_words(t) if len(w) >= 4]}
+            rows[key] = {name: _score(texts, lang, weights, bias, wl) for name, texts in sets.items()}
         log(f"design n-gram model {'train split' if excl is None else 'without ' + excl}: done")
-    return DesignRows(rows)
+    return DesignRows(rows, style_of)
 
 
 class SignedLogisticRegression:
@@ -123,9 +165,8 @@ class SignedLogisticRegression:
         return x @ self.coef_[0] + self.intercept_[0]
 
 
-def _matrix(rows: DesignRows, key: tuple[str, str], cfg: CombinerConfig) -> np.ndarray:
-    z, counts, _, zmax = rows.rows[key]
-    x = feature_matrix(z, counts, np.full(len(z), key[0] == "paradetox"), zmax)
+def _matrix(scored: Scored, regime: str, cfg: CombinerConfig) -> np.ndarray:
+    x = feature_matrix(scored.z, scored.counts, np.full(len(scored.z), regime == "paradetox"), scored.zmax)
     if not cfg.word_max:  # the version-4 design, for the before/after table
         x = x.copy()
         x[:, 5:] = 0.0
@@ -133,30 +174,57 @@ def _matrix(rows: DesignRows, key: tuple[str, str], cfg: CombinerConfig) -> np.n
 
 
 def _fit(rows: DesignRows, cfg: CombinerConfig, leave_out: str | None = None) -> SignedLogisticRegression:
-    keys = [k for k in sorted(rows.rows) if k[1] != leave_out]
-    x = np.vstack([_matrix(rows, k, cfg) for k in keys])
-    y = np.concatenate([rows.rows[k][2] for k in keys])
+    xs, ys = [], []
+    for (regime, lang), sets in sorted(rows.rows.items()):
+        if lang == leave_out:
+            continue
+        for name, label in (("toxic", 1), ("neutral", 0)) + ((("style", 0),) if cfg.style_rows else ()):
+            xs.append(_matrix(sets[name], regime, cfg))
+            ys.append(np.full(len(sets[name].z), label))
     # evidence columns (logits, max word logits, hit counts) non-negative, the word-list-only logits
     # at least the floor; the word-list-only indicator free
     f = cfg.wordlist_logit_floor
-    return SignedLogisticRegression(cfg.C, (0.0, f, 0.0, 0.0, None, 0.0, f if cfg.word_max else 0.0)).fit(x, y)
+    return SignedLogisticRegression(cfg.C, (0.0, f, 0.0, 0.0, None, 0.0, f if cfg.word_max else 0.0)).fit(
+        np.vstack(xs), np.concatenate(ys))
 
 
-def design(rows: DesignRows, cfg: CombinerConfig = CombinerConfig()) -> dict[str, dict[str, float]]:
-    """Per language and regime: AUROC of the stacked score (combiner fitted without that language),
-    of the n-gram logit alone and of the exact word-list hits alone."""
+def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
-    out: dict[str, dict[str, float]] = {}
+    return float(roc_auc_score(np.r_[np.ones(len(positive)), np.zeros(len(negative))], np.r_[positive, negative]))
+
+
+def design(rows: DesignRows, cfg: CombinerConfig = CombinerConfig()) -> dict[str, dict[str, float | None]]:
+    """Per language and regime, out of sample twice over (the n-gram model and the combiner both
+    fitted without that language's test pairs): AUROC toxic side vs rewrite of the stacked score, of
+    the max word logit, of the n-gram logit and of the exact word-list hits; "style_matched": toxic
+    side vs the same text with the rewrite's removed spans deleted (stacked, and "ngram_style_matched"
+    for the logit); "neutral_05": share of the rewrites at p >= 0.5; "doubled": mean |p(s s) - p(s)|
+    over them; "words_05": share of their words (4+ characters) alone at p >= 0.5 (None in zh)."""
+    out: dict[str, dict[str, float | None]] = {}
     for lang in sorted({k[1] for k in rows.rows}):
         model = _fit(rows, cfg, leave_out=lang)
         for regime in ("paradetox", "wordlist"):
-            z, counts, y, zmax = rows.rows[(regime, lang)]
-            x = _matrix(rows, (regime, lang), cfg)
-            out[f"{regime}:{lang}"] = {"stacked": float(roc_auc_score(y, model.decision_function(x))),
-                                       "word_max": float(roc_auc_score(y, zmax)),
-                                       "ngram": float(roc_auc_score(y, z)),
-                                       "hits": float(roc_auc_score(y, counts[:, 0] + counts[:, 2]))}
+            sets = rows.rows[(regime, lang)]
+
+            def p(name: str, sets: dict[str, Scored] = sets, regime: str = regime,
+                  model: SignedLogisticRegression = model) -> np.ndarray:
+                s = sets[name]
+                logit = model.decision_function(_matrix(s, regime, cfg))
+                return np.where(s.contentless, 0.0, 1.0 / (1.0 + np.exp(-logit)))
+
+            tox, neu, idx = sets["toxic"], sets["neutral"], rows.style_of[(regime, lang)]
+            out[f"{regime}:{lang}"] = {
+                "stacked": _auroc(p("toxic"), p("neutral")),
+                "word_max": _auroc(tox.zmax, neu.zmax),
+                "ngram": _auroc(tox.z, neu.z),
+                "hits": _auroc(tox.counts[:, 0] + tox.counts[:, 2], neu.counts[:, 0] + neu.counts[:, 2]),
+                "style_matched": _auroc(p("toxic")[idx], p("style")),
+                "ngram_style_matched": _auroc(tox.z[idx], sets["style"].z),
+                "neutral_05": float((p("neutral") >= 0.5).mean()),
+                "doubled": float(np.abs(p("doubled") - p("neutral")).mean()),
+                "words_05": float((p("words") >= 0.5).mean()) if len(sets["words"].z) else None,
+            }
     return out
 
 
@@ -185,7 +253,9 @@ def build(out: Path = BUILTIN_DIR, cfg: CombinerConfig = CombinerConfig(),
         "word_lists": "xdetox/data/lexicons/lists-v2",
         "word_lists_sha256": lists_digest(LEXICON_DIR, WORDLIST_LANGUAGES),
         "config": asdict(cfg),
-        "design_rows": {f"{r}:{lang}": len(v[2]) for (r, lang), v in sorted(rows.rows.items())},
+        "design_rows": {f"{r}:{lang}": sum(len(v[name].z) for name in ("toxic", "neutral", "style") if
+                                           name != "style" or cfg.style_rows)
+                        for (r, lang), v in sorted(rows.rows.items())},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest

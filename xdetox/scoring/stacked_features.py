@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-#: the stacked scorer's own version (its score rows say ``STACKED_VERSION+combiner digest``): 5 added
-#: the max word logit columns; up to 4 it followed the n-gram features' version
-STACKED_VERSION = "5"
+#: the stacked scorer's own version (its score rows say ``STACKED_VERSION+combiner digest``): 6 reads
+#: n-gram feature version 5 (family copies, no zh/ja edge n-grams) and its combiner is also fitted on
+#: style-matched negatives; 5 added the max word logit columns; up to 4 it followed the n-gram
+#: features' version
+STACKED_VERSION = "6"
 FEATURES = ("ngram_logit_paradetox", "ngram_logit_wordlist_only", "log1p_hits", "log1p_stem_hits", "wordlist_only",
             "word_max_logit_paradetox", "word_max_logit_wordlist_only")
 #: the lists the features read: the n-gram model's word-list languages (17 RTP-LX + ParaDetox ones)
