@@ -249,3 +249,12 @@ def test_a_terminal_gets_a_live_bar_with_eta(tmp_path: Path, monkeypatch: pytest
     # the bar's columns: label, bar, done/total, time remaining (ETA); 300 texts in batches of 256
     assert "scoring" in bar and "300/300" in bar and "0:00:00" in bar
     assert "scored 300/300" not in res.output + bar  # the log-line fallback is for pods without a terminal
+
+
+def test_no_calibration_is_fit_on_rtplx(tmp_path: Path) -> None:
+    # refused before anything is read: the folder need not even exist
+    res = CliRunner().invoke(app, ["scorer", "check", str(_lexicon_spec(tmp_path)), "--reference",
+                                   f"rtplx:{tmp_path / 'rtp-lx'}", "--fit-calibration", str(tmp_path / "m.json"),
+                                   "--no-progress"])
+    assert res.exit_code == 2 and "RTP-LX is for evaluation only" in res.output
+    assert not (tmp_path / "m.json").exists()

@@ -51,7 +51,7 @@ def check(
     from xdetox.kinds.scorers.calibration import CalibrationMapError
     from xdetox.scoring.base import build_scorer
     from xdetox.scoring.check import check_report, score_reference
-    from xdetox.scoring.reference import DEFAULT_THRESHOLD, ReferenceError, load_reference
+    from xdetox.scoring.reference import DEFAULT_THRESHOLD, ReferenceError, load_reference, parse_source
 
     if (spec is None) == (scoring_b64 is None):
         raise fail("give exactly one of SPEC and --scoring-b64")
@@ -65,6 +65,10 @@ def check(
         scoring = _decode_scoring(scoring_b64 or "")
     langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
     try:
+        if fit_calibration and parse_source(reference)[0] == "rtplx":
+            # the cluster job refuses the same (executors/argo/scorer_check.py): a map is a tuned scorer
+            raise fail("--fit-calibration: RTP-LX is for evaluation only (never tune a scorer on it); fit against "
+                       "another reference, e.g. jsonl:… cached Perspective scores")
         kind, items = load_reference(reference, langs)
     except ReferenceError as e:
         raise fail(str(e)) from None
