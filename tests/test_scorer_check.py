@@ -258,3 +258,12 @@ def test_no_calibration_is_fit_on_rtplx(tmp_path: Path) -> None:
                                    "--no-progress"])
     assert res.exit_code == 2 and "RTP-LX is for evaluation only" in res.output
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(("args", "says"), [(["--resamples", "0"], "--resamples"), (["--resamples", "-5"], "--resamples"),
+                                            (["--threshold", "nan"], "--threshold must be a finite number")])
+def test_bad_options_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    ref = _write(tmp_path / "ref.jsonl", [{"text": "hi there", "language": "en", "reference": 0.1}])
+    res = CliRunner().invoke(app, ["scorer", "check", str(_lexicon_spec(tmp_path)), "--reference", str(ref),
+                                   "--no-progress", *args])
+    assert res.exit_code == 2 and says in res.output, res.output

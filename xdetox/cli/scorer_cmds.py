@@ -4,6 +4,7 @@ with human (or reference) judgments, per language, with bootstrap intervals."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +36,7 @@ def check(
     scores_out: Annotated[Path | None, typer.Option("--scores-out", help="write one JSONL row per text here")] = None,
     languages: Annotated[str | None, typer.Option(help="comma-separated language codes (default: all)")] = None,
     threshold: Annotated[float | None, typer.Option(help="toxic = reference >= this (default 3 for rtplx, 0.5 for jsonl)")] = None,
-    resamples: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
+    resamples: Annotated[int, typer.Option(min=1, help="bootstrap resamples for the 95% intervals")] = 1000,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     fit_calibration: Annotated[Path | None, typer.Option(
         "--fit-calibration", help="fit a per-language isotonic map onto the reference scale; write it here")] = None,
@@ -57,6 +58,8 @@ def check(
         raise fail("give exactly one of SPEC and --scoring-b64")
     if not reference:
         raise fail("--reference is required (rtplx:DIR or jsonl:PATH)")
+    if threshold is not None and not math.isfinite(threshold):
+        raise fail(f"--threshold must be a finite number, got {threshold}")
     if spec is not None:
         scoring = _pick_scorer(spec, load_spec(spec), scorer)
     elif scorer is not None:
