@@ -4,7 +4,8 @@
     python bench/check_identical.py --against before.npz  # at the new one: exit 1 on any difference
 
 Scores a fixed set of texts with the stacked scorer (its feature matrix and probabilities), the
-n-gram scorer (probabilities) and the word-list features (hit counts) and stores or compares the
+n-gram scorer (probabilities), the word-list features (hit counts) and the n-gram features the
+builder trains on (``featurize``: rows, columns, scales, in order) and stores or compares the
 raw arrays with ``np.array_equal`` on their bytes (a float that moved by one ulp is a
 difference). The texts: every bundled ParaDetox sentence (toxic and neutral side, 9 languages,
 the shared copy when the bundled one is absent), cut into continuation-sized pieces as the
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_lexicon import pieces, sentences  # noqa: E402
 from xdetox.scoring.ngram import NgramToxicityScorer  # noqa: E402
+from xdetox.scoring.ngram_features import featurize  # noqa: E402
 from xdetox.scoring.stacked import StackedToxicityScorer  # noqa: E402
 
 PARADETOX = ("en", "de", "es", "ru", "uk", "ar", "hi", "am", "zh")
@@ -61,14 +63,20 @@ def batches() -> list[tuple[list[str], list[str]]]:
 
 def compute() -> dict[str, np.ndarray]:
     stacked, ngram = StackedToxicityScorer(), NgramToxicityScorer()
-    feats, probs, nprobs, counts = [], [], [], []
+    feats, probs, nprobs, counts, rows, cols, scales = [], [], [], [], [], [], []
     for texts, langs in batches():
         feats.append(stacked.features(texts, langs))
         probs.append(stacked.probabilities(texts, langs))
         nprobs.append(ngram.probabilities(texts, langs))
         counts.append(stacked.lists.counts(texts, langs))
+        row, col, scale = featurize(texts, langs, 20)  # what the n-gram builder trains on
+        rows.append(row)
+        cols.append(col)
+        scales.append(scale)
     return {"stacked_features": np.concatenate(feats), "stacked_p": np.concatenate(probs),
-            "ngram_p": np.concatenate(nprobs), "wordlist_counts": np.concatenate(counts)}
+            "ngram_p": np.concatenate(nprobs), "wordlist_counts": np.concatenate(counts),
+            "featurize_rows": np.concatenate(rows), "featurize_cols": np.concatenate(cols),
+            "featurize_scale": np.concatenate(scales)}
 
 
 def main(argv: list[str] | None = None) -> int:
