@@ -125,7 +125,7 @@ def test_corrupted_or_missing_model_fails_loudly(tmp_path: Path) -> None:
 
 def test_manifest_names_its_data_and_never_rtplx() -> None:
     man = json.loads((BUILTIN_DIR / "manifest.json").read_text())
-    assert set(man["sources"]) == {"paradetox", "paradetox-words", "wordlist", "wordlist-short"}
+    assert set(man["sources"]) == {"paradetox", "paradetox-words", "paradetox-pieces", "wordlist", "wordlist-short"}
     text = json.dumps(man).lower()
     assert "rtp" not in text.replace("never on rtp-lx", "") and "xling" not in text
     assert (BUILTIN_DIR / "model.npz").stat().st_size < 5 * 2 ** 20
@@ -199,3 +199,12 @@ def test_style_negatives_add_one_negative_per_changed_pair() -> None:
     assert ts.labels[:3] == [1, 0, 0]  # the rewrite, then the style-matched negative (here the same words)
     replaced = training_set(BuildConfig(languages=("xx",), paradetox_word_pairs=False, style_negatives="replace"), pairs)
     assert replaced.sources == {"paradetox": 3, "paradetox-style": 1}  # the rewrite of the changed pair is gone
+
+
+def test_removed_and_kept_spans_by_hand() -> None:
+    """zh has no words to pair: the spans its rewrite removed (1) and kept (0), by characters."""
+    from xdetox.scoring.ngram_build import removed_and_kept
+
+    # "house" was replaced by "好下场"; the comma is blanked to a space (zh n-grams never cross one)
+    assert removed_and_kept("谁是狗，不得house", "谁是狗，不得好下场") == (["house"], ["谁是狗 不得"])
+    assert removed_and_kept("你好", "你好") == ([], ["你好"])

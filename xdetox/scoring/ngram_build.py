@@ -75,6 +75,10 @@ class BuildConfig:
     #: deleted (``style_matched``), label 0 beside the toxic side's 1: the same raw web text, differing
     #: only in the toxic words. "none", "add" (beside the rewrite) or "replace" (instead of it)
     style_negatives: str = "none"
+    #: in languages written without spaces (zh), the word pairs' counterpart: per pair, one span its
+    #: rewrite removed alone (1) beside a piece of the same length its rewrite kept alone (0), so a
+    #: short zh text is scored by what its characters are, not by which side of ParaDetox is shorter
+    piece_pairs: bool = True
     languages: tuple[str, ...] = ("am", "ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "nl",
                                   "pl", "pt", "ru", "sv", "uk", "zh")
 
@@ -130,6 +134,8 @@ def training_set(cfg: BuildConfig, pairs: dict[str, list[dict[str, str]]] | None
                 ts.add(matched, 0, lang, 1.0, "paradetox-style")
     if cfg.paradetox_word_pairs:
         _add_word_pairs(ts, used, random.Random(cfg.seed + 1))
+    if cfg.piece_pairs:
+        _add_piece_pairs(ts, used, random.Random(cfg.seed + 2))
     neutral = {lang: [r["neutral_sentence"] for r in rows] for lang, rows in used.items()}
     everywhere = [s for lang in sorted(neutral) for s in neutral[lang]]
     for lang in cfg.languages or list_languages(lexicon_dir):
@@ -196,6 +202,35 @@ def _add_word_pairs(ts: TrainingSet, used: dict[str, list[dict[str, str]]], rng:
             if removed and kept and len(kept) > 1:
                 ts.add(rng.choice(removed), 1, lang, 1.0, "paradetox-words")
                 ts.add(rng.choice(kept), 0, lang, 1.0, "paradetox-words")
+
+
+def removed_and_kept(toxic: str, rewrite: str) -> tuple[list[str], list[str]]:
+    """Character spans of ``toxic`` that its rewrite removed or replaced, and those it kept (difflib
+    over characters as the features see them), each with at least one letter or digit."""
+    from difflib import SequenceMatcher
+
+    ka, kb = [_key(c) or " " for c in toxic], [_key(c) or " " for c in rewrite]
+    removed, kept = [], []
+    for tag, i1, i2, _, _ in SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
+        span = "".join(ka[i1:i2]).strip()
+        if tag != "insert" and span:
+            (kept if tag == "equal" else removed).append(span)
+    return removed, kept
+
+
+def _add_piece_pairs(ts: TrainingSet, used: dict[str, list[dict[str, str]]], rng: random.Random) -> None:
+    for lang, rows in sorted(used.items()):
+        if lang not in UNSEGMENTED:
+            continue
+        for r in rows:
+            removed, kept = removed_and_kept(r["toxic_sentence"], r["neutral_sentence"])
+            if removed and kept:
+                piece = rng.choice(removed)
+                block = rng.choice(kept)
+                n = min(len(piece), len(block))
+                k = rng.randint(0, len(block) - n)
+                ts.add(piece, 1, lang, 1.0, "paradetox-pieces")
+                ts.add(block[k:k + n], 0, lang, 1.0, "paradetox-pieces")
 
 
 def design_matrix(texts: Sequence[str], languages: Sequence[str], bits: int):  # type: ignore[no-untyped-def]
