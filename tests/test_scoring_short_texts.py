@@ -61,3 +61,13 @@ def test_a_text_repeated_twice_scores_as_once(scorer, lang: str) -> None:  # typ
         assert moved.mean() < 0.02 and moved.max() < 0.15, lang
     toxic = scorer.probabilities(["you fucking idiot", "you fucking idiot you fucking idiot"], ["en", "en"])
     assert toxic.min() >= 0.5 and abs(toxic[1] - toxic[0]) < 0.05
+
+
+def test_short_zh_texts_are_scored_by_their_characters_not_their_length(scorer) -> None:  # type: ignore[no-untyped-def]
+    """Feature version 5: in zh the padding is only the text's edge, so n-grams touching it were a
+    length signal and ParaDetox's shorter toxic side made every short zh text toxic (version 4/5:
+    "的" 0.99 alone). Common characters and greetings alone now score low, an insult alone high."""
+    benign = ["的", "了", "是", "我", "你好", "谢谢", "今天天气很好"]
+    p = scorer.probabilities([*benign, "傻逼"], ["zh"] * (len(benign) + 1))
+    assert (p[:-1] < 0.5).all(), dict(zip(benign, p[:-1].round(2).tolist(), strict=True))
+    assert p[-1] >= 0.5
