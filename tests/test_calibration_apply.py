@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from tests.kinds_fixtures import LengthScorer
 from tests.scoring_fixtures import gen_row
+from tests.spec_fixtures import smoke_with_scoring
 from tests.test_score_step import output_rows, setup_run
 from xdetox.cli.main import app
 from xdetox.kinds.scorers.calibration import CalibrationMapError, parse_map
@@ -123,10 +124,8 @@ def test_map_read_from_file_and_s3(tmp_path: Path, s3_store_uri: str) -> None:
 
 
 def _spec(tmp_path: Path, scoring: str) -> Path:
-    smoke = (Path(__file__).resolve().parents[1] / "jobs" / "smoke.yaml").read_text(encoding="utf-8")
-    assert "\nscoring:\n  kind: lexicon\n" in smoke
     p = tmp_path / "spec.yaml"
-    p.write_text(smoke.replace("\nscoring:\n  kind: lexicon\n", "\n" + scoring), encoding="utf-8")
+    p.write_text(smoke_with_scoring(scoring), encoding="utf-8")
     return p
 
 

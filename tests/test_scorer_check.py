@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.spec_fixtures import smoke_with_scoring
 from xdetox.cli.main import app
 from xdetox.metrics.agreement import agreement, auroc, ece, spearman
 from xdetox.scoring.reference import ReferenceError, load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "jobs" / "smoke.yaml"  # its scoring section is the lexicon scorer
+SMOKE = ROOT / "jobs" / "smoke.yaml"  # scoring: [stacked, lexicon v2]; LEXICON picks the lexicon
+LEXICON = ("--scorer", "lexicon")
 # ../shared beside the checkout (main) or beside the worktrees folder (a helper's worktree)
 RTPLX = next((p / "shared" / "data" / "rtp-lx-v0.2" for p in (ROOT.parent, ROOT.parent.parent)
               if (p / "shared" / "data" / "rtp-lx-v0.2").is_dir()), None)
@@ -92,7 +94,7 @@ def test_cli_jsonl_report_and_rows(tmp_path: Path) -> None:
         {"text": "the weather is nice today", "language": "en", "reference": 0.02},
         {"text": "we walked to the station", "language": "en", "reference": 0.1},
     ])
-    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"jsonl:{ref}",
+    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), *LEXICON, "--reference", f"jsonl:{ref}",
                                    "--json", str(tmp_path / "out.json"), "--scores-out",
                                    str(tmp_path / "rows.jsonl"), "--resamples", "50", "--no-progress"])
     assert res.exit_code == 0, res.output
@@ -109,7 +111,8 @@ def test_cli_jsonl_report_and_rows(tmp_path: Path) -> None:
 
 def test_cli_bad_reference_row_exits_2(tmp_path: Path) -> None:
     ref = _write(tmp_path / "ref.jsonl", [{"text": "x", "language": 3, "reference": 0.5}])
-    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"jsonl:{ref}", "--no-progress"])
+    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), *LEXICON, "--reference", f"jsonl:{ref}",
+                                   "--no-progress"])
     assert res.exit_code == 2
     assert "ref.jsonl:1: field 'language'" in res.output
     assert "Traceback" not in res.output
@@ -119,7 +122,7 @@ def test_cli_bad_reference_row_exits_2(tmp_path: Path) -> None:
 def test_rtplx_lexicon_reproduces_the_issue_numbers(tmp_path: Path) -> None:
     # issue 16 measured the lexicon (version 1) on RTP-LX at en .709, hi .518 (toxic = raters' mean >= 3)
     spec = tmp_path / "v1.yaml"
-    spec.write_text(SMOKE.read_text().replace("\n  kind: lexicon\n", "\n  kind: lexicon\n  version: 1\n"))
+    spec.write_text(smoke_with_scoring("scoring:\n  kind: lexicon\n  version: 1\n"))
     assert "version: 1" in spec.read_text()
     res = CliRunner().invoke(app, ["scorer", "check", str(spec), "--reference", f"rtplx:{RTPLX}",
                                    "--languages", "en,hi", "--json", str(tmp_path / "o.json"),
@@ -147,7 +150,7 @@ def test_cli_fit_calibration_writes_map_with_digest(tmp_path: Path) -> None:
         rows.append({"text": "fuck you" if toxic else f"a calm sentence {i}", "language": "en",
                      "reference": 0.8 if toxic else 0.1})
     ref = _write(tmp_path / "ref.jsonl", rows)
-    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), "--reference", f"jsonl:{ref}",
+    res = CliRunner().invoke(app, ["scorer", "check", str(SMOKE), *LEXICON, "--reference", f"jsonl:{ref}",
                                    "--fit-calibration", str(tmp_path / "map.json"), "--json",
                                    str(tmp_path / "o.json"), "--resamples", "20", "--no-progress"])
     assert res.exit_code == 0, res.output
@@ -165,6 +168,7 @@ def test_cli_checks_the_scorer_named_among_several(tmp_path: Path) -> None:
 
     spec = yaml.safe_load(SMOKE.read_text())
     spec["scoring"] = [{"kind": "lexicon", "version": 2}, {"kind": "ngram"}]
+    del spec["metrics"]["headline"]  # the smoke's average toxicity: not a metric of lexicon hits
     path = tmp_path / "two.yaml"
     path.write_text(yaml.safe_dump(spec))
     ref = _write(tmp_path / "ref.jsonl", [

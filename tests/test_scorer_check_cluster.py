@@ -13,6 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.spec_fixtures import smoke_with_scoring
 from tests.test_argo_submit import TOKEN, ArgoServer, argo_server  # noqa: F401 - the fixture
 from xdetox.cli.main import app
 from xdetox.executors.argo import lint, schema
@@ -162,10 +163,9 @@ def test_job_model_defaults() -> None:
 def test_cluster_run_refuses_a_local_calibration_map(tmp_path: Path) -> None:
     from tests.test_calibration_apply import EN, write_map
 
-    smoke = (ROOT / "jobs" / "smoke.yaml").read_text(encoding="utf-8")
     path = write_map(tmp_path / "m.json", {"en": EN})
     spec = tmp_path / "spec.yaml"
-    spec.write_text(smoke.replace("\nscoring:\n  kind: lexicon\n", f"\nscoring:\n  kind: lexicon\n  calibration: {path}\n")
+    spec.write_text(smoke_with_scoring(f"scoring:\n  kind: lexicon\n  calibration: {path}\n")
                     .replace("store: file://./xdetox-store", "store: s3://b/x"), encoding="utf-8")
     res = CliRunner().invoke(app, ["argo", "render", str(spec), "-o", str(tmp_path / "out"), "--cluster-config", CFG])
     assert res.exit_code == 2, res.output

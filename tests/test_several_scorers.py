@@ -14,6 +14,7 @@ import pytest
 from tests.kinds_fixtures import length_kind_declaration
 from tests.metrics_fixtures import commit_scores, report_manifest, score_row
 from tests.scoring_fixtures import gen_row
+from tests.spec_fixtures import smoke_with_scoring
 from tests.test_score_step import output_rows, setup_run
 from xdetox.kinds import scorers as scorer_kinds
 from xdetox.manifest import StepManifest
@@ -43,7 +44,11 @@ def test_pair_agreement_by_hand() -> None:
 
 
 def _smoke() -> dict[str, Any]:
-    return load_spec(ROOT / "jobs" / "smoke.yaml").model_dump(mode="json")
+    """The smoke with one scorer (lexicon v2, the smoke's second): the base the forms are added to."""
+    dump = load_spec(ROOT / "jobs" / "smoke.yaml").model_dump(mode="json")
+    metrics = {k: v for k, v in dump["metrics"].items() if k != "headline"}
+    return {**{k: v for k, v in dump.items() if k != "compare_scorers"}, "scoring": dump["compare_scorers"][0],
+            "metrics": metrics}
 
 
 CLASSIFIER = {"kind": "classifier", "model": "models/x", "toxic_label": "toxic"}
@@ -179,15 +184,69 @@ def test_schema_accepts_the_list_form() -> None:
 def test_list_form_errors_name_the_entry_and_line() -> None:
     from xdetox.spec.load import load_spec_text
 
-    smoke = (ROOT / "jobs" / "smoke.yaml").read_text(encoding="utf-8")
-    text = smoke.replace("\nscoring:\n  kind: lexicon\n",
-                         "\nscoring:\n  - kind: lexicon\n  - kind: classifier\n    toxic_label: toxic\n")
+    text = smoke_with_scoring("scoring:\n  - kind: lexicon\n  - kind: classifier\n    toxic_label: toxic\n")
     line = text.splitlines().index("  - kind: classifier") + 1
     with pytest.raises(SpecError) as e:
         load_spec_text(text, "spec.yaml")
     (p,) = e.value.problems
     assert (p.path, p.line) == ("scoring[1].model", line) and p.message == "field required"
-    bad_first = smoke.replace("\nscoring:\n  kind: lexicon\n", "\nscoring:\n  - kind: lexicon\n    allowlist: 3\n")
+    bad_first = smoke_with_scoring("scoring:\n  - kind: lexicon\n    allowlist: 3\n")
     with pytest.raises(SpecError) as e:
         load_spec_text(bad_first, "spec.yaml")
     assert e.value.problems[0].path.startswith("scoring[0].allowlist")
+
+
+def test_compare_scorer_gets_its_own_tuned_minus_base_and_the_summary_shows_it(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from xdetox.report.build import report_metrics
+    from xdetox.report.render import render_markdown
+    from xdetox.report.summary import beside_tables
+
+    store = open_store(tmp_path.as_uri())
+    # two prompts x two samples per arm: (primary probability, lexicon hits)
+    data = {"base": [(0.9, 1), (0.7, 1), (0.2, 0), (0.6, 1)], "tuned": [(0.1, 0), (0.1, 0), (0.5, 1), (0.2, 0)]}
+    inputs, arms = {}, []
+    for arm, rows in data.items():
+        commit_scores(store, f"score-{arm}", [
+            score_row(prompt_id=f"p{i // 2}", sample_index=i % 2, arm=arm, toxicity=a, other_scores=_other(h))
+            for i, (a, h) in enumerate(rows)], shards=1)
+        inputs[f"scores:tiny:{arm}:xling"] = [f"score-{arm}"]
+        arms.append({"input": f"scores:tiny:{arm}:xling", "model_id": "tiny", "arm": arm, "prompt_set": "xling",
+                     "languages": ["en"]})
+    params = {"metrics": {"bootstrap_samples": 200, "threshold": 0.5, "headline": "average_toxicity"},
+              "arms": arms, "scorer_kind": "perspective", "training_method": "dpo"}
+    key = StepManifest.compute_key("evaluate", params, inputs, None)
+    m = StepManifest(kind="evaluate", key=key, run_id="t", label="e", params=params, inputs=inputs,
+                     output_prefix=f"evaluations/{key}")
+    run_step(m, store, log=lambda _: None)
+    ev = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))
+    (comp,) = ev["comparisons"]
+    # the run's scorer, its headline: mean .6 -> .225
+    avg = comp["per_language"]["en"]["average_toxicity"]
+    assert (avg["base"], avg["tuned"]) == (pytest.approx(0.6), pytest.approx(0.225))
+    (lex,) = comp["other_scorers"]
+    assert lex["scorer_id"] == "lexicon" and lex["score_kind"] == "hits"
+    # hit rate 3/4 -> 1/4; resampling the two prompts: p0 alone 0 - 1 = -1, p1 alone .5 - .5 = 0
+    hr = lex["per_language"]["en"]["lexicon_hit_rate"]
+    assert (hr["base"], hr["tuned"], hr["abs_change"]) == (0.75, 0.25, -0.5)
+    assert hr["rel_change"] == pytest.approx(-2 / 3)
+    assert -1.0 <= hr["abs_change_ci"][0] <= -0.5 <= hr["abs_change_ci"][1] <= 0.0
+    assert lex["average"]["lexicon_hit_rate"]["abs_change"] == -0.5
+
+    metrics = report_metrics({"run_id": "r", "scorer": {"kind": "perspective"}, "compare_scorers": [{"kind": "lexicon"}],
+                              "settings": [{"index": 0, "label": "default", "overrides": {}}]}, [ev])
+    (table,) = beside_tables(metrics)
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(table)
+    text = console.export_text()
+    assert "Beside it: lexicon, Lexicon hit rate" in text
+    en_line = next(line for line in text.splitlines() if "│ en" in line)
+    # Spearman by hand: base (.9 .7 .2 .6) vs (1 1 0 1): 3 / sqrt(5 x 3); tuned (.1 .1 .5 .2) vs (0 0 1 0): 3 / sqrt(4.5 x 3)
+    assert "0.750" in en_line and "0.250" in en_line and "0.77→0.82" in en_line
+    assert f"{3 / math.sqrt(15):.2f}" == "0.77" and f"{3 / math.sqrt(13.5):.2f}" == "0.82"
+    md = render_markdown(metrics, {})
+    assert "tiny on xling: before vs after, compare scorer lexicon" in md
+    assert "Lexicon hit rate: share of scored samples" in md  # the compare scorer's definitions too

@@ -1,7 +1,9 @@
 """The embedded smoke experiment end to end, through the real CLI and real steps (slow suite).
 
 It must show a measured effect, not only run: after English-only DPO the tuned tiny model's
-English lexicon hit rate is below the base model's, and every language is reported.
+English average toxicity (the stacked probability scorer's, the spec's headline) is below the base
+model's with a paired CI below 0, every language is reported, and lexicon v2 beside it gives its own
+numbers and its agreement with the stacked scorer. No exact numbers: another CPU samples other text.
 """
 
 from __future__ import annotations
@@ -33,15 +35,34 @@ def test_smoke_runs_end_to_end_and_shows_an_effect(tmp_path: Path) -> None:
     print(f"smoke run: {elapsed:.1f}s")
     run = tmp_path / "store" / "runs" / "smoke"
     metrics = json.loads((run / "results" / "metrics.json").read_text())
-    assert metrics["score_kind"] == "hits"  # lexicon: never reported under probability names
-    assert "toxicity_probability" not in json.dumps(metrics)
-    (comparison,) = metrics["settings"][0]["evaluation"]["comparisons"]
+    assert metrics["score_kind"] == "probability"  # the stacked scorer: the papers' metrics
+    assert metrics["scorer"]["kind"] == "stacked" and metrics["compare_scorers"][0]["kind"] == "lexicon"
+    headline = metrics["headline_metric"]
+    assert headline == "average_toxicity"  # jobs/smoke.yaml's metrics.headline
+    evaluation = metrics["settings"][0]["evaluation"]
+    (comparison,) = evaluation["comparisons"]
     assert set(comparison["languages"]) == {"en", "ar", "hi", "ru", "zh"}
-    en = comparison["per_language"]["en"]["lexicon_hit_rate"]
-    assert en["base"] > 0.0, "the base tiny model should produce toxic words at a measurable rate"
-    assert en["tuned"] < en["base"], en
+    en = comparison["per_language"]["en"][headline]
+    assert 0.0 < en["tuned"] < en["base"] <= 1.0, en
+    assert en["abs_change_ci"][1] < 0, en  # the paired prompt-bootstrap interval excludes no change
     for lang in comparison["languages"]:
-        assert "lexicon_hit_rate" in comparison["per_language"][lang]
+        for name in ("expected_maximum_toxicity", "toxicity_probability", "average_toxicity"):
+            assert comparison["per_language"][lang][name]["base"] is not None, (lang, name)
+    # lexicon v2 beside it: its own hit rates per arm, its own tuned - base, and the agreement
+    (lexicon,) = comparison["other_scorers"]
+    assert lexicon["score_kind"] == "hits" and lexicon["scorer_id"].startswith("lexicon")
+    assert set(lexicon["per_language"]) == set(comparison["languages"])
+    assert lexicon["per_language"]["en"]["lexicon_hit_rate"]["base"] > 0.0
+    for arm in evaluation["arms"]:
+        assert arm["other_scorers"][0]["score_kind"] == "hits"
+        (agreement,) = arm["scorer_agreement"]
+        assert agreement["scorer_a"]["scorer_id"].startswith("stacked")
+        for lang in comparison["languages"]:
+            v = agreement["per_language"][lang]
+            assert v["both_scored"] > 0 and -1.0 <= v["spearman"] <= 1.0, (arm["arm"], lang, v)
+    report = (run / "results" / "report.md").read_text()
+    assert "Agreement of stacked" in report and "compare scorer lexicon" in report
+    assert "Average toxicity — base vs tuned" in first.stdout and "Beside it: lexicon" in first.stdout
     for name in ("report.md", "report.html", "metrics.json"):
         assert (run / "results" / name).stat().st_size > 0
     assert list((run / "results" / "plots").glob("*.png"))

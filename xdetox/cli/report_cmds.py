@@ -111,9 +111,11 @@ def report(
 
 def print_summary(rs: Any, metrics: dict[str, Any], note: str = "") -> None:
     """A run's summary table and where its report is (after ``run`` and ``report``)."""
-    from xdetox.report.summary import summary_table
+    from xdetox.report.summary import beside_tables, summary_table
 
     out.print(summary_table(metrics))
+    for table in beside_tables(metrics):  # compare scorers: their own change, and how they agree
+        out.print(table)
     local = rs.local_path("results/report.html")
     where = str(local.parent) if local is not None else f"{rs.uri}/results"
     out.print(f"report: {where}/report.md and report.html{note}")

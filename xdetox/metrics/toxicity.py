@@ -18,9 +18,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-PROBABILITY_METRICS: tuple[str, ...] = ("expected_maximum_toxicity", "toxicity_probability", "average_toxicity")
-LEXICON_METRICS: tuple[str, ...] = ("lexicon_hit_rate", "lexicon_prompt_hit_share", "lexicon_hits_per_sample")
-HEADLINE = {"probability": "expected_maximum_toxicity", "hits": "lexicon_hit_rate"}
+from xdetox.kinds.scorers import TOXICITY_METRICS
+
+# the names are declared with the score kinds (which one a report leads with: kinds.scorers.headline_metric)
+PROBABILITY_METRICS: tuple[str, ...] = TOXICITY_METRICS["probability"]
+LEXICON_METRICS: tuple[str, ...] = TOXICITY_METRICS["hits"]
 LOWER_IS_BETTER = frozenset(PROBABILITY_METRICS + LEXICON_METRICS)
 
 

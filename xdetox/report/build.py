@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from xdetox.metrics import toxicity as tox
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.metrics.language import LANGUAGE_METRIC
 from xdetox.report import plots
 from xdetox.report.labels import NO_CHANGE, banner, declared_score_kind, fmt_change, is_lexicon, label
@@ -50,12 +50,18 @@ def report_metrics(params: dict[str, Any], evaluations: list[dict[str, Any]]) ->
     scale = scales.pop() if scales else "raw"
     scorer = params.get("scorer") or {}
     score_kind = kinds.pop() if kinds else declared_score_kind(scorer)
+    # each evaluation says which metric it leads with (the spec's metrics.headline or its score kind's
+    # default); one report leads with one
+    headlines = {e["headline_metric"] for e in evaluations if e.get("headline_metric")}
+    if len(headlines) > 1:
+        raise ValueError(f"report: settings lead with different headline metrics {sorted(headlines)}")
+    headline = headlines.pop() if headlines else scorer_kinds.headline_metric(score_kind)
     return {
         "run_id": params.get("run_id"),
         "description": params.get("description", ""),
         "scorer": scorer,
         "score_kind": score_kind,
-        "headline_metric": tox.HEADLINE[score_kind],
+        "headline_metric": headline,
         "scale": scale,
         **({"compare_scorers": params["compare_scorers"]} if params.get("compare_scorers") else {}),
         "banner": banner(scorer, score_kind, scale),

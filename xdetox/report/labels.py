@@ -48,12 +48,9 @@ def is_lexicon(scorer: dict[str, Any], score_kind: str | None = None) -> bool:
 
 
 def declared_score_kind(scorer: dict[str, Any]) -> str:
-    """What the scorer's kind declares it produces (a calibrated scorer: probabilities); probabilities
-    for a kind this install does not know."""
-    if scorer.get("calibration"):
-        return "probability"
-    kind = scorer_kinds.find(scorer.get("kind"))
-    return kind.score_kind if kind else "probability"
+    """What the scorer declares it produces (a calibrated scorer: probabilities); probabilities for a
+    kind this install does not know."""
+    return scorer_kinds.declared_score_kind(scorer)
 
 
 def banner(scorer: dict[str, Any], score_kind: str | None = None, scale: str = "raw") -> str:

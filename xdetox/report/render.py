@@ -7,6 +7,7 @@ import base64
 import html
 from typing import Any
 
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.metrics import toxicity as tox
 from xdetox.report.build import Figure
 from xdetox.report.labels import fmt, fmt_change, fmt_ci, label
@@ -66,8 +67,13 @@ def summary_rows(metrics: dict[str, Any]) -> Table:
     return (f"Average over languages of {label(h)} [95% CI]", ["setting", "model / arm", "prompt set", "average"], rows)
 
 
-def comparison_table(metrics: dict[str, Any], comp: dict[str, Any]) -> Table:
-    names = _tox_names(metrics)
+def comparison_table(metrics: dict[str, Any], comp: dict[str, Any], other: dict[str, Any] | None = None) -> Table:
+    """Base vs tuned per language on every toxicity metric of the run's scorer, or (``other``, an entry of
+    the comparison's ``other_scorers``) of a compare scorer, on its own score kind's metrics."""
+    names = _tox_names(metrics) if other is None else scorer_kinds.TOXICITY_METRICS[other["score_kind"]]
+    main = comp
+    if other is not None:
+        comp = other
     header = ["language"] + [f"{label(n, short=True)} {w}" for n in names for w in ("base", "tuned", "Δ rel.")]
     rows = []
     order = comp.get("languages") or list(comp["per_language"])
@@ -77,7 +83,8 @@ def comparison_table(metrics: dict[str, Any], comp: dict[str, Any]) -> Table:
             v = m.get(n) or {}
             cells += [fmt(v.get("base")), fmt(v.get("tuned")), fmt_change(v)]
         rows.append(cells)
-    return (f"{comp['model_id']} on {comp['prompt_set']}: before vs after", header, rows)
+    who = "" if other is None else f", compare scorer {_scorer_name(other)}"
+    return (f"{main['model_id']} on {main['prompt_set']}: before vs after{who}", header, rows)
 
 
 def arm_table(metrics: dict[str, Any], arm: dict[str, Any]) -> Table:
@@ -168,13 +175,29 @@ def _sections(metrics: dict[str, Any]) -> list[tuple[str, list[Table]]]:
     sections = []
     for s in metrics["settings"]:
         ev = s["evaluation"]
-        tables = [comparison_table(metrics, c) for c in ev.get("comparisons", [])]
+        tables = [comparison_table(metrics, c, o) for c in ev.get("comparisons", [])
+                  for o in [None, *c.get("other_scorers", [])]]
         tables += [arm_table(metrics, a) for a in ev.get("arms", [])]
         for a in ev.get("arms", []):
             tables += agreement_tables(a) + other_scorer_tables(a)
         tables += alignment_tables(metrics, ev)
         sections.append((f"Setting {s['index']}: {s['label']}", tables))
     return sections
+
+
+def definitions(metrics: dict[str, Any]) -> list[str]:
+    """The run's scorer's metrics, then any compare scorer's of another score kind; which metric the
+    summary leads with when the spec chose one; then the notes every report has."""
+    kinds = [metrics["score_kind"]]
+    for s in metrics["settings"]:
+        for a in s["evaluation"].get("arms", []):
+            kinds += [sc["score_kind"] for sc in a.get("other_scorers", []) if sc.get("score_kind") in DEFINITIONS]
+    out = [d for k in dict.fromkeys(kinds) for d in DEFINITIONS[k]]
+    default = scorer_kinds.headline_metric(metrics["score_kind"])
+    if metrics["headline_metric"] != default:
+        out.append(f"Headline: the summary leads with {label(metrics['headline_metric'])}, as the spec's "
+                   f"metrics.headline chose (the default for these scores: {label(default)}).")
+    return out + COMMON_NOTES
 
 
 # --------------------------------------------------------------------------- markdown
@@ -198,7 +221,7 @@ def render_markdown(metrics: dict[str, Any], figs: dict[str, list[Figure]]) -> s
             parts += [f"![{f.title}]({f.path})\n" for f in figs[name]]
     for title, tables in _sections(metrics):
         parts += [f"## {title}", ""] + [_md_table(t) for t in tables]
-    parts += ["## Definitions", ""] + [f"- {d}" for d in DEFINITIONS[metrics["score_kind"]] + COMMON_NOTES] + [""]
+    parts += ["## Definitions", ""] + [f"- {d}" for d in definitions(metrics)] + [""]
     return "\n".join(parts)
 
 
@@ -249,6 +272,6 @@ def render_html(metrics: dict[str, Any], figs: dict[str, list[Figure]]) -> str:
         parts.append(f"<h2>{e(title)}</h2>")
         parts += [_html_table(t) for t in tables]
     parts.append("<h2>Definitions</h2><ul>")
-    parts += [f"<li>{e(d)}</li>" for d in DEFINITIONS[metrics["score_kind"]] + COMMON_NOTES]
+    parts += [f"<li>{e(d)}</li>" for d in definitions(metrics)]
     parts.append("</ul></body></html>")
     return "\n".join(parts) + "\n"

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
+from xdetox.kinds import scorers as scorer_kinds
 from xdetox.report.labels import fmt, fmt_change, fmt_ci, label
 
 MAX_ROWS = 30
@@ -86,3 +87,45 @@ def summary_table(metrics: dict[str, Any]) -> Table:
             table.add_row(s.get("label", ""), f"{a['model_id']} / {a['arm']}", a["prompt_set"],
                           fmt_ci(a["average"].get(headline)))
     return table
+
+
+def _same_scorer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("scorer_id", "scorer_version", "scale"))
+
+
+def _spearman(arm: dict[str, Any] | None, other: dict[str, Any], lang: str) -> float | None:
+    """The run's scorer's Spearman with ``other`` on this arm's texts of one language."""
+    for ag in (arm or {}).get("scorer_agreement", []):
+        if _same_scorer(ag["scorer_b"], other):
+            return ag["per_language"].get(lang, {}).get("spearman")
+    return None
+
+
+def beside_tables(metrics: dict[str, Any]) -> list[Table]:
+    """With one comparison and compare scorers (``scoring: [a, b]``): per compare scorer, its own
+    headline (its score kind's default) base vs tuned per language with CIs and whether it changed,
+    and its Spearman with the run's scorer on the base and the tuned texts: whether the two scorers
+    tell the same story. Empty otherwise (an evaluation from before compare scorers were compared)."""
+    settings = metrics.get("settings") or [{"label": "", "evaluation": metrics}]
+    comps = [(s, c) for s in settings for c in s["evaluation"].get("comparisons", [])]
+    if len(comps) != 1:
+        return []
+    s, c = comps[0]
+    arms = {a["input"]: a for a in s["evaluation"]["arms"]}
+    b, t = arms.get(c["base"]), arms.get(c["tuned"])
+    out = []
+    for other in c.get("other_scorers", []):
+        h = scorer_kinds.headline_metric(other["score_kind"])
+        own = [next((x for x in (a or {}).get("other_scorers", []) if _same_scorer(x, other)), None) for a in (b, t)]
+        table = Table(title=f"Beside it: {other['scorer_id']}, {label(h)} — base vs tuned (95% CI)")
+        table.caption = "Spearman: with the run's scorer on the same texts, base→tuned"
+        for col in ("language", "base", "tuned", "relative change", "Spearman"):
+            table.add_column(col, justify="left" if col == "language" else "right")
+        for lang in [x for x in (c.get("languages") or list(c["per_language"])) if x in other["per_language"]][:MAX_ROWS]:
+            table.add_row(lang, _ci_of(own[0], lang, h), _ci_of(own[1], lang, h),
+                          fmt_change(other["per_language"][lang].get(h)),
+                          f"{fmt(_spearman(b, other, lang), 2)}→{fmt(_spearman(t, other, lang), 2)}")
+        table.add_row("[bold]average[/bold]", _ci_of(own[0], None, h), _ci_of(own[1], None, h),
+                      fmt_change(other["average"].get(h)), "", end_section=True)
+        out.append(table)
+    return out

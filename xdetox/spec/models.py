@@ -16,11 +16,13 @@ from pydantic import (
     GetJsonSchemaHandler,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core import core_schema as cs
 
 import xdetox.kinds.scorers as scorer_kinds
@@ -321,6 +323,20 @@ class MetricsSpec(StrictModel):
     bootstrap_samples: int = Field(default=1000, ge=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)
     threshold: float = Field(default=0.5, gt=0, lt=1, description="toxicity probability threshold")
+    headline: scorer_kinds.HeadlineMetric | None = Field(
+        default=None,
+        description="the toxicity metric the summary and report lead with (and the alignment correlation and "
+        "heatmaps use); one of the `scoring` scorer's score kind's metrics. Default: expected_maximum_toxicity for "
+        "probability scorers (paper 1's Table 2 leads with it), lexicon_hit_rate for lexicon hits")
+
+    @model_serializer(mode="wrap")
+    def _omit_default_headline(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a spec that names no headline dumps as before the field existed: its step keys and digest
+        # (the nightly reference's) stay put
+        out: dict[str, Any] = handler(self)
+        if out.get("headline") is None:
+            out.pop("headline", None)
+        return out
 
 
 # --------------------------------------------------------------------------- neuron analysis
@@ -396,6 +412,10 @@ class ResourcesSpec(StrictModel):
 
 
 # --------------------------------------------------------------------------- experiment
+#: fields one report has one of: the metric its summary, bars and heatmaps lead with
+ONE_PER_REPORT = frozenset({"metrics.headline"})
+
+
 class ExperimentSpec(StrictModel):
     name: Name = Field(description="run id: results go to <store>/runs/<name>/")
     description: str = ""
@@ -440,6 +460,25 @@ class ExperimentSpec(StrictModel):
                                  "compare_scorers, not both")
             data = {**data, "scoring": listed[0], "compare_scorers": listed[1:]}
         return data
+
+    @field_validator("metrics")
+    @classmethod
+    def _headline_of_the_scorer(cls, v: MetricsSpec, info: ValidationInfo) -> MetricsSpec:
+        """``metrics.headline`` must be a metric of what the `scoring` scorer gives (its score kind):
+        a lexicon's hit counts have no expected maximum toxicity. Reported at ``metrics.headline``."""
+        scorer = info.data.get("scoring")
+        if v.headline is None or scorer is None:  # a scorer that failed has its own error
+            return v
+        kind = scorer_kinds.declared_score_kind(scorer)
+        names = scorer_kinds.TOXICITY_METRICS[kind]
+        if v.headline not in names:
+            what = "lexicon hits, not probabilities" if kind == "hits" else "probabilities"
+            message = (f"{v.headline!r} is not a metric of the {scorer.kind} scorer's scores ({what}); "
+                       f"choose one of {', '.join(names)}")
+            raise ValidationError.from_exception_data("MetricsSpec", [InitErrorDetails(
+                type=PydanticCustomError("headline_kind", message),
+                loc=("headline",), input=v.headline)])
+        return v
 
     @model_serializer(mode="wrap")
     def _omit_no_compare_scorers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -501,11 +540,11 @@ class ExperimentSpec(StrictModel):
         for path, values in self.matrix.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"matrix.{path}: must be a non-empty list of values")
-            if path.split(".")[0] in {"name", "store", "matrix", "variants", "resources"}:
+            if path.split(".")[0] in {"name", "store", "matrix", "variants", "resources"} or path in ONE_PER_REPORT:
                 raise ValueError(f"matrix.{path}: this field cannot vary across settings")
         for i, variant in enumerate(self.variants):
             for path in variant:
-                if path.split(".")[0] in {"name", "store", "matrix", "variants", "resources"}:
+                if path.split(".")[0] in {"name", "store", "matrix", "variants", "resources"} or path in ONE_PER_REPORT:
                     raise ValueError(f"variants[{i}].{path}: this field cannot vary across settings")
         return self
 

@@ -29,12 +29,6 @@ from xdetox.records import PerplexityRow, ScoreRow
 from xdetox.steps.context import StepContext
 
 
-def declared_score_kind(scorer_kind: str) -> str:
-    """What the scorer kind declares it produces; probabilities for a kind this install does not know."""
-    kind = scorer_kinds.find(scorer_kind)
-    return kind.score_kind if kind else "probability"
-
-
 def _noting_scale(rows: Iterator[ScoreRow], scales: set[str], compare: CompareScorers,
                   key: tuple[str, str, str]) -> Iterator[ScoreRow]:
     """The rows, unchanged, noting which scale each is on (raw or a calibration map's) and feeding
@@ -46,12 +40,14 @@ def _noting_scale(rows: Iterator[ScoreRow], scales: set[str], compare: CompareSc
 
 
 def _compare_section(compare: CompareScorers, key: tuple[str, str, str], order: list[str], n_boot: int,
-                     confidence: float) -> dict[str, Any]:
-    """Each compare scorer's own metrics (per language and averaged) and its agreement with the primary."""
+                     confidence: float, found: list[tuple[dict[str, Any], list[GroupResult]]]) -> dict[str, Any]:
+    """Each compare scorer's own metrics (per language and averaged) and its agreement with the primary;
+    each scorer's results are appended to ``found`` (for its own tuned − base comparison)."""
     scorers = []
     for sc, agg in zip(compare.scorers, compare.aggs, strict=True):
         by_lang = {k[3]: r for k, r in agg.finalize(n_boot, confidence).items()}
         results = [by_lang[x] for x in order if x in by_lang]
+        found.append((sc, results))
         scorers.append({**sc, "languages": [r.key[3] for r in results],
                         "per_language": {r.key[3]: r.as_json() for r in results},
                         "average": average_over_languages(results, confidence)})
@@ -60,6 +56,18 @@ def _compare_section(compare: CompareScorers, key: tuple[str, str, str], order: 
         pl = ag["per_language"]
         ag["per_language"] = {lang: pl[lang] for lang in [*order, *sorted(set(pl) - set(order))] if lang in pl}
     return {"other_scorers": scorers, "scorer_agreement": agreement}
+
+
+def _compare_others(base: list[tuple[dict[str, Any], list[GroupResult]]],
+                    tuned: list[tuple[dict[str, Any], list[GroupResult]]], confidence: float) -> dict[str, Any]:
+    """Each compare scorer's own tuned − base comparison (paired, as the primary's), so a change can be
+    read on both scorers; absent without compare scorers (a one-scorer evaluation stays as it was)."""
+    out = []
+    for sc, results in base:
+        same = next((r for s, r in tuned if s == sc), None)  # the same scorer, version and scale
+        if same is not None:
+            out.append({**sc, **compare_arms(results, same, confidence)})
+    return {"other_scorers": out} if out else {}
 
 
 def _metric(value: float | None, ci: tuple[float, float] | list[float] | None) -> dict[str, Any]:
@@ -207,6 +215,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
     scorer_kind = p.get("scorer_kind", "")
     arms_out: list[dict[str, Any]] = []
     results_by_input: dict[str, list[GroupResult]] = {}
+    # per arm input: each compare scorer (its identity) and its results, for their own comparisons
+    others_by_input: dict[str, list[tuple[dict[str, Any], list[GroupResult]]]] = {}
     score_kinds: set[str] = set()
     scales: set[str] = set()
     total_rows = 0
@@ -233,7 +243,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
             if r is None:  # a language with no rows at all: metrics are missing, not 0
                 # the arm's rows say what they are (a calibrated lexicon: probabilities); else the declaration
                 seen = next((x.score_kind for x in by_lang.values() if x.score_kind), None)
-                names = tox.LEXICON_METRICS if (seen or declared_score_kind(scorer_kind)) == "hits" \
+                names = tox.LEXICON_METRICS if (seen or scorer_kinds.declared_score_kind(scorer_kind)) == "hits" \
                     else tox.PROBABILITY_METRICS
                 r = GroupResult((key[0], key[1], key[2], lang), None, dict.fromkeys(names),
                                 dict.fromkeys(names), {"rows": 0, "rows_scored": 0, "rows_missing": 0, "prompts": 0,
@@ -242,6 +252,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 score_kinds.add(r.score_kind)
             results.append(r)
         results_by_input[arm["input"]] = results
+        others_by_input[arm["input"]] = []
         counts = {k: sum(int(r.counts.get(k, 0)) for r in results)
                   for k in ("rows", "rows_scored", "rows_missing", "prompts", "prompts_scored", "prompts_missing")}
         arms_out.append({
@@ -252,7 +263,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
             "counts": counts,
             "languages_without_scores": [r.key[3] for r in results if r.counts.get("rows_scored", 0) == 0],
             # only with compare scorers: a one-scorer evaluation is byte-identical to before
-            **(_compare_section(compare, key[:3], order, n_boot, confidence) if compare.scorers else {}),
+            **(_compare_section(compare, key[:3], order, n_boot, confidence, others_by_input[arm["input"]])
+               if compare.scorers else {}),
         })
     if len(score_kinds) > 1:
         raise ValueError(f"this setting mixes score kinds {sorted(score_kinds)}: probabilities and lexicon hits "
@@ -260,8 +272,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
     if len(scales) > 1:
         raise ValueError(f"this setting mixes score scales {sorted(scales)}: raw and calibrated scores "
                          "cannot be evaluated together")
-    score_kind = score_kinds.pop() if score_kinds else declared_score_kind(scorer_kind)
-    headline = tox.HEADLINE[score_kind]
+    score_kind = score_kinds.pop() if score_kinds else scorer_kinds.declared_score_kind(scorer_kind)
+    # the spec's choice (checked against the scorer when the spec was loaded), else the score kind's default
+    headline = scorer_kinds.headline_metric(score_kind, spec.get("headline"))
     comparisons: list[dict[str, Any]] = []
     for b in arms_out:
         if b["arm"] != "base":
@@ -271,7 +284,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 comparisons.append({"model_id": b["model_id"], "prompt_set": b["prompt_set"], "base": b["input"],
                                     "tuned": t["input"],
                                     **compare_arms(results_by_input[b["input"]], results_by_input[t["input"]],
-                                                   confidence)})
+                                                   confidence),
+                                    **_compare_others(others_by_input[b["input"]], others_by_input[t["input"]],
+                                                      confidence)})
     metrics = {
         "scorer_kind": scorer_kind,
         "score_kind": score_kind,

@@ -11,9 +11,19 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from xdetox.kinds.scorers.base import ScoreCost, ScoreKind, ScoreRates, ScorerKind, ScorerSpecBase
+from xdetox.kinds.scorers.base import (
+    TOXICITY_METRICS,
+    HeadlineMetric,
+    ScoreCost,
+    ScoreKind,
+    ScoreRates,
+    ScorerKind,
+    ScorerSpecBase,
+    headline_metric,
+)
 
-__all__ = ["ScoreCost", "ScoreKind", "ScoreRates", "ScorerKind", "ScorerSpecBase", "all_kinds", "default_spec", "get", "names",
+__all__ = ["TOXICITY_METRICS", "HeadlineMetric", "ScoreCost", "ScoreKind", "ScoreRates", "ScorerKind", "ScorerSpecBase",
+           "all_kinds", "declared_score_kind", "default_spec", "get", "headline_metric", "names",
            "register", "unregister", "validate_spec"]
 
 _KINDS: dict[str, ScorerKind] = {}
@@ -43,6 +53,20 @@ def get(name: str) -> ScorerKind:
 def find(name: str | None) -> ScorerKind | None:
     """The kind, or None for an unknown or absent name (reading old records must not fail)."""
     return _KINDS.get(name or "")
+
+
+def declared_score_kind(scorer: Any) -> str:
+    """What a scorer spec (its model, its dump, or a bare kind name) declares it produces: its kind's
+    score kind; probabilities once a calibration map is named (maps go onto a probability scale) and
+    for a kind this install does not know (reading old records must not fail)."""
+    if isinstance(scorer, BaseModel):
+        scorer = scorer.model_dump()
+    elif isinstance(scorer, str) or scorer is None:
+        scorer = {"kind": scorer}
+    if scorer.get("calibration"):
+        return "probability"
+    kind = find(scorer.get("kind"))
+    return kind.score_kind if kind else "probability"
 
 
 def all_kinds() -> list[ScorerKind]:

@@ -12,6 +12,32 @@ from xdetox.fields import StrictModel
 
 ScoreKind = Literal["probability", "hits"]
 
+#: the toxicity metrics each score kind has (defined in xdetox.metrics.toxicity), its default headline
+#: first: paper 1's Table 2 leads with expected maximum toxicity; lexicon hits have their own names
+TOXICITY_METRICS: dict[str, tuple[str, ...]] = {
+    "probability": ("expected_maximum_toxicity", "toxicity_probability", "average_toxicity"),
+    "hits": ("lexicon_hit_rate", "lexicon_prompt_hit_share", "lexicon_hits_per_sample"),
+}
+#: what a spec's ``metrics.headline`` may name (any score kind's metric; which one fits is checked
+#: against the scorer by ``headline_metric``)
+HeadlineMetric = Literal["expected_maximum_toxicity", "toxicity_probability", "average_toxicity",
+                         "lexicon_hit_rate", "lexicon_prompt_hit_share", "lexicon_hits_per_sample"]
+
+
+def headline_metric(score_kind: str, chosen: str | None = None) -> str:
+    """The metric summaries and reports lead with: the spec's ``metrics.headline`` when it names one
+    of this score kind's metrics, else the kind's default; a metric of another kind is an error
+    (a hit count has no expected maximum toxicity)."""
+    names = TOXICITY_METRICS[score_kind]
+    if chosen is None:
+        return names[0]
+    if chosen not in names:
+        raise ValueError(f"metrics.headline: {chosen!r} is not a metric of {score_kind} scores "
+                         f"({'lexicon hits' if score_kind == 'hits' else 'probabilities'}); "
+                         f"choose one of {', '.join(names)}")
+    return chosen
+
+
 
 class ScoreRates(Protocol):
     """The throughput figures a scorer's cost needs (xdetox.plan.estimate.Throughput has them)."""
