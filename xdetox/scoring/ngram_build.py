@@ -14,6 +14,14 @@ Training texts (never RTP-LX, never the xling prompts: those only evaluate):
   RTP-LX languages without ParaDetox (cs fr id it ja ko nl pl pt sv) a model at all. With each
   such pair, a one-word pair: the entry alone (1) beside one word of the carrier alone (0), so a
   very short text is scored by its word rather than by the bias.
+- ParaDetox word pairs (a word the rewrite removed alone, 1, beside a word it kept alone, 0) and,
+  in zh (no spaces), piece pairs (a span the rewrite removed or replaced alone beside a kept piece
+  of the same length alone; since feature version 5), so short texts of ParaDetox languages are
+  scored by what they hold, not by which side of ParaDetox is shorter.
+
+``style_matched`` gives a pair's toxic side with the spans its rewrite removed deleted: the stacked
+combiner's extra negatives (``stacked_build``) and, as ``BuildConfig.style_negatives``, a design
+variant of this model's data that was not adopted (docs/SCORERS.md).
 
 The model is a logistic regression fitted by SGD (scikit-learn ``SGDClassifier``, log loss,
 fixed seed and epoch count, so a rebuild on the same inputs gives the same weights). Design

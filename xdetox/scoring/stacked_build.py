@@ -12,8 +12,10 @@ much), and from both regimes the scorer meets:
   released model knows cs fr id it ja ko nl pl pt sv): one leave-one-language-out model per X.
 
 That is 10 n-gram fits (a few seconds each). The combiner (a logistic regression, L2 with ``C``,
-evidence weights held non-negative: ``SignedLogisticRegression``) is fitted on all 3,600 rows; the released scorer then uses it on the
-released n-gram model's logits (built on all pairs). Everything is deterministic, so
+evidence weights held non-negative: ``SignedLogisticRegression``) is fitted on all 3,600 toxic and
+rewrite rows plus, since version 6, the 1,764 style-matched negatives (each toxic side with the
+spans its rewrite removed deleted, label 0: ``ngram_build.style_matched``), 5,364 rows; the released
+scorer then uses it on the released n-gram model's logits (built on all pairs). Everything is deterministic, so
 ``xdetox scorer build-stacked`` rebuilds the vendored combiner byte-identically. ``design()``
 gives the design table of docs/SCORERS.md: the same fit with the evaluated language's rows left
 out of the combiner too (its in-language and its word-list-only rows), so every number there is
