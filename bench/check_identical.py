@@ -41,7 +41,10 @@ EDGE = ["", " ", "\t\n", "!!! ...", "😀😀 🤬", "\x00", "a\x00b", "idiot\x0
         "x" * 20000, ("you idiot " * 2000), "дебил " * 3000, "バカ" * 5000, "개새끼야", "ты дебила", "kurwo",
         # neighbours that would compose if a batch were normalised without its joins: Hangul jamo
         # (L then V), a letter then a combining mark, a text ending in a mark; NUL runs
-        "\u1100", "\u1161\u11a8", "a", "\u0308b", "ä\u0308", "\u0308", "\x00\x00 \x00", "。、!!", "ｱｲｳ"]
+        "\u1100", "\u1161\u11a8", "a", "\u0308b", "ä\u0308", "\u0308", "\x00\x00 \x00", "。、!!", "ｱｲｳ",
+        # what NFKC changes inside one text: a Hindi nukta that composes, a syllable and a final
+        # jamo, a no-break space, marks out of canonical order
+        "\u0928\u093c", "\uac00\u11a8", "x\u00a0y", "a\u0301\u0316", "…"]
 
 
 def batches() -> list[tuple[list[str], list[str]]]:
