@@ -312,9 +312,14 @@ def text_and_word_max_logits(texts: Sequence[str], languages: Sequence[str], wei
     b = _Batch(*(encode(texts) if encoded is None else encoded), languages)
     text_of = b.text_of
     n_grams = np.zeros(len(texts), dtype=np.int64)
+    # texts' position ranges [edges[i], edges[i+1]) (a separator never starts a window): a sorted
+    # array of window starts is counted per text by binary search, not a bincount over it
+    edges = np.concatenate(([0], np.flatnonzero(b.sep), [len(b.sep)]))
     # word id of a position: boundaries (spaces, separators) up to and including it; a space takes
     # the id of the word after it, so a window's word is the id at its start ("  " cannot occur)
     word_of = _count_up_to(b.space | b.sep)
+    not_space = ~b.space
+    interior, interior_n = not_space, 2  # by start: no space at start+1 .. start+n-2 (n: interior_n)
     n_words = int(word_of[-1]) + 1
     text_sums = np.zeros(len(texts), dtype=np.float64)
     sums = np.zeros(n_words, dtype=np.float64)
@@ -324,12 +329,14 @@ def text_and_word_max_logits(texts: Sequence[str], languages: Sequence[str], wei
         w = np.add(np.take(weights, shared), np.take(weights, salted), dtype=np.float64)
         if fam is not None and fcols is not None:
             w[fam] += np.take(weights, fcols)
-        r = text_of[ok]
-        text_sums += np.bincount(r, weights=w, minlength=len(texts))
-        n_grams += np.bincount(r, minlength=len(texts))
+        text_sums += np.bincount(text_of[ok], weights=w, minlength=len(texts))
+        n_grams += np.diff(np.searchsorted(ok, edges))
         wid = word_of[ok]
         if n >= 3:  # within one word: no space strictly inside the window
-            within = word_of[ok + (n - 2)] == wid
+            while interior_n < n:  # carried from length n-1 to n by one &
+                interior_n += 1
+                interior = not_space[1:] if interior_n == 3 else interior[:-1] & not_space[interior_n - 2:]
+            within = interior[ok]
             wid, w = wid[within], w[within]
         sums += np.bincount(wid, weights=w, minlength=n_words)
         counts += np.bincount(wid, minlength=n_words)
