@@ -211,7 +211,9 @@ def _windows(b: _Batch, shift: np.uint32) -> Iterator[tuple[int, np.ndarray, np.
             if m <= 0:
                 break
             if n > 1:
-                h = h[:m] * _P + cps[n - 1:n - 1 + m]
+                # in place from n = 3 on (h is then this walk's own array; at n = 2 it is cps)
+                h = h[:m] * _P if n == 2 else np.multiply(h[:m], _P, out=h[:m])
+                h += cps[n - 1:n - 1 + m]
                 inside = inside[:m] & not_sep[n - 1:n - 1 + m]
                 if no_space is not None:
                     no_space = no_space[:m] & not_space[n - 1:n - 1 + m]
@@ -237,7 +239,9 @@ def _windows(b: _Batch, shift: np.uint32) -> Iterator[tuple[int, np.ndarray, np.
                 fam = f != 0
                 fcols = ((hn[fam] ^ f[fam]) * _MIX) >> shift
             elif b.fsalts is not None:
-                fam, fcols = slice(None), ((hn ^ b.fsalts) * _MIX) >> shift
+                fam, fcols = slice(None), hn ^ b.fsalts
+                fcols *= _MIX
+                fcols >>= shift
             hn ^= b.salts[ok] if isinstance(b.salts, np.ndarray) else b.salts
             hn *= _MIX
             hn >>= shift
