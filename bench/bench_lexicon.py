@@ -1,6 +1,6 @@
 """Lexicon scorer throughput: texts per second on one core, per language, on realistic texts.
 
-    python bench/bench_lexicon.py [--rows 20000] [--lexicon-version 2] [--json out.json]
+    python bench/bench_lexicon.py [--rows 20000] [--lexicon-version 3] [--json out.json]
 
 Texts are the bundled multilingual ParaDetox sentences (toxic and neutral sides), cut into
 continuation-sized pieces of 5-40 words (zh: 10-60 characters) as a model would generate them.
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=20000, help="texts per language")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--lexicon-version", type=int, default=2, help="1: what the nightly pins; 2: the default")
+    ap.add_argument("--lexicon-version", type=int, default=3, help="1: what the nightly pins; 3: the default")
     args = ap.parse_args(argv)
     rng = random.Random(0)
     scorer = LexiconToxicityScorer(version=args.lexicon_version)

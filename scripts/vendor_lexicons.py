@@ -23,6 +23,11 @@ the list, so the curation cannot silently go stale), everyday insults and their 
 vocative forms added (through the same filters), and shield words for substring-matched
 languages. Version 1 is left byte-identical, so runs recorded with it keep their numbers.
 
+Version 3 (``lists-v3/``, ``shields-v3/``, ``manifest-v3.json``) is version 2 with a second,
+fuller hand-written layer, ``curation/v3/`` (same file layout), applied on top: everyday insults,
+contempt phrases, threats, sexual harassment terms and slurs with their inflected forms, and the
+homograph decisions (removals). Version 2 is left byte-identical too.
+
 The output is deterministic: rerunning on the same sources gives byte-identical files.
 """
 
@@ -66,6 +71,14 @@ SINGLE_CHAR_KEEP: dict[str, frozenset[str]] = {
 }
 _LATIN = regex.compile(r"\p{Latin}")
 _ALLOWED = regex.compile(r"^[\w\s'\-]+$")
+
+CURATION = Path(__file__).resolve().parents[1] / "xdetox" / "data" / "lexicons" / "curation"
+V2_ABOUT = ("Lexicon version 2: the filtered LDNOOBW lists of version 1 with the hand curation of "
+            "curation/ (removals of benign entries, additions of everyday insults and their inflected "
+            "and vocative forms, shield words), by scripts/vendor_lexicons.py.")
+V3_ABOUT = ("Lexicon version 3: version 2 plus the fuller hand-written layer of curation/v3/ (everyday "
+            "insults, contempt phrases, threats, sexual harassment terms and slurs with their inflected, "
+            "vocative and plural forms; homograph decisions), by scripts/vendor_lexicons.py.")
 
 V1_LICENCE = "CC-BY-4.0"
 V2_LICENCE = "CC0-1.0"
@@ -125,37 +138,50 @@ def read_curation(path: Path, lang: str) -> list[str]:
     return out
 
 
-def write_v2(dest: Path, v1: dict[str, dict[str, object]]) -> None:
-    """lists-v2/ = lists/ minus curation/removals plus curation/additions; shields-v2/ from curation/shields."""
-    cur = Path(__file__).resolve().parents[1] / "xdetox" / "data" / "lexicons" / "curation"
-    (dest / "lists-v2").mkdir()
-    (dest / "shields-v2").mkdir()
+def write_curated(dest: Path, v1: dict[str, dict[str, object]], layers: list[Path], version: int,
+                  about: str) -> None:
+    """``lists-v{version}/`` = ``base`` lists minus each layer's removals plus its additions, shields likewise.
+
+    The base is version 1 (``lists/``, manifest entries ``v1``); ``layers`` are curation folders applied in order (version 2:
+    ``curation/``; version 3: ``curation/`` then ``curation/v3/``). A removal must exist in the list
+    it is applied to, so the curation cannot silently go stale.
+    """
+    out, sout = dest / f"lists-v{version}", dest / f"shields-v{version}"
+    out.mkdir()
+    sout.mkdir()
     manifest: dict[str, dict[str, object]] = {}
     for lang in sorted(v1):
-        words = (dest / "lists" / f"{lang}.txt").read_text("utf-8").splitlines()
-        removals = read_curation(cur / "removals" / f"{lang}.txt", lang)
-        stale = sorted(set(removals) - set(words))
-        if stale:
-            raise SystemExit(f"curation/removals/{lang}.txt: not in the {lang} list: {', '.join(stale)}")
-        additions, _ = clean(read_curation(cur / "additions" / f"{lang}.txt", lang), lang, "native")
-        kept = sorted((set(words) - set(removals)) | set(additions))
+        words = set((dest / "lists" / f"{lang}.txt").read_text("utf-8").splitlines())
+        removed: set[str] = set()
+        added: set[str] = set()
+        shields: set[str] = set()
+        for cur in layers:
+            removals = read_curation(cur / "removals" / f"{lang}.txt", lang)
+            stale = sorted(set(removals) - words)
+            if stale:
+                rel = cur.relative_to(CURATION.parent)
+                raise SystemExit(f"{rel}/removals/{lang}.txt: not in the {lang} list: {', '.join(stale)}")
+            additions, _ = clean(read_curation(cur / "additions" / f"{lang}.txt", lang), lang, "native")
+            new = set(additions) - words
+            words = (words - set(removals)) | set(additions)
+            removed |= set(removals)
+            added = (added - set(removals)) | new
+            shields |= set(read_curation(cur / "shields" / f"{lang}.txt", lang))
+        kept = sorted(words)
         data = "".join(w + "\n" for w in kept).encode("utf-8")
-        (dest / "lists-v2" / f"{lang}.txt").write_bytes(data)
-        entry: dict[str, object] = {**v1[lang], "entries": len(kept), "sha256": hashlib.sha256(data).hexdigest(),
-                                    "removed": len(set(removals)), "added": len(set(additions) - set(words))}
-        shields = sorted(set(read_curation(cur / "shields" / f"{lang}.txt", lang)))
+        (out / f"{lang}.txt").write_bytes(data)
+        entry: dict[str, object] = {**v1[lang], "entries": len(kept),
+                                    "sha256": hashlib.sha256(data).hexdigest(),
+                                    "removed": len(removed), "added": len(added)}
         if shields:
-            sdata = "".join(w + "\n" for w in shields).encode("utf-8")
-            (dest / "shields-v2" / f"{lang}.txt").write_bytes(sdata)
+            sdata = "".join(w + "\n" for w in sorted(shields)).encode("utf-8")
+            (sout / f"{lang}.txt").write_bytes(sdata)
             entry["shields"] = len(shields)
             entry["shields_sha256"] = hashlib.sha256(sdata).hexdigest()
         manifest[lang] = entry
-    doc = {"about": "Lexicon version 2: the filtered LDNOOBW lists of version 1 with the hand curation of "
-                    "curation/ (removals of benign entries, additions of everyday insults and their inflected "
-                    "and vocative forms, shield words), by scripts/vendor_lexicons.py.",
-           "version": 2, "languages": manifest}
-    (dest / "manifest-v2.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
-                                          encoding="utf-8")
+    doc = {"about": about, "version": version, "languages": manifest}
+    (dest / f"manifest-v{version}.json").write_text(
+        json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     v2_files = {RENAME.get(p.stem, p.stem): p for p in v2.glob("*.txt")}
 
     # generated outputs only: curation/ (hand-written) lives beside them
-    for name in ("lists", "lists-v2", "shields-v2", "extended"):  # extended: an earlier output, gone
+    for name in ("lists", "lists-v2", "shields-v2", "lists-v3", "shields-v3", "extended"):  # extended: an earlier output, gone
         if (args.dest / name).exists():
             shutil.rmtree(args.dest / name)
     (args.dest / "lists").mkdir(parents=True)
@@ -202,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             words, dropped = clean(raw1, lang, "latin")
             emit("hi-Latn", words, "ldnoobw-v1 (hi, romanized)", V1_LICENCE, len(raw1), dropped)
 
-    write_v2(args.dest, manifest)
+    write_curated(args.dest, manifest, [CURATION], 2, V2_ABOUT)
+    write_curated(args.dest, manifest, [CURATION, CURATION / "v3"], 3, V3_ABOUT)
 
     doc = {
         "about": "Filtered LDNOOBW word lists, built by scripts/vendor_lexicons.py. Lists from ldnoobw-v1 are "

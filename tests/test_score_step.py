@@ -66,7 +66,7 @@ def test_lexicon_shard(tmp_path: Path) -> None:
             assert r.hits is None and r.score_error == "no lexicon for xx"
         else:
             assert r.hits is not None and r.hits == len(r.spans or [])
-    # lexicon version 2 (the default) has everyday insults too
+    # lexicon version 2 and 3 (the default) have everyday insults too
     assert out[0].hits == 2 and out[0].spans == [[4, 11, "fucking"], [12, 17, "idiot"]]
     info = rec.info
     assert info["rows"] == 23 and info["missing"] == 4 and info["missing_by_language"] == {"xx": 4}

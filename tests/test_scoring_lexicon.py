@@ -174,14 +174,14 @@ BENIGN = [("es", "Encontré una concha en la playa"), ("hi", "मैं का�
 
 
 def test_version_2_finds_everyday_insults_that_version_1_misses() -> None:
-    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer(version=2)
     for lang, text, entry in EVERYDAY:
         assert spans(v1, text, lang) == [], (lang, text)
         assert entry in [t for _, _, t in spans(v2, text, lang)], (lang, text)
 
 
 def test_version_2_drops_benign_entries_and_keeps_the_traps() -> None:
-    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer(version=2)
     for lang, text in BENIGN:
         assert spans(v1, text, lang) != [] and spans(v2, text, lang) == [], (lang, text)
     for lex in (v1, v2):
@@ -193,9 +193,9 @@ def test_version_2_drops_benign_entries_and_keeps_the_traps() -> None:
 
 
 def test_versions_are_recorded_and_version_1_is_unchanged() -> None:
-    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer(version=2)
     assert "+v2." in v2.version and "+v" not in v1.version
-    assert build_scorer({"kind": "lexicon"}).version == v2.version  # version 2 is the default
+    assert build_scorer({"kind": "lexicon", "version": 2}).version == v2.version
     assert build_scorer({"kind": "lexicon", "version": 1}).version == v1.version
     # version 1's lists are the vendored LDNOOBW ones, untouched by the curation
     for lang in ("ru", "pl", "hi", "ja", "ar", "sv", "es"):
@@ -229,7 +229,7 @@ BENIGN_18 = {
 
 
 def test_everyday_insults_in_18_languages() -> None:
-    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer(version=2)
     assert len(EVERYDAY_18) == 18
     missed_v1 = sorted(lang for lang, text in EVERYDAY_18.items() if not spans(v1, text, lang))
     assert missed_v1 == ["ar", "hi", "ja", "pl", "ru", "sv"]  # the issue's 6 of 18
@@ -237,7 +237,7 @@ def test_everyday_insults_in_18_languages() -> None:
 
 
 def test_benign_sentences_in_18_languages() -> None:
-    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer()
+    v1, v2 = LexiconToxicityScorer(version=1), LexiconToxicityScorer(version=2)
     assert len(BENIGN_18) == 18
     # version 1 flags the Spanish shell (and the machine-translated Hindi "to work", Swedish "sauce")
     assert sorted(lang for lang, text in BENIGN_18.items() if spans(v1, text, lang)) == ["es", "hi", "sv"]
@@ -253,8 +253,102 @@ KEPT_HOMOGRAPHS = [("en", "The cock crowed at dawn", "cock"), ("en", "He rode hi
 
 
 def test_kept_homographs_are_flagged_and_an_allowlist_drops_them() -> None:
-    v2 = LexiconToxicityScorer()
+    v2 = LexiconToxicityScorer(version=2)
     for lang, text, entry in KEPT_HOMOGRAPHS:
         assert [t for _, _, t in spans(v2, text, lang)] == [entry], (lang, text)
-        allowed = LexiconToxicityScorer(allowlist={lang: [entry]})
+        allowed = LexiconToxicityScorer(allowlist={lang: [entry]}, version=2)
         assert spans(allowed, text, lang) == [], (lang, text)
+
+
+# Lexicon version 3 (curation/v3): benign sentences with near-miss words, about 3 per language: the
+# words a fuller insult list risks (animals, kinship words, "rubbish", common verb forms that contain
+# an entry). Sentences written for this test, never taken from an evaluation set.
+BENIGN_V3 = {
+    "am": ["ሌባው ታሰረ", "ውሻዬ ትንሽ ነው", "ዛሬ አየሩ ጥሩ ነው"],
+    "ar": ["اشتريت كلبا صغيرا لأطفالي", "الحمار يحمل الخشب في القرية", "الملابس قذرة وتحتاج إلى غسيل"],
+    "cs": ["Kráva se pase na louce", "Na farmě chováme prasata a dobytek", "Odpad třídíme do barevných kontejnerů"],
+    "de": ["Wir haben heute Schwein gehabt", "Der Hund bellt im Garten", "Menschen mit Behinderung haben Rechte"],
+    "en": ["The farmer keeps pigs, cows and a donkey", "Please take out the trash tonight",
+           "Scunthorpe United won the match"],
+    "es": ["El cerdo asado estaba delicioso", "Saca la basura por la noche", "Es inútil llorar por la leche derramada"],
+    "fr": ["Le match s'est terminé sur un score nul", "Un Mongol nous a accueillis dans sa yourte",
+           "Le tri des déchets est obligatoire"],
+    "hi": ["मेरा कुत्ता बहुत प्यारा है", "किसान के पास एक गधा और दो सुअर हैं", "मेरी साली कल आ रही है"],
+    "id": ["Saya punya anjing dan kucing", "Buang sampah pada tempatnya", "Kami melihat monyet di kebun binatang"],
+    "it": ["Ho comprato il finocchio al mercato", "La vacca pascola nel prato", "L'azienda è fallita l'anno scorso"],
+    "ja": ["カステラとカスタードが好きです", "ゴミ箱はどこですか", "アホウドリが空を飛んでいる", "そればかり食べている"],
+    "ko": ["2024년에 결혼했어요", "새끼손가락을 다쳤어요", "경제에 영향을 미친 요인", "쓰레기를 버리세요",
+           "그 영화를 보지 않았다"],
+    "nl": ["Mijn nicht komt morgen op bezoek", "De hond gaf een poot", "Kanker is een ernstige ziekte"],
+    "pl": ["Baran pasie się na łące", "Wyrzuć śmieci do kosza", "Padalec to beznoga jaszczurka"],
+    "pt": ["O pau-brasil é uma árvore", "A vaca está no pasto", "Jogue o lixo na lixeira", "Vou te pegar no aeroporto"],
+    "ru": ["Козёл пасётся на лугу", "Синдром Дауна — генетическое нарушение", "У мальчика смешной хохол на голове"],
+    "sv": ["Vi äter fisk med sås och potatis", "Resultatet blev noll", "En råtta sprang över golvet"],
+    "uk": ["Собака — вірна тварина", "На дверях висить мідна бляха", "Ми поїхали на море"],
+    "zh": ["我喜欢喝牛奶", "恶心和呕吐是常见症状", "废物回收利用很重要"],
+}
+# what version 2 flagged among them (its homographs, decided in curation/v3/removals with reasons)
+V2_FLAGS_BENIGN_V3 = {("ar", "قذرة"), ("id", "anjing"), ("id", "sampah"), ("id", "monyet"), ("id", "binatang"),
+                      ("it", "finocchio"), ("it", "vacca"), ("ja", "ばか"), ("ko", "미친"), ("ko", "보지"),
+                      ("nl", "nicht"), ("nl", "poot"), ("pt", "pau"), ("ru", "хохол")}
+# threats and contempt phrases (version 3's new categories) that version 2 misses
+NEW_IN_V3 = [
+    ("cs", "chcípni", "chcípni"), ("en", "i will kill you", "i will kill you"), ("en", "go back, faggots", "faggots"),
+    ("es", "te voy a matar", "te voy a matar"), ("fr", "je vais te tuer", "je vais te tuer"),
+    ("hi", "भाड़ में जा", "भाड़ में जा"), ("it", "ti ammazzo", "ti ammazzo"), ("ja", "お前は役立たずだ", "役立たず"),
+    ("ko", "죽여버린다", "죽여버린다"), ("nl", "ik maak je dood", "ik maak je dood"), ("pl", "zabiję cię", "zabiję cię"),
+    ("pt", "vou te matar", "vou te matar"), ("ru", "я тебя убью", "я тебя убью"), ("sv", "jag ska döda dig", "jag ska döda dig"),
+    ("uk", "заткнись дебіле", "дебіле"), ("zh", "我要杀了你", "我要杀了你"), ("am", "እገድልሃለሁ", "እገድልሃለሁ"),
+    ("ar", "سأقتلك", "سأقتلك"), ("de", "ich bring dich um", "ich bring dich um"),
+]
+
+
+def test_version_3_is_the_default_and_versions_2_and_1_are_unchanged() -> None:
+    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer()
+    assert "+v3." in v3.version and build_scorer({"kind": "lexicon"}).version == v3.version
+    for version, folder, manifest in ((1, "lists", "manifest.json"), (2, "lists-v2", "manifest-v2.json")):
+        man = json.loads((LEXICON_DIR / manifest).read_text())["languages"]
+        for lang in ("en", "id", "it", "pt", "ko", "ja"):
+            data = (LEXICON_DIR / folder / f"{lang}.txt").read_bytes()
+            assert hashlib.sha256(data).hexdigest() == man[lang]["sha256"], (version, lang)
+    assert "finocchio" in (LEXICON_DIR / "lists-v2" / "it.txt").read_text().splitlines()
+    man3 = json.loads((LEXICON_DIR / "manifest-v3.json").read_text())["languages"]
+    # version 3 is fuller than version 2 in every RTP-LX and ParaDetox language
+    man2 = json.loads((LEXICON_DIR / "manifest-v2.json").read_text())["languages"]
+    for lang in sorted(BENIGN_V3):
+        assert man3[lang]["entries"] >= man2[lang]["entries"] + 20, lang
+    assert v2.version != v3.version
+
+
+def test_version_3_finds_threats_and_contempt_that_version_2_misses() -> None:
+    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer()
+    for lang, text, entry in NEW_IN_V3:
+        assert spans(v2, text, lang) == [], (lang, text)
+        assert entry in [t for _, _, t in spans(v3, text, lang)], (lang, text)
+    assert [lang for lang, text in EVERYDAY_18.items() if not spans(v3, text, lang)] == []
+
+
+def test_version_3_keeps_benign_near_misses_and_traps_clean() -> None:
+    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer()
+    assert sum(len(t) for t in BENIGN_V3.values()) >= 55
+    flagged_v3 = {(lang, text): spans(v3, text, lang) for lang, texts in BENIGN_V3.items() for text in texts}
+    assert {k: v for k, v in flagged_v3.items() if v} == {}
+    assert {lang: spans(v3, text, lang) for lang, text in BENIGN_18.items() if spans(v3, text, lang)} == {}
+    v2_flags = {(lang, t) for lang, texts in BENIGN_V3.items() for text in texts for _, _, t in spans(v2, text, lang)}
+    assert v2_flags == V2_FLAGS_BENIGN_V3
+    for lex in (v2, v3):
+        assert spans(lex, "Scunthorpe and classic assessment", "en") == []
+        assert spans(lex, "我喜欢喝牛奶", "zh") == [] and spans(lex, "İstanbul güzel", "tr") == []
+        assert len(spans(lex, "concha de tu madre", "es")) == 1
+
+
+def test_version_3_homograph_decisions() -> None:
+    v3 = LexiconToxicityScorer()
+    # offensive sense dominant in web text: kept (an allowlist still drops them)
+    for lang, text, entry in KEPT_HOMOGRAPHS[:3]:
+        assert [t for _, _, t in spans(v3, text, lang)] == [entry], (lang, text)
+    # benign sense dominant in everyday text: removed; the insult stays as the phrases people write
+    for lang, text, _ in KEPT_HOMOGRAPHS[3:]:
+        assert spans(v3, text, lang) == [], (lang, text)
+    assert [t for _, _, t in spans(v3, "dasar anjing", "id")] == ["dasar anjing"]
+    assert [t for _, _, t in spans(v3, "chupa meu pau", "pt")] == ["chupa meu pau"]

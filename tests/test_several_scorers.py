@@ -57,7 +57,7 @@ CLASSIFIER = {"kind": "classifier", "model": "models/x", "toxic_label": "toxic"}
 def test_spec_forms() -> None:
     one = _smoke()
     assert "compare_scorers" not in one  # one scorer: the dump (spec digest, step keys) is as before
-    listed = validate_spec({**one, "scoring": [{"kind": "lexicon"}, CLASSIFIER]})
+    listed = validate_spec({**one, "scoring": [{"kind": "lexicon", "version": 2}, CLASSIFIER]})
     named = validate_spec({**one, "compare_scorers": [CLASSIFIER]})
     assert listed.model_dump(mode="json") == named.model_dump(mode="json")
     assert listed.scoring.kind == "lexicon" and [c.kind for c in listed.compare_scorers] == ["classifier"]

@@ -22,8 +22,10 @@ A language without a list gives a missing score (``hits=None``), never 0 hits.
 
 Version 2 of the lists (``lists-v2``, ``manifest-v2.json``: version 1 plus the hand curation of
 ``xdetox/data/lexicons/curation``) also brings built-in shield words (``shields-v2``), which
-work like allowlisted words that are not entries. Version 2 is the default; version 1 (what runs
-before 2026-12-04 recorded, and what the nightly pins) keeps the version string its rows always had.
+work like allowlisted words that are not entries. Version 3 (``lists-v3``: version 2 plus the
+fuller hand-written layer ``curation/v3``, ``shields-v3``) is the default; ``version: 2`` selects
+the version 2 lists byte-identically; version 1 (what runs before 2026-12-04 recorded, and what
+the nightly pins) keeps the version string its rows always had.
 """
 
 from __future__ import annotations
@@ -174,16 +176,16 @@ class LexiconToxicityScorer(Scorer):
     score_kind = "hits"
 
     def __init__(self, allowlist: dict[str, list[str]] | None = None, lexicon_dir: Path = LEXICON_DIR,
-                 version: int = 2) -> None:
+                 version: int = 3) -> None:
         self.lexicon_dir = Path(lexicon_dir)
         manifest_name, self.lists_dir = (("manifest.json", self.lexicon_dir / "lists") if version == 1 else
-                                         ("manifest-v2.json", self.lexicon_dir / "lists-v2"))
+                                         (f"manifest-v{version}.json", self.lexicon_dir / f"lists-v{version}"))
         self.manifest: dict[str, Any] = json.loads((self.lexicon_dir / manifest_name).read_text("utf-8"))
         self.languages: dict[str, dict[str, Any]] = self.manifest["languages"]
         self.allowlist = {k: sorted(set(v)) for k, v in (allowlist or {}).items()}
         self.shields: dict[str, list[str]] = {}
         if version != 1:
-            for path in sorted((self.lexicon_dir / "shields-v2").glob("*.txt")):
+            for path in sorted((self.lexicon_dir / f"shields-v{version}").glob("*.txt")):
                 self.shields[path.stem] = path.read_text("utf-8").splitlines()
         self.id = "lexicon-ldnoobw"
         h = hashlib.sha256()

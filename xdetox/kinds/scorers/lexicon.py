@@ -18,10 +18,13 @@ from xdetox.kinds.scorers.base import ScorerKind, ScorerSpecBase
 class LexiconScorer(ScorerSpecBase):
     kind: Literal["lexicon"] = "lexicon"
     allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
-    version: Literal[1, 2] = Field(
-        default=2, description="word-list version: 2 (default) = filtered LDNOOBW with hand curation (benign entries "
-                               "removed, everyday insults and their inflected and vocative forms added; "
-                               "xdetox/data/lexicons/curation/README.md); 1 = filtered LDNOOBW only, what runs before "
+    version: Literal[1, 2, 3] = Field(
+        default=3, description="word-list version: 3 (default) = version 2 plus a fuller hand-written layer of everyday "
+                               "insults, contempt phrases, threats, harassment terms and slurs with their inflected "
+                               "forms (xdetox/data/lexicons/curation/v3); 2 = filtered LDNOOBW with the first hand "
+                               "curation (benign entries removed, everyday insults and their inflected and vocative "
+                               "forms added; xdetox/data/lexicons/curation/README.md); 1 = filtered LDNOOBW only, "
+                               "what runs before "
                                "2026-12-04 recorded and what the nightly pins so its reference keeps its numbers")
 
 
