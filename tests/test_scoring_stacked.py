@@ -91,7 +91,7 @@ def _model_with(tmp_path: Path, weights: list[float], bias: float) -> Path:
 def test_probability_is_the_sigmoid_of_the_combiner_by_hand(tmp_path: Path) -> None:
     # only log1p(hits) with weight 1: p = sigmoid(log(1 + h)) = (1 + h) / (2 + h)
     s = StackedToxicityScorer(_model_with(tmp_path, [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], 0.0))
-    p = s.probabilities(["a calm day", "you idiot", "idiot idiot idiot"], ["en", "en", "en"])
+    p = s.probabilities(["a calm day", "an idiot", "idiot idiot idiot"], ["en", "en", "en"])
     assert p.tolist() == pytest.approx([1 / 2, 2 / 3, 4 / 5])
 
 

@@ -5,8 +5,9 @@ Training texts (never RTP-LX, never the xling prompts: those only evaluate):
 - multilingual ParaDetox pairs (``xdetox/data/paradetox``; am ar de en es hi ru uk zh): the
   toxic side is label 1, its detoxified rewrite label 0, so the model learns what the rewrite
   removed, not the topic;
-- word-list pairs for every language of ``BuildConfig.languages`` (the lists of lexicon version 2,
-  ``xdetox/data/lexicons/lists-v2``: LDNOOBW filtered, plus hand curation): a list entry inserted at a random word position
+- word-list pairs for every language of ``BuildConfig.languages`` (the lists of lexicon version 3,
+  ``xdetox/data/lexicons/lists-v3``: LDNOOBW filtered, plus both layers of hand curation; version 2's
+  lists up to stacked version 6): a list entry inserted at a random word position
   into a neutral ParaDetox sentence (label 1) beside the same sentence without it (label 0). The
   carrier is from the entry's own language when ParaDetox has it, else from all languages' neutral
   sides; the pair is tagged with the entry's language, so the carrier's n-grams cancel and only
@@ -49,7 +50,7 @@ from xdetox.scoring.normalize import base_language
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PARADETOX_DIR = DATA / "paradetox"
-LEXICON_DIR = DATA / "lexicons" / "lists-v2"  # the curated lists: benign entries removed
+LEXICON_DIR = DATA / "lexicons" / "lists-v3"  # the curated lists (lexicon version 3): benign entries removed
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ def save(out: Path, weights: np.ndarray, bias: float, cfg: BuildConfig, ts: Trai
         "training_texts": len(ts.texts),
         "sources": dict(sorted(ts.sources.items())),
         "languages": sorted(set(ts.languages)),
+        "word_lists": f"xdetox/data/lexicons/{LEXICON_DIR.name}",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest

@@ -252,7 +252,7 @@ def build(out: Path = BUILTIN_DIR, cfg: CombinerConfig = CombinerConfig(),
         "sha256": hashlib.sha256(payload).hexdigest(),
         "ngram_model_sha256": ngram_manifest["sha256"],
         "ngram_paradetox_languages": sorted(set(ngram_manifest["languages"]) - _wordlist_only(ngram_manifest)),
-        "word_lists": "xdetox/data/lexicons/lists-v2",
+        "word_lists": f"xdetox/data/lexicons/{LEXICON_DIR.name}",
         "word_lists_sha256": lists_digest(LEXICON_DIR, WORDLIST_LANGUAGES),
         "config": asdict(cfg),
         "design_rows": {f"{r}:{lang}": sum(len(v[name].z) for name in ("toxic", "neutral", "style") if
