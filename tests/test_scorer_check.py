@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from tests.spec_fixtures import smoke_with_scoring
 from xdetox.cli.main import app
-from xdetox.metrics.agreement import agreement, auroc, ece, spearman
+from xdetox.metrics.agreement import agreement, auroc, ece, median_over_languages, spearman
+from xdetox.scoring.check import check_report
 from xdetox.scoring.reference import ReferenceError, load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,32 @@ def test_agreement_counts_missing_and_gives_intervals() -> None:
     assert res["ece"] is not None
     hits = agreement([0, 1], [1.0, 4.0], threshold=3.0, probability=False, n_resamples=10)
     assert "ece" not in hits and hits["auroc"] == pytest.approx(1.0)
+
+
+def test_median_over_languages_takes_each_replicate_median() -> None:
+    # replicate medians over a and b: (.5+.9)/2=.7, (.6+.8)/2=.7, (.7+.7)/2=.7, and none where a has
+    # no AUROC; c has no point AUROC (one class absent) and is left out, by name
+    res = median_over_languages({"a": 0.6, "b": 0.7, "c": None},
+                                {"a": np.array([0.5, 0.6, 0.7, np.nan]), "b": np.array([0.9, 0.8, 0.7, 0.6]),
+                                 "c": np.array([np.nan] * 4)})
+    assert res["languages"] == 2 and res["left_out"] == ["c"]
+    assert res["median"] == pytest.approx(0.65)
+    assert res["median_ci"] == pytest.approx([0.7, 0.7])
+
+
+def test_check_report_gives_the_median_auroc_over_languages() -> None:
+    def rows(lang: str, scores: list[float], ref: list[float]) -> list[dict[str, object]]:
+        return [{"language": lang, "score": s, "human_toxicity": r} for s, r in zip(scores, ref, strict=True)]
+    # a: both toxic texts above both others, AUROC 1; b: 1 of 4 pairs right, .25;
+    # c: positives .6, .4 vs negatives .3, .5: 3 of 4, .75; d: no non-toxic text, no AUROC
+    report = check_report(rows("a", [0.1, 0.2, 0.8, 0.9], [1, 1, 4, 4]) + rows("b", [0.9, 0.2, 0.1, 0.8], [1, 1, 4, 4])
+                          + rows("c", [0.3, 0.6, 0.5, 0.4], [1, 4, 1, 4]) + rows("d", [0.3, 0.6], [4, 5]),
+                          threshold=3.0, probability=True, n_resamples=300)
+    assert [report["languages"][k]["auroc"] for k in "abc"] == pytest.approx([1.0, 0.25, 0.75])
+    med = report["median_auroc"]
+    assert (med["languages"], med["left_out"], med["median"]) == (3, ["d"], pytest.approx(0.75))
+    lo, hi = med["median_ci"]
+    assert 0.0 <= lo <= hi <= 1.0
 
 
 def _write(path: Path, rows: list[object]) -> Path:

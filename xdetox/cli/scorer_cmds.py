@@ -130,6 +130,10 @@ def check(
             cells.append(_fmt(m["ece"], m["ece_ci"]))
         table.add_row(*cells)
     out.print(table)
+    med = report["median_auroc"]
+    if med["median"] is not None:
+        left = f"; left out (one class absent): {', '.join(med['left_out'])}" if med["left_out"] else ""
+        out.print(f"median AUROC over {med['languages']} languages: {_fmt(med['median'], med['median_ci'])}{left}")
     if results:
         _upload(results, [p for p in (json_out, scores_out, fit_calibration) if p is not None])
 

@@ -82,6 +82,21 @@ def agreement(
     """n, missing, toxic/non-toxic counts, AUROC, Spearman and (for probabilities) ECE, each
     with a percentile bootstrap interval over texts. Missing scores are left out and counted,
     never read as 0; toxic means ``reference >= threshold``."""
+    return agreement_with_replicates(scores, reference, threshold, probability, n_resamples, level,
+                                     seed_parts)[0]
+
+
+def agreement_with_replicates(
+    scores: list[float | None],
+    reference: list[float],
+    threshold: float,
+    probability: bool,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed_parts: tuple[object, ...] = (),
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``agreement`` and its bootstrap replicates (name -> shape ``(n_resamples,)``), so that a
+    statistic over languages (the median AUROC) gets its own interval from the same resamples."""
     if len(scores) != len(reference):
         raise ValueError(f"{len(scores)} scores for {len(reference)} reference values")
     keep = [i for i, s in enumerate(scores) if s is not None]
@@ -99,4 +114,25 @@ def agreement(
     for name, (fn, cols) in stats.items():
         out[name] = _num(fn(*cols)) if len(keep) else None
         out[f"{name}_ci"] = _interval(boot[name], level) if len(keep) else None
-    return out
+    return out, boot
+
+
+def median_over_languages(point: dict[str, float | None], replicates: dict[str, np.ndarray],
+                          level: float = 0.95) -> dict[str, Any]:
+    """Median of a per-language statistic (issue 16's target is the median AUROC over RTP-LX's 17
+    languages) with a percentile bootstrap interval: each language's texts were resampled on
+    their own, so replicate b's median is taken over every language's replicate b; a language
+    without the statistic (one class absent) is left out and named."""
+    have = sorted(lang for lang, v in point.items() if v is not None and np.isfinite(v))
+    out: dict[str, Any] = {"languages": len(have), "left_out": sorted(set(point) - set(have))}
+    if not have:
+        return {**out, "median": None, "median_ci": None}
+    reps = [replicates[lang] for lang in have if replicates.get(lang) is not None and replicates[lang].size]
+    median_ci = None
+    if len(reps) == len(have) and len({r.size for r in reps}) == 1:
+        with np.errstate(invalid="ignore"):
+            stacked = np.vstack(reps)
+            # a replicate where some language has no AUROC (NaN) has no median over all of them
+            meds = np.where(np.isfinite(stacked).all(axis=0), np.median(stacked, axis=0), np.nan)
+        median_ci = _interval(meds, level)
+    return {**out, "median": float(np.median([point[lang] for lang in have])), "median_ci": median_ci}

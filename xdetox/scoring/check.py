@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from xdetox.metrics.agreement import agreement
+from xdetox.metrics.agreement import agreement_with_replicates, median_over_languages
 from xdetox.records import GenerationRow
 from xdetox.scoring.base import Scorer
 from xdetox.scoring.reference import ReferenceItem
@@ -54,11 +54,16 @@ def check_report(rows: list[dict[str, Any]], threshold: float, probability: bool
     for r in rows:
         by_lang[r["language"]].append(r)
     languages: dict[str, Any] = {}
+    auroc_reps: dict[str, Any] = {}
     for lang in sorted(by_lang):
         judged = [r for r in by_lang[lang] if r["human_toxicity"] is not None]
-        res = agreement([r["score"] for r in judged], [r["human_toxicity"] for r in judged],
-                        threshold, probability, n_resamples, seed_parts=(reference, lang))
+        res, boot = agreement_with_replicates(
+            [r["score"] for r in judged], [r["human_toxicity"] for r in judged],
+            threshold, probability, n_resamples, seed_parts=(reference, lang))
         res["unjudged"] = len(by_lang[lang]) - len(judged)
         languages[lang] = res
+        auroc_reps[lang] = boot["auroc"]
+    summary = median_over_languages({lang: m["auroc"] for lang, m in languages.items()}, auroc_reps)
     return {"threshold": threshold, "bootstrap_resamples": n_resamples, "interval": 0.95,
-            "languages": languages}
+            "languages": languages,
+            "median_auroc": summary}
