@@ -28,6 +28,12 @@ fuller hand-written layer, ``curation/v3/`` (same file layout), applied on top: 
 contempt phrases, threats, sexual harassment terms and slurs with their inflected forms, and the
 homograph decisions (removals). Version 2 is left byte-identical too.
 
+Version 4 (``lists-v4/``, ``shields-v4/``, ``manifest-v4.json``) is version 3 with ``curation/v4/``
+on top: the homographs version 3 added whose benign sense is common in everyday text (en
+degenerate, vermin, dyke; fr ordures, crève, dégage; es perra; pt burro, corno; it handicappato;
+nl lullen) removed, their insult senses kept as the phrases people write. Version 3 is left byte-identical (the stacked scorer
+version 7 was built on it).
+
 The output is deterministic: rerunning on the same sources gives byte-identical files.
 """
 
@@ -79,6 +85,9 @@ V2_ABOUT = ("Lexicon version 2: the filtered LDNOOBW lists of version 1 with the
 V3_ABOUT = ("Lexicon version 3: version 2 plus the fuller hand-written layer of curation/v3/ (everyday "
             "insults, contempt phrases, threats, sexual harassment terms and slurs with their inflected, "
             "vocative and plural forms; homograph decisions), by scripts/vendor_lexicons.py.")
+V4_ABOUT = ("Lexicon version 4: version 3 with curation/v4/ on top (homographs version 3 added whose benign "
+            "sense is common in everyday text removed, their insult senses kept as phrases), by "
+            "scripts/vendor_lexicons.py.")
 
 V1_LICENCE = "CC-BY-4.0"
 V2_LICENCE = "CC0-1.0"
@@ -196,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     v2_files = {RENAME.get(p.stem, p.stem): p for p in v2.glob("*.txt")}
 
     # generated outputs only: curation/ (hand-written) lives beside them
-    for name in ("lists", "lists-v2", "shields-v2", "lists-v3", "shields-v3", "extended"):  # extended: an earlier output, gone
+    for name in ("lists", "lists-v2", "shields-v2", "lists-v3", "shields-v3", "lists-v4", "shields-v4",
+                 "extended"):  # extended: an earlier output, gone
         if (args.dest / name).exists():
             shutil.rmtree(args.dest / name)
     (args.dest / "lists").mkdir(parents=True)
@@ -230,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
     write_curated(args.dest, manifest, [CURATION], 2, V2_ABOUT)
     write_curated(args.dest, manifest, [CURATION, CURATION / "v3"], 3, V3_ABOUT)
+    write_curated(args.dest, manifest, [CURATION, CURATION / "v3", CURATION / "v4"], 4, V4_ABOUT)
 
     doc = {
         "about": "Filtered LDNOOBW word lists, built by scripts/vendor_lexicons.py. Lists from ldnoobw-v1 are "

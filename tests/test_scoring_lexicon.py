@@ -303,10 +303,12 @@ NEW_IN_V3 = [
 ]
 
 
-def test_version_3_is_the_default_and_versions_2_and_1_are_unchanged() -> None:
-    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer()
-    assert "+v3." in v3.version and build_scorer({"kind": "lexicon"}).version == v3.version
-    for version, folder, manifest in ((1, "lists", "manifest.json"), (2, "lists-v2", "manifest-v2.json")):
+def test_version_4_is_the_default_and_versions_3_2_and_1_are_unchanged() -> None:
+    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer(version=3)
+    v4 = LexiconToxicityScorer()
+    assert "+v3." in v3.version and "+v4." in v4.version and build_scorer({"kind": "lexicon"}).version == v4.version
+    for version, folder, manifest in ((1, "lists", "manifest.json"), (2, "lists-v2", "manifest-v2.json"),
+                                      (3, "lists-v3", "manifest-v3.json"), (4, "lists-v4", "manifest-v4.json")):
         man = json.loads((LEXICON_DIR / manifest).read_text())["languages"]
         for lang in ("en", "id", "it", "pt", "ko", "ja"):
             data = (LEXICON_DIR / folder / f"{lang}.txt").read_bytes()
@@ -321,7 +323,7 @@ def test_version_3_is_the_default_and_versions_2_and_1_are_unchanged() -> None:
 
 
 def test_version_3_finds_threats_and_contempt_that_version_2_misses() -> None:
-    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer()
+    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer(version=3)
     for lang, text, entry in NEW_IN_V3:
         assert spans(v2, text, lang) == [], (lang, text)
         assert entry in [t for _, _, t in spans(v3, text, lang)], (lang, text)
@@ -329,7 +331,7 @@ def test_version_3_finds_threats_and_contempt_that_version_2_misses() -> None:
 
 
 def test_version_3_keeps_benign_near_misses_and_traps_clean() -> None:
-    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer()
+    v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer(version=3)
     assert sum(len(t) for t in BENIGN_V3.values()) >= 55
     flagged_v3 = {(lang, text): spans(v3, text, lang) for lang, texts in BENIGN_V3.items() for text in texts}
     assert {k: v for k, v in flagged_v3.items() if v} == {}
@@ -343,7 +345,7 @@ def test_version_3_keeps_benign_near_misses_and_traps_clean() -> None:
 
 
 def test_version_3_homograph_decisions() -> None:
-    v3 = LexiconToxicityScorer()
+    v3 = LexiconToxicityScorer(version=3)
     # offensive sense dominant in web text: kept (an allowlist still drops them)
     for lang, text, entry in KEPT_HOMOGRAPHS[:3]:
         assert [t for _, _, t in spans(v3, text, lang)] == [entry], (lang, text)
@@ -352,3 +354,43 @@ def test_version_3_homograph_decisions() -> None:
         assert spans(v3, text, lang) == [], (lang, text)
     assert [t for _, _, t in spans(v3, "dasar anjing", "id")] == ["dasar anjing"]
     assert [t for _, _, t in spans(v3, "chupa meu pau", "pt")] == ["chupa meu pau"]
+
+
+# Homographs version 3 added whose benign sense is common in everyday text (curation/v4/removals):
+# one benign sentence each, which version 3 flags and version 4 does not
+V3_HOMOGRAPHS = [
+    ("en", "The matrix has a degenerate eigenvalue.", "degenerate"),
+    ("en", "Call pest control about the vermin in the barn.", "vermin"),
+    ("en", "He stood on the dyke and watched the sea.", "dyke"),
+    ("fr", "Le camion des ordures ménagères passe le mardi.", "ordures"),
+    ("fr", "J'ai attrapé la crève cet hiver.", "crève"),
+    ("fr", "Vous crevez un pneu sur la route.", "crevez"),
+    ("fr", "Le ciel se dégage enfin.", "dégage"),
+    ("es", "La perra tuvo cinco cachorros.", "perra"),
+    ("pt", "O burro puxa a carroça.", "burro"),
+    ("pt", "O corno do boi é comprido.", "corno"),
+    ("it", "C'è un posto per il passeggero handicappato.", "handicappato"),
+    ("it", "Il paziente demente dorme.", "demente"),
+    ("nl", "Ze zitten de hele dag te lullen.", "lullen"),
+]
+# the insult senses, kept as the phrases people write
+V4_PHRASES = [("en", "shut up, you degenerate", "you degenerate"), ("en", "get lost, fucking dyke", "fucking dyke"),
+              ("es", "eres una hija de perra", "hija de perra"), ("pt", "cala a boca seu burro", "seu burro"),
+              ("fr", "dégage connard", "dégage connard"), ("fr", "espèce d'ordure", "ordure"),
+              # kept as words: their insult sense dominates ParaDetox's toxic English (curation/v4/removals/en.txt)
+              ("en", "that is so dumb", "dumb"), ("en", "shut up fag", "fag")]
+
+
+def test_version_4_drops_version_3_homographs_and_keeps_their_insult_phrases() -> None:
+    v3, v4 = LexiconToxicityScorer(version=3), LexiconToxicityScorer()
+    for lang, text, entry in V3_HOMOGRAPHS:
+        assert entry in [t for _, _, t in spans(v3, text, lang)], (lang, text)
+        assert spans(v4, text, lang) == [], (lang, text)
+    for lang, text, entry in V4_PHRASES:
+        assert entry in [t for _, _, t in spans(v4, text, lang)], (lang, text)
+    # everything else version 3 found, version 4 finds too
+    for lang, text, entry in NEW_IN_V3:
+        assert entry in [t for _, _, t in spans(v4, text, lang)], (lang, text)
+    assert [lang for lang, text in EVERYDAY_18.items() if not spans(v4, text, lang)] == []
+    flagged = {(lang, text) for lang, texts in BENIGN_V3.items() for text in texts if spans(v4, text, lang)}
+    assert flagged == set() and not [lang for lang, text in BENIGN_18.items() if spans(v4, text, lang)]

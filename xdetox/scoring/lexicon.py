@@ -23,8 +23,10 @@ A language without a list gives a missing score (``hits=None``), never 0 hits.
 Version 2 of the lists (``lists-v2``, ``manifest-v2.json``: version 1 plus the hand curation of
 ``xdetox/data/lexicons/curation``) also brings built-in shield words (``shields-v2``), which
 work like allowlisted words that are not entries. Version 3 (``lists-v3``: version 2 plus the
-fuller hand-written layer ``curation/v3``, ``shields-v3``) is the default; ``version: 2`` selects
-the version 2 lists byte-identically; version 1 (what runs before 2026-12-04 recorded, and what
+fuller hand-written layer ``curation/v3``, ``shields-v3``) is what the stacked scorer version 7 was
+built on; version 4 (``lists-v4``: version 3 without the homographs it added whose benign sense is
+common, ``curation/v4``) is the default; ``version: 3`` and ``version: 2`` select those lists
+byte-identically; version 1 (what runs before 2026-12-04 recorded, and what
 the nightly pins) keeps the version string its rows always had.
 """
 
@@ -176,7 +178,7 @@ class LexiconToxicityScorer(Scorer):
     score_kind = "hits"
 
     def __init__(self, allowlist: dict[str, list[str]] | None = None, lexicon_dir: Path = LEXICON_DIR,
-                 version: int = 3) -> None:
+                 version: int = 4) -> None:
         self.lexicon_dir = Path(lexicon_dir)
         manifest_name, self.lists_dir = (("manifest.json", self.lexicon_dir / "lists") if version == 1 else
                                          (f"manifest-v{version}.json", self.lexicon_dir / f"lists-v{version}"))

@@ -18,8 +18,11 @@ from xdetox.kinds.scorers.base import ScorerKind, ScorerSpecBase
 class LexiconScorer(ScorerSpecBase):
     kind: Literal["lexicon"] = "lexicon"
     allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
-    version: Literal[1, 2, 3] = Field(
-        default=3, description="word-list version: 3 (default) = version 2 plus a fuller hand-written layer of everyday "
+    version: Literal[1, 2, 3, 4] = Field(
+        default=4, description="word-list version: 4 (default) = version 3 without the homographs it added whose benign "
+                               "sense is common (en vermin, dyke; fr ordures; es perra; pt burro ...; "
+                               "xdetox/data/lexicons/curation/v4), their insult senses kept as phrases; 3 = version 2 "
+                               "plus a fuller hand-written layer of everyday "
                                "insults, contempt phrases, threats, harassment terms and slurs with their inflected "
                                "forms (xdetox/data/lexicons/curation/v3); 2 = filtered LDNOOBW with the first hand "
                                "curation (benign entries removed, everyday insults and their inflected and vocative "
