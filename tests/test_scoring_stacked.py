@@ -191,12 +191,27 @@ def test_score_step_runs_each_embedded_probability_kind(tmp_path: Path, kind: st
 
 
 @pytest.mark.slow
-def test_released_combiner_rebuilds_byte_identically(tmp_path: Path) -> None:
-    """`xdetox scorer build-stacked` on the vendored data gives exactly the vendored combiner (~1 min)."""
+def test_released_combiner_rebuilds_from_the_vendored_data(tmp_path: Path) -> None:
+    """`xdetox scorer build-stacked` on the vendored data gives the vendored combiner (~1 min).
+
+    On the CPU model it was built on the file comes out byte-identical; on another CPU model
+    L-BFGS-B's last bits differ (measured on an AMD EPYC against the release: relative 1e-15 to
+    1e-14 in 6 of 8 numbers, so the file's digest differs too). The weights are therefore compared
+    to a relative 1e-9, orders of magnitude below what any change of data, features or settings
+    moves them by; everything else the manifest records must be equal."""
     res = CliRunner().invoke(app, ["scorer", "build-stacked", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "combiner.json").read_bytes() == (BUILTIN_DIR / "combiner.json").read_bytes()
-    assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((BUILTIN_DIR / "manifest.json").read_text())
+    new = json.loads((tmp_path / "combiner.json").read_text())
+    old = json.loads((BUILTIN_DIR / "combiner.json").read_text())
+    assert set(new) == set(old) and new["features"] == old["features"]
+    assert len(new["weights"]) == len(old["weights"]) == len(old["features"])
+    np.testing.assert_allclose(new["weights"] + [new["bias"]], old["weights"] + [old["bias"]], rtol=1e-9, atol=0)
+    new_man = json.loads((tmp_path / "manifest.json").read_text())
+    old_man = json.loads((BUILTIN_DIR / "manifest.json").read_text())
+    # each manifest names its own combiner file's digest
+    assert new_man["sha256"] == hashlib.sha256((tmp_path / "combiner.json").read_bytes()).hexdigest()
+    assert old_man["sha256"] == hashlib.sha256((BUILTIN_DIR / "combiner.json").read_bytes()).hexdigest()
+    assert {k: v for k, v in new_man.items() if k != "sha256"} == {k: v for k, v in old_man.items() if k != "sha256"}
 
 
 def test_word_max_logit_is_the_worst_words_own_logit_whatever_the_sentence_length() -> None:

@@ -16,7 +16,9 @@ evidence weights held non-negative: ``SignedLogisticRegression``) is fitted on a
 rewrite rows plus, since version 6, the 1,764 style-matched negatives (each toxic side with the
 spans its rewrite removed deleted, label 0: ``ngram_build.style_matched``), 5,364 rows; the released
 scorer then uses it on the released n-gram model's logits (built on all pairs). Everything is deterministic, so
-``xdetox scorer build-stacked`` rebuilds the vendored combiner byte-identically. ``design()``
+``xdetox scorer build-stacked`` rebuilds the vendored combiner byte-identically on the same CPU
+model; on another one L-BFGS-B's last bits differ (relative 1e-15 to 1e-14 measured on an AMD
+EPYC), which changes the file's digest but no score beyond that noise. ``design()``
 gives the design table of docs/SCORERS.md: the same fit with the evaluated language's rows left
 out of the combiner too (its in-language and its word-list-only rows), so every number there is
 out of sample twice over.
