@@ -31,7 +31,9 @@ homograph decisions (removals). Version 2 is left byte-identical too.
 Version 4 (``lists-v4/``, ``shields-v4/``, ``manifest-v4.json``) is version 3 with ``curation/v4/``
 on top: the homographs version 3 added whose benign sense is common in everyday text (en
 degenerate, vermin, dyke; fr ordures, crève, dégage; es perra; pt burro, corno; it handicappato;
-nl lullen) removed, their insult senses kept as the phrases people write. Version 3 is left byte-identical (the stacked scorer
+nl lullen) removed, their insult senses kept as the phrases people write; and the everyday words,
+names, topic words and identity terms inherited from LDNOOBW (en escort, snowballing; it pesce,
+regina; pt comer, cerveja, homosexual; nl beurt, asbak; de Kimme; pl jajko ...) removed. Version 3 is left byte-identical (the stacked scorer
 version 7 was built on it).
 
 The output is deterministic: rerunning on the same sources gives byte-identical files.
@@ -86,7 +88,8 @@ V3_ABOUT = ("Lexicon version 3: version 2 plus the fuller hand-written layer of 
             "insults, contempt phrases, threats, sexual harassment terms and slurs with their inflected, "
             "vocative and plural forms; homograph decisions), by scripts/vendor_lexicons.py.")
 V4_ABOUT = ("Lexicon version 4: version 3 with curation/v4/ on top (homographs version 3 added whose benign "
-            "sense is common in everyday text removed, their insult senses kept as phrases), by "
+            "sense is common in everyday text removed, their insult senses kept as phrases; everyday words, "
+            "names, topic words and identity terms inherited from LDNOOBW removed), by "
             "scripts/vendor_lexicons.py.")
 
 V1_LICENCE = "CC-BY-4.0"

@@ -373,10 +373,40 @@ V3_HOMOGRAPHS = [
     ("it", "Il paziente demente dorme.", "demente"),
     ("nl", "Ze zitten de hele dag te lullen.", "lullen"),
 ]
+# Inherited from LDNOOBW (lexicon version 1) through version 3: everyday words, names, topic words and
+# identity terms (curation/v4/removals, second part); one benign sentence each, flagged by versions 1 and
+# 3, by version 4 not
+INHERITED_HOMOGRAPHS = [
+    ("en", "The costs are snowballing and the league domination goes on.", "snowballing"),
+    ("en", "A police escort took the hardcore fans home.", "escort"),
+    ("en", "We played cornhole and went skeet shooting.", "cornhole"),
+    ("es", "Necesito un martillo para la mesa de madera maciza.", "martillo"),
+    ("es", "El trio tocó anoche.", "trio"),
+    ("fr", "Elle a reçu une gerbe de fleurs.", "gerbe"),
+    ("fr", "Il faut ramoner la cheminée avant l'hiver.", "ramoner"),
+    ("fr", "Les citoyens doivent jouir de leurs droits.", "jouir"),
+    ("it", "Ho comprato il pesce al mercato.", "pesce"),
+    ("it", "La regina ha visitato la città.", "regina"),
+    ("it", "Bisogna montare la panna.", "montare"),
+    ("it", "Ho visto la Mona Lisa al Louvre.", "mona"),
+    ("pt", "Vou comer arroz e beber uma cerveja.", "comer"),
+    ("pt", "A torneira da cozinha está pingando.", "torneira"),
+    ("pt", "Há uma aranha no saco de arroz.", "aranha"),
+    ("pt", "Ele é homosexual e mora em Lisboa.", "homosexual"),
+    ("nl", "Het is jouw beurt, de asbak staat op tafel.", "beurt"),
+    ("nl", "Zet je muts op, schatje.", "muts"),
+    ("nl", "Er zit een gat in de pot.", "gat"),
+    ("nl", "Als je vijf van tien moet aftrekken, hou je vijf over.", "aftrekken"),
+    ("de", "Er hatte die Kimme und Korn im Blick.", "kimme"),
+    ("de", "Der Großmufti sprach mit dem Mufti der Stadt.", "mufti"),
+    ("pl", "Na śniadanie zjadłem jajko.", "jajko"),
+    ("cs", "Musím dát psovi žrát.", "žrát"),
+]
 # the insult senses, kept as the phrases people write
 V4_PHRASES = [("en", "shut up, you degenerate", "you degenerate"), ("en", "get lost, fucking dyke", "fucking dyke"),
               ("es", "eres una hija de perra", "hija de perra"), ("pt", "cala a boca seu burro", "seu burro"),
               ("fr", "dégage connard", "dégage connard"), ("fr", "espèce d'ordure", "ordure"),
+              ("es", "vete al infierno", "vete al infierno"), ("pt", "vá para o inferno", "vá para o inferno"),
               # kept as words: their insult sense dominates ParaDetox's toxic English (curation/v4/removals/en.txt)
               ("en", "that is so dumb", "dumb"), ("en", "shut up fag", "fag")]
 
@@ -384,6 +414,11 @@ V4_PHRASES = [("en", "shut up, you degenerate", "you degenerate"), ("en", "get l
 def test_version_4_drops_version_3_homographs_and_keeps_their_insult_phrases() -> None:
     v3, v4 = LexiconToxicityScorer(version=3), LexiconToxicityScorer()
     for lang, text, entry in V3_HOMOGRAPHS:
+        assert entry in [t for _, _, t in spans(v3, text, lang)], (lang, text)
+        assert spans(v4, text, lang) == [], (lang, text)
+    v1 = LexiconToxicityScorer(version=1)
+    for lang, text, entry in INHERITED_HOMOGRAPHS:
+        assert entry in [t for _, _, t in spans(v1, text, lang)], (lang, text)
         assert entry in [t for _, _, t in spans(v3, text, lang)], (lang, text)
         assert spans(v4, text, lang) == [], (lang, text)
     for lang, text, entry in V4_PHRASES:

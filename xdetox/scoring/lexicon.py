@@ -24,8 +24,9 @@ Version 2 of the lists (``lists-v2``, ``manifest-v2.json``: version 1 plus the h
 ``xdetox/data/lexicons/curation``) also brings built-in shield words (``shields-v2``), which
 work like allowlisted words that are not entries. Version 3 (``lists-v3``: version 2 plus the
 fuller hand-written layer ``curation/v3``, ``shields-v3``) is what the stacked scorer version 7 was
-built on; version 4 (``lists-v4``: version 3 without the homographs it added whose benign sense is
-common, ``curation/v4``) is the default; ``version: 3`` and ``version: 2`` select those lists
+built on; version 4 (``lists-v4``: version 3 without the homographs whose benign sense is common, those
+it added and those inherited from LDNOOBW, nor topic words and identity terms, ``curation/v4``)
+is the default; ``version: 3`` and ``version: 2`` select those lists
 byte-identically; version 1 (what runs before 2026-12-04 recorded, and what
 the nightly pins) keeps the version string its rows always had.
 """

@@ -19,8 +19,10 @@ class LexiconScorer(ScorerSpecBase):
     kind: Literal["lexicon"] = "lexicon"
     allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
     version: Literal[1, 2, 3, 4] = Field(
-        default=4, description="word-list version: 4 (default) = version 3 without the homographs it added whose benign "
-                               "sense is common (en vermin, dyke; fr ordures; es perra; pt burro ...; "
+        default=4, description="word-list version: 4 (default) = version 3 without the homographs whose benign "
+                               "sense is common, added in version 3 or inherited from LDNOOBW (en vermin, escort; "
+                               "fr ordures, gerbe; es perra, martillo; it pesce; pt burro, comer; nl beurt ...), "
+                               "topic words and identity terms (pt homosexual; "
                                "xdetox/data/lexicons/curation/v4), their insult senses kept as phrases; 3 = version 2 "
                                "plus a fuller hand-written layer of everyday "
                                "insults, contempt phrases, threats, harassment terms and slurs with their inflected "
