@@ -401,11 +401,16 @@ INHERITED_HOMOGRAPHS = [
     ("de", "Der Großmufti sprach mit dem Mufti der Stadt.", "mufti"),
     ("pl", "Na śniadanie zjadłem jajko.", "jajko"),
     ("cs", "Musím dát psovi žrát.", "žrát"),
+    ("id", "Tekan tombol di ruang tamu untuk membeli pulsa.", "tombol"),
+    ("id", "Saya minum susu dan menonton sepak bola.", "susu"),
+    ("id", "Lampu mati selama lima detik.", "mati"),
+    ("id", "Penggemar itu punya keberanian.", "penggemar"),
 ]
 # the insult senses, kept as the phrases people write
 V4_PHRASES = [("en", "shut up, you degenerate", "you degenerate"), ("en", "get lost, fucking dyke", "fucking dyke"),
               ("es", "eres una hija de perra", "hija de perra"), ("pt", "cala a boca seu burro", "seu burro"),
               ("fr", "dégage connard", "dégage connard"), ("fr", "espèce d'ordure", "ordure"),
+              ("id", "mati kau", "mati kau"), ("id", "pergi ke neraka", "pergi ke neraka"),
               ("es", "vete al infierno", "vete al infierno"), ("pt", "vá para o inferno", "vá para o inferno"),
               # kept as words: their insult sense dominates ParaDetox's toxic English (curation/v4/removals/en.txt)
               ("en", "that is so dumb", "dumb"), ("en", "shut up fag", "fag")]
