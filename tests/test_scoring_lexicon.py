@@ -372,6 +372,8 @@ V3_HOMOGRAPHS = [
     ("it", "C'è un posto per il passeggero handicappato.", "handicappato"),
     ("it", "Il paziente demente dorme.", "demente"),
     ("nl", "Ze zitten de hele dag te lullen.", "lullen"),
+    ("ar", "ضع كيس زبالة في المطبخ.", "زبالة"),
+    ("ar", "هذا أمر تافه.", "تافه"),
 ]
 # Inherited from LDNOOBW (lexicon version 1) through version 3: everyday words, names, topic words and
 # identity terms (curation/v4/removals, second part); one benign sentence each, flagged by versions 1 and
@@ -405,11 +407,21 @@ INHERITED_HOMOGRAPHS = [
     ("id", "Saya minum susu dan menonton sepak bola.", "susu"),
     ("id", "Lampu mati selama lima detik.", "mati"),
     ("id", "Penggemar itu punya keberanian.", "penggemar"),
+    ("zh", "他已经是成人了。", "成人"),
+    ("zh", "这种材料的刚度很高。", "刚度"),
+    ("ko", "노모를 모시고 산다.", "노모"),
+    ("hi", "लिंग अनुपात बढ़ रहा है।", "लिंग"),
+    ("hi", "पेड़ पर एक उल्लू बैठा है।", "उल्लू"),
+    ("ja", "ホモ・サピエンスの歴史", "ホモ"),  # a shield word now, the slur stays
+    ("ja", "彼女はレズビアンです", "レズビアン"),
+    ("ru", "Офигеть, какой закат!", "офигеть"),
 ]
 # the insult senses, kept as the phrases people write
 V4_PHRASES = [("en", "shut up, you degenerate", "you degenerate"), ("en", "get lost, fucking dyke", "fucking dyke"),
               ("es", "eres una hija de perra", "hija de perra"), ("pt", "cala a boca seu burro", "seu burro"),
               ("fr", "dégage connard", "dégage connard"), ("fr", "espèce d'ordure", "ordure"),
+              ("ar", "يا زبالة", "يا زبالة"), ("hi", "उल्लू का पट्ठा", "उल्लू का पट्ठा"), ("ja", "このホモ野郎", "ホモ野郎"),
+              ("zh", "操你祖宗", "操你祖宗"),
               ("id", "mati kau", "mati kau"), ("id", "pergi ke neraka", "pergi ke neraka"),
               ("es", "vete al infierno", "vete al infierno"), ("pt", "vá para o inferno", "vá para o inferno"),
               # kept as words: their insult sense dominates ParaDetox's toxic English (curation/v4/removals/en.txt)
