@@ -5,7 +5,8 @@ xdetox module, so a scorer kind's spec model (xdetox.kinds.scorers) and the expe
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -34,6 +35,15 @@ Name = Annotated[str, AfterValidator(check_name), Field(json_schema_extra={"patt
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def omit_none(out: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """Drop ``names`` whose value is None from a model's dump, in place: a field added later then
+    leaves the dump, and so the spec digests and step keys of specs that do not set it, as before."""
+    for name in names:
+        if out.get(name) is None:
+            out.pop(name, None)
+    return out
 
 
 def check_language(code: str) -> str:

@@ -26,7 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core import core_schema as cs
 
 import xdetox.kinds.scorers as scorer_kinds
-from xdetox.fields import BUILTIN_MODELS, KNOWN_LANGUAGES, Language, Name, StrictModel
+from xdetox.fields import BUILTIN_MODELS, KNOWN_LANGUAGES, Language, Name, StrictModel, omit_none
 from xdetox.fields import check_language as _check_language
 
 __all__ = ["KNOWN_LANGUAGES", "Language", "Name", "StrictModel"]
@@ -50,10 +50,7 @@ class ModelSpec(StrictModel):
     @model_serializer(mode="wrap")
     def _omit_no_generation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # a model without overrides dumps as before the field existed: spec digests and keys stay put
-        out: dict[str, Any] = handler(self)
-        if out.get("generation") is None:
-            out.pop("generation", None)
-        return out
+        return omit_none(handler(self), ("generation",))
 
     @field_validator("source")
     @classmethod
@@ -218,11 +215,7 @@ class GenerationSpec(StrictModel):
 
     @model_serializer(mode="wrap")
     def _omit_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        for name in DECODING_EXTRAS:
-            if out.get(name) is None:
-                out.pop(name, None)
-        return out
+        return omit_none(handler(self), DECODING_EXTRAS)
 
     @property
     def beams(self) -> int:
@@ -333,10 +326,7 @@ class MetricsSpec(StrictModel):
     def _omit_default_headline(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # a spec that names no headline dumps as before the field existed: its step keys and digest
         # (the nightly reference's) stay put
-        out: dict[str, Any] = handler(self)
-        if out.get("headline") is None:
-            out.pop("headline", None)
-        return out
+        return omit_none(handler(self), ("headline",))
 
 
 # --------------------------------------------------------------------------- neuron analysis

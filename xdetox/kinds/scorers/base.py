@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
-from xdetox.fields import StrictModel
+from xdetox.fields import StrictModel, omit_none
 
 ScoreKind = Literal["probability", "hits"]
 
@@ -65,11 +65,7 @@ class ScorerSpecBase(StrictModel):
     @model_serializer(mode="wrap")
     def _omit_no_calibration(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # uncalibrated specs dump exactly as before the field existed: their step keys stay put
-        out: dict[str, Any] = handler(self)
-        for name in ("calibration", "calibration_digest"):
-            if out.get(name) is None:
-                out.pop(name, None)
-        return out
+        return omit_none(handler(self), ("calibration", "calibration_digest"))
 
 
 @dataclass(frozen=True)
