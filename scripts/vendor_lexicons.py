@@ -36,6 +36,12 @@ names, topic words and identity terms inherited from LDNOOBW (en escort, snowbal
 regina; pt comer, cerveja, homosexual; nl beurt, asbak; de Kimme; pl jajko ...) removed. Version 3 is left byte-identical (the stacked scorer
 version 7 was built on it).
 
+Version 5 (``lists-v5/``, ``shields-v5/``, ``manifest-v5.json``) is version 4 with ``curation/v5/``
+on top: one concept checklist (the English list's core profanity, sexual vulgarity, insults,
+contempt, threats and slurs) applied to each of the 17 RTP-LX languages and Ukrainian, adding the
+translations and inflected forms the lists lacked. Version 4 is left byte-identical (the stacked
+scorer version 8 was built on it).
+
 The output is deterministic: rerunning on the same sources gives byte-identical files.
 """
 
@@ -91,6 +97,9 @@ V4_ABOUT = ("Lexicon version 4: version 3 with curation/v4/ on top (homographs v
             "sense is common in everyday text removed, their insult senses kept as phrases; everyday words, "
             "names, topic words and identity terms inherited from LDNOOBW removed), by "
             "scripts/vendor_lexicons.py.")
+V5_ABOUT = ("Lexicon version 5: version 4 with curation/v5/ on top (one concept checklist of core profanity, "
+            "sexual vulgarity, insults, contempt, threats and slurs applied to every RTP-LX language and "
+            "Ukrainian: the translations and inflected forms the lists lacked), by scripts/vendor_lexicons.py.")
 
 V1_LICENCE = "CC-BY-4.0"
 V2_LICENCE = "CC0-1.0"
@@ -209,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # generated outputs only: curation/ (hand-written) lives beside them
     for name in ("lists", "lists-v2", "shields-v2", "lists-v3", "shields-v3", "lists-v4", "shields-v4",
-                 "extended"):  # extended: an earlier output, gone
+                 "lists-v5", "shields-v5", "extended"):  # extended: an earlier output, gone
         if (args.dest / name).exists():
             shutil.rmtree(args.dest / name)
     (args.dest / "lists").mkdir(parents=True)
@@ -244,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     write_curated(args.dest, manifest, [CURATION], 2, V2_ABOUT)
     write_curated(args.dest, manifest, [CURATION, CURATION / "v3"], 3, V3_ABOUT)
     write_curated(args.dest, manifest, [CURATION, CURATION / "v3", CURATION / "v4"], 4, V4_ABOUT)
+    write_curated(args.dest, manifest, [CURATION, CURATION / "v3", CURATION / "v4", CURATION / "v5"], 5, V5_ABOUT)
 
     doc = {
         "about": "Filtered LDNOOBW word lists, built by scripts/vendor_lexicons.py. Lists from ldnoobw-v1 are "
