@@ -303,12 +303,14 @@ NEW_IN_V3 = [
 ]
 
 
-def test_version_4_is_the_default_and_versions_3_2_and_1_are_unchanged() -> None:
+def test_version_5_is_the_default_and_versions_4_3_2_and_1_are_unchanged() -> None:
     v2, v3 = LexiconToxicityScorer(version=2), LexiconToxicityScorer(version=3)
-    v4 = LexiconToxicityScorer()
-    assert "+v3." in v3.version and "+v4." in v4.version and build_scorer({"kind": "lexicon"}).version == v4.version
+    v4, v5 = LexiconToxicityScorer(version=4), LexiconToxicityScorer()
+    assert "+v3." in v3.version and "+v4." in v4.version and "+v5." in v5.version
+    assert build_scorer({"kind": "lexicon"}).version == v5.version
     for version, folder, manifest in ((1, "lists", "manifest.json"), (2, "lists-v2", "manifest-v2.json"),
-                                      (3, "lists-v3", "manifest-v3.json"), (4, "lists-v4", "manifest-v4.json")):
+                                      (3, "lists-v3", "manifest-v3.json"), (4, "lists-v4", "manifest-v4.json"),
+                                      (5, "lists-v5", "manifest-v5.json")):
         man = json.loads((LEXICON_DIR / manifest).read_text())["languages"]
         for lang in ("en", "id", "it", "pt", "ko", "ja"):
             data = (LEXICON_DIR / folder / f"{lang}.txt").read_bytes()
@@ -429,7 +431,7 @@ V4_PHRASES = [("en", "shut up, you degenerate", "you degenerate"), ("en", "get l
 
 
 def test_version_4_drops_version_3_homographs_and_keeps_their_insult_phrases() -> None:
-    v3, v4 = LexiconToxicityScorer(version=3), LexiconToxicityScorer()
+    v3, v4 = LexiconToxicityScorer(version=3), LexiconToxicityScorer(version=4)
     for lang, text, entry in V3_HOMOGRAPHS:
         assert entry in [t for _, _, t in spans(v3, text, lang)], (lang, text)
         assert spans(v4, text, lang) == [], (lang, text)
@@ -446,3 +448,34 @@ def test_version_4_drops_version_3_homographs_and_keeps_their_insult_phrases() -
     assert [lang for lang, text in EVERYDAY_18.items() if not spans(v4, text, lang)] == []
     flagged = {(lang, text) for lang, texts in BENIGN_V3.items() for text in texts if spans(v4, text, lang)}
     assert flagged == set() and not [lang for lang, text in BENIGN_18.items() if spans(v4, text, lang)]
+
+
+# Version 5's check sentences, one file per language (written with curation/v5, never from RTP-LX):
+# insults each holding an entry version 5 added, benign sentences holding its near misses
+V5_CHECKS = ROOT / "tests" / "data" / "lexicon-v5"
+V5_LANGUAGES = {"ar", "cs", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru", "sv", "uk",
+                "zh"}
+
+
+def test_version_5_finds_its_checklist_entries_and_leaves_near_misses_clean() -> None:
+    v4, v5 = LexiconToxicityScorer(version=4), LexiconToxicityScorer(version=5)
+    files = {p.stem: json.loads(p.read_text("utf-8")) for p in sorted(V5_CHECKS.glob("*.json"))}
+    assert set(files) == V5_LANGUAGES
+    lists_v4 = LEXICON_DIR / "lists-v4"
+    for lang, checks in files.items():
+        old = set((lists_v4 / f"{lang}.txt").read_text("utf-8").splitlines())
+        assert len(checks["insults"]) >= 10 and len(checks["benign"]) >= 10, lang
+        for text, entry in checks["insults"]:
+            assert entry not in old, (lang, entry)  # the sentence exercises a version-5 addition
+            assert entry in [t for _, _, t in spans(v5, text, lang)], (lang, text)
+            assert entry not in [t for _, _, t in spans(v4, text, lang)], (lang, text)
+        flagged = [text for text in checks["benign"] if spans(v5, text, lang)]
+        assert flagged == [], lang
+    # version 5 keeps every earlier benign set and trap clean and every earlier insult found
+    for lang, text, entry in NEW_IN_V3 + V4_PHRASES:
+        assert entry in [t for _, _, t in spans(v5, text, lang)], (lang, text)
+    assert [lang for lang, text in EVERYDAY_18.items() if not spans(v5, text, lang)] == []
+    flagged_old = {(lang, text) for lang, texts in BENIGN_V3.items() for text in texts if spans(v5, text, lang)}
+    flagged_old |= {(lang, text) for lang, text in BENIGN_18.items() if spans(v5, text, lang)}
+    flagged_old |= {(lang, text) for lang, text, _ in V3_HOMOGRAPHS + INHERITED_HOMOGRAPHS if spans(v5, text, lang)}
+    assert flagged_old == set()

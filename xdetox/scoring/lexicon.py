@@ -26,7 +26,9 @@ work like allowlisted words that are not entries. Version 3 (``lists-v3``: versi
 fuller hand-written layer ``curation/v3``, ``shields-v3``) is what the stacked scorer version 7 was
 built on; version 4 (``lists-v4``: version 3 without the homographs whose benign sense is common, those
 it added and those inherited from LDNOOBW, nor topic words and identity terms, ``curation/v4``)
-is the default; ``version: 3`` and ``version: 2`` select those lists
+is what stacked version 8 was built on; version 5 (``lists-v5``: version 4 plus one concept checklist of
+profanity, sexual vulgarity, insults, contempt, threats and slurs in every RTP-LX language, ``curation/v5``)
+is the default; ``version: 4``, ``3`` and ``2`` select those lists
 byte-identically; version 1 (what runs before 2026-12-04 recorded, and what
 the nightly pins) keeps the version string its rows always had.
 """
@@ -179,7 +181,7 @@ class LexiconToxicityScorer(Scorer):
     score_kind = "hits"
 
     def __init__(self, allowlist: dict[str, list[str]] | None = None, lexicon_dir: Path = LEXICON_DIR,
-                 version: int = 4) -> None:
+                 version: int = 5) -> None:
         self.lexicon_dir = Path(lexicon_dir)
         manifest_name, self.lists_dir = (("manifest.json", self.lexicon_dir / "lists") if version == 1 else
                                          (f"manifest-v{version}.json", self.lexicon_dir / f"lists-v{version}"))

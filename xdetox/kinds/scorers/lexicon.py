@@ -19,9 +19,9 @@ class LexiconScorer(ScorerSpecBase):
     kind: Literal["lexicon"] = "lexicon"
     allowlist: dict[str, list[str]] = Field(default_factory=dict, description="per-language words to ignore")
     version: Literal[1, 2, 3, 4, 5] = Field(
-        default=4, description="word-list version: 5 = version 4 plus one concept checklist (core profanity, sexual "
+        default=5, description="word-list version: 5 (default) = version 4 plus one concept checklist (core profanity, sexual "
                                "vulgarity, insults, contempt, threats, slurs) applied to every RTP-LX language with "
-                               "the inflected forms texts contain (xdetox/data/lexicons/curation/v5); 4 (default) = version 3 without the homographs whose benign "
+                               "the inflected forms texts contain (xdetox/data/lexicons/curation/v5); 4 = version 3 without the homographs whose benign "
                                "sense is common, added in version 3 or inherited from LDNOOBW (en vermin, escort; "
                                "fr ordures, gerbe; es perra, martillo; it pesce; pt burro, comer; nl beurt ...), "
                                "topic words and identity terms (pt homosexual; "
