@@ -41,7 +41,7 @@ StepKind = Annotated[str, Field(pattern=KIND_NAME), AfterValidator(_registered)]
 
 MANIFEST_SCHEMA_VERSION = 1
 #: bump when a step's outputs change meaning for the same manifest: invalidates every cached step
-CODE_EPOCH = "2026-12-04.12"
+CODE_EPOCH = "2026-12-05.1"
 
 
 def canonical_json(obj: Any) -> str:

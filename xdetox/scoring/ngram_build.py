@@ -5,9 +5,10 @@ Training texts (never RTP-LX, never the xling prompts: those only evaluate):
 - multilingual ParaDetox pairs (``xdetox/data/paradetox``; am ar de en es hi ru uk zh): the
   toxic side is label 1, its detoxified rewrite label 0, so the model learns what the rewrite
   removed, not the topic;
-- word-list pairs for every language of ``BuildConfig.languages`` (the lists of lexicon version 4,
-  ``xdetox/data/lexicons/lists-v4``: LDNOOBW filtered, plus the hand curations, benign homographs,
-  topic words and identity terms removed; version 3's lists for stacked version 7, version 2's up
+- word-list pairs for every language of ``BuildConfig.languages`` (the lists of lexicon version 5,
+  ``xdetox/data/lexicons/lists-v5``: LDNOOBW filtered, plus the hand curations, benign homographs,
+  topic words and identity terms removed, one concept checklist added; version 4's lists for stacked
+  version 8, version 3's for stacked version 7, version 2's up
   to stacked version 6): a list entry inserted at a random word position
   into a neutral ParaDetox sentence (label 1) beside the same sentence without it (label 0). The
   carrier is from the entry's own language when ParaDetox has it, else from all languages' neutral
@@ -51,7 +52,7 @@ from xdetox.scoring.normalize import base_language
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PARADETOX_DIR = DATA / "paradetox"
-LEXICON_DIR = DATA / "lexicons" / "lists-v4"  # the curated lists (lexicon version 4): benign entries removed
+LEXICON_DIR = DATA / "lexicons" / "lists-v5"  # the curated lists (lexicon version 5): benign entries removed, checklist added
 
 
 @dataclass(frozen=True)

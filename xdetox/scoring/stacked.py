@@ -2,7 +2,7 @@
 
 Features (``xdetox/scoring/stacked_features.py``): the embedded n-gram model's logit
 (``xdetox/scoring/ngram.py``) and word-list hit counts (``xdetox/scoring/wordlist_features.py``,
-lexicon version 4's lists since version 8), both computed from one encoding of the batch. The combiner's weights
+lexicon version 5's lists since version 9), both computed from one encoding of the batch. The combiner's weights
 are ``combiner.json`` beside a ``manifest.json`` naming the digests of everything it was fitted
 with: its own file, the n-gram model and the word lists. Loading checks all three, so a rebuilt
 n-gram model or an edited list cannot silently pair with a combiner fitted for another.

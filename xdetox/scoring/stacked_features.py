@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-#: the stacked scorer's own version (its score rows say ``STACKED_VERSION+combiner digest``): 8 is 7
+#: the stacked scorer's own version (its score rows say ``STACKED_VERSION+combiner digest``): 9 is 8
+#: rebuilt on lexicon version 5's lists (one concept checklist added in every language); 8 is 7
 #: rebuilt on lexicon version 4's lists (266 benign entries fewer); 7 is 6's
 #: design rebuilt on lexicon version 3's lists (n-gram word-list pairs and the hit counts); 6 reads
 #: n-gram feature version 5 (family copies, no zh/ja edge n-grams) and its combiner is also fitted on
 #: style-matched negatives; 5 added the max word logit columns; up to 4 it followed the n-gram
 #: features' version
-STACKED_VERSION = "8"
+STACKED_VERSION = "9"
 FEATURES = ("ngram_logit_paradetox", "ngram_logit_wordlist_only", "log1p_hits", "log1p_stem_hits", "wordlist_only",
             "word_max_logit_paradetox", "word_max_logit_wordlist_only")
 #: the lists the features read: the n-gram model's word-list languages (17 RTP-LX + ParaDetox ones)

@@ -2,7 +2,7 @@
 with word-list hits (a small logistic combiner).
 
 CPU only, offline. Built (``xdetox scorer build-stacked``) only from data the project may vendor:
-ParaDetox's held-out pairs scored by n-gram models that did not see them, and lexicon version 4's (since stacked version 8)
+ParaDetox's held-out pairs scored by n-gram models that did not see them, and lexicon version 5's (since stacked version 9)
 word lists; never from RTP-LX, which only measures it (docs/SCORERS.md). Its numbers are
 probabilities in [0, 1] on its own scale (balanced ParaDetox pairs), not Perspective's.
 """
