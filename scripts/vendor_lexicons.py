@@ -101,6 +101,10 @@ V5_ABOUT = ("Lexicon version 5: version 4 with curation/v5/ on top (one concept 
             "sexual vulgarity, insults, contempt, threats and slurs applied to every RTP-LX language and "
             "Ukrainian: the translations and inflected forms the lists lacked), by scripts/vendor_lexicons.py.")
 
+# version -> (its about line, its curation layer); version N applies layers 2..N in order on top of version 1
+CURATED: dict[int, tuple[str, Path]] = {2: (V2_ABOUT, CURATION), 3: (V3_ABOUT, CURATION / "v3"),
+                                        4: (V4_ABOUT, CURATION / "v4"), 5: (V5_ABOUT, CURATION / "v5")}
+
 V1_LICENCE = "CC-BY-4.0"
 V2_LICENCE = "CC0-1.0"
 
@@ -217,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     v2_files = {RENAME.get(p.stem, p.stem): p for p in v2.glob("*.txt")}
 
     # generated outputs only: curation/ (hand-written) lives beside them
-    for name in ("lists", "lists-v2", "shields-v2", "lists-v3", "shields-v3", "lists-v4", "shields-v4",
-                 "lists-v5", "shields-v5", "extended"):  # extended: an earlier output, gone
+    outputs = ["lists", *(f"{kind}-v{v}" for v in CURATED for kind in ("lists", "shields")), "extended"]
+    for name in outputs:  # extended: an earlier output, gone
         if (args.dest / name).exists():
             shutil.rmtree(args.dest / name)
     (args.dest / "lists").mkdir(parents=True)
@@ -250,10 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             words, dropped = clean(raw1, lang, "latin")
             emit("hi-Latn", words, "ldnoobw-v1 (hi, romanized)", V1_LICENCE, len(raw1), dropped)
 
-    write_curated(args.dest, manifest, [CURATION], 2, V2_ABOUT)
-    write_curated(args.dest, manifest, [CURATION, CURATION / "v3"], 3, V3_ABOUT)
-    write_curated(args.dest, manifest, [CURATION, CURATION / "v3", CURATION / "v4"], 4, V4_ABOUT)
-    write_curated(args.dest, manifest, [CURATION, CURATION / "v3", CURATION / "v4", CURATION / "v5"], 5, V5_ABOUT)
+    for version, (about, _) in CURATED.items():
+        layers = [layer for v, (_, layer) in CURATED.items() if v <= version]
+        write_curated(args.dest, manifest, layers, version, about)
 
     doc = {
         "about": "Filtered LDNOOBW word lists, built by scripts/vendor_lexicons.py. Lists from ldnoobw-v1 are "
