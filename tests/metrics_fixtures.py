@@ -96,9 +96,24 @@ def make_setting(store: Store, *, kind: str = "probability", languages: list[str
         "arms": arms_meta, "scorer_kind": "lexicon" if kind == "hits" else "perspective", "training_method": "dpo"}
     if alignment is not None:  # what the evaluation reads to know which arm an alignment input is
         params["alignments"] = [{"input": f"align:{model}:base", "model_id": model, "arm": "base"}]
+    return evaluate_manifest(params, inputs, label=f"evaluate {tag}")
+
+
+def evaluate_manifest(params: dict[str, Any], inputs: dict[str, list[str]], label: str = "evaluate",
+                      run_id: str = "test") -> StepManifest:
+    """An evaluate step's manifest, keyed as the planner keys it."""
     key = StepManifest.compute_key("evaluate", params, inputs, None)
-    return StepManifest(kind="evaluate", key=key, run_id="test", label=f"evaluate {tag}", params=params,
-                        inputs=inputs, output_prefix=f"evaluations/{key}")
+    return StepManifest(kind="evaluate", key=key, run_id=run_id, label=label, params=params, inputs=inputs,
+                        output_prefix=f"evaluations/{key}")
+
+
+def run_evaluate(store: Store, params: dict[str, Any], inputs: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
+    """Run an evaluate step on what ``store`` holds; its key and its metrics.json."""
+    from xdetox.steps.runner import run_step
+
+    m = evaluate_manifest(params, inputs)
+    run_step(m, store, log=lambda _: None)
+    return m.key, json.loads(store.get_bytes(f"evaluations/{m.key}/metrics.json"))
 
 
 def fake_alignment(languages: list[str], pivot: str = "en") -> dict[str, Any]:

@@ -186,8 +186,7 @@ def test_report_says_which_scale() -> None:
 
 
 def test_evaluate_names_a_calibrated_lexicon_by_its_rows(tmp_path: Path) -> None:
-    from tests.metrics_fixtures import commit_scores, score_row
-    from xdetox.manifest import StepManifest
+    from tests.metrics_fixtures import commit_scores, run_evaluate, score_row
     from xdetox.store import open_store
 
     store = open_store(tmp_path.as_uri())
@@ -199,10 +198,7 @@ def test_evaluate_names_a_calibrated_lexicon_by_its_rows(tmp_path: Path) -> None
               "arms": [{"input": "scores:tiny:base:xling", "model_id": "tiny", "arm": "base", "prompt_set": "xling",
                         "languages": ["en", "de"]}], "scorer_kind": "lexicon"}
     inputs = {"scores:tiny:base:xling": ["s"]}
-    key = StepManifest.compute_key("evaluate", params, inputs, None)
-    run_step(StepManifest(kind="evaluate", key=key, run_id="t", label="e", params=params, inputs=inputs,
-                          output_prefix=f"evaluations/{key}"), store, log=lambda _: None)
-    ev = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))
+    _, ev = run_evaluate(store, params, inputs)
     assert ev["score_kind"] == "probability" and ev["scale"] == scale
     per = ev["arms"][0]["per_language"]
     assert per["en"]["metrics"]["toxicity_probability"]["value"] == pytest.approx(0.5)  # 1 of 2 prompts >= .5

@@ -3,21 +3,18 @@ and the metric flowing through the evaluate step into metrics.json and the compa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.metrics_fixtures import commit_scores, score_row
-from xdetox.manifest import StepManifest
+from tests.metrics_fixtures import commit_scores, run_evaluate, score_row
 from xdetox.metrics.aggregate import StreamingAggregator
 from xdetox.metrics.langid import identifier_for
 from xdetox.metrics.language import consistency_share, long_enough
 from xdetox.report.build import figures, report_metrics
 from xdetox.report.render import arm_table
-from xdetox.steps.runner import run_step
 from xdetox.store import open_store
 
 DE_1 = "Das ist heute ein sehr schöner Tag für uns alle."
@@ -83,11 +80,7 @@ def test_evaluate_reports_consistency_per_arm_and_its_change(tmp_path: Path) -> 
                      "languages": ["de"]})
     params = {"metrics": {"bootstrap_samples": 200, "confidence": 0.95, "threshold": 0.5, "diversity": False},
               "arms": meta, "scorer_kind": "perspective", "training_method": "dpo"}
-    key = StepManifest.compute_key("evaluate", params, inputs, None)
-    m = StepManifest(kind="evaluate", key=key, run_id="t", label="evaluate", params=params, inputs=inputs,
-                     output_prefix=f"evaluations/{key}")
-    run_step(m, store, log=lambda s: None)
-    metrics = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))
+    _, metrics = run_evaluate(store, params, inputs)
     base, tuned = metrics["arms"]
     assert base["per_language"]["de"]["metrics"]["language_consistency"]["value"] == pytest.approx(5 / 5)
     assert tuned["per_language"]["de"]["metrics"]["language_consistency"]["value"] == pytest.approx(1 / 5)

@@ -3,7 +3,6 @@ metrics, and the per-language agreement between scorers (hand-made rows, hand ar
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,11 @@ from typing import Any
 import pytest
 
 from tests.kinds_fixtures import length_kind_declaration
-from tests.metrics_fixtures import commit_scores, report_manifest, score_row
+from tests.metrics_fixtures import commit_scores, report_manifest, run_evaluate, score_row
 from tests.scoring_fixtures import gen_row
 from tests.spec_fixtures import smoke_with_scoring
 from tests.test_score_step import output_rows, setup_run
 from xdetox.kinds import scorers as scorer_kinds
-from xdetox.manifest import StepManifest
 from xdetox.metrics.scorer_agreement import pair_agreement
 from xdetox.spec.errors import SpecError
 from xdetox.spec.load import load_spec, validate_spec
@@ -124,11 +122,7 @@ def test_evaluate_and_report_per_scorer_metrics_and_agreement(tmp_path: Path) ->
               "arms": [{"input": "scores:tiny:base:xling", "model_id": "tiny", "arm": "base", "prompt_set": "xling",
                         "languages": ["en", "de"]}], "scorer_kind": "perspective", "training_method": "none"}
     inputs = {"scores:tiny:base:xling": ["score-base"]}
-    key = StepManifest.compute_key("evaluate", params, inputs, None)
-    m = StepManifest(kind="evaluate", key=key, run_id="t", label="evaluate", params=params, inputs=inputs,
-                     output_prefix=f"evaluations/{key}")
-    run_step(m, store, log=lambda _: None)
-    ev = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))
+    key, ev = run_evaluate(store, params, inputs)
     arm = ev["arms"][0]
     other = arm["other_scorers"][0]
     assert other["scorer_id"] == "lexicon" and other["score_kind"] == "hits"
@@ -160,11 +154,7 @@ def test_one_scorer_evaluation_has_no_compare_sections(tmp_path: Path) -> None:
               "arms": [{"input": "scores:tiny:base:xling", "model_id": "tiny", "arm": "base", "prompt_set": "xling",
                         "languages": ["en"]}], "scorer_kind": "perspective"}
     inputs = {"scores:tiny:base:xling": ["s"]}
-    key = StepManifest.compute_key("evaluate", params, inputs, None)
-    m = StepManifest(kind="evaluate", key=key, run_id="t", label="e", params=params, inputs=inputs,
-                     output_prefix=f"evaluations/{key}")
-    run_step(m, store, log=lambda _: None)
-    arm = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))["arms"][0]
+    arm = run_evaluate(store, params, inputs)[1]["arms"][0]
     assert "other_scorers" not in arm and "scorer_agreement" not in arm
 
 
@@ -218,11 +208,7 @@ def test_compare_scorer_gets_its_own_tuned_minus_base_and_the_summary_shows_it(t
                      "languages": ["en"]})
     params = {"metrics": {"bootstrap_samples": 200, "threshold": 0.5, "headline": "average_toxicity"},
               "arms": arms, "scorer_kind": "perspective", "training_method": "dpo"}
-    key = StepManifest.compute_key("evaluate", params, inputs, None)
-    m = StepManifest(kind="evaluate", key=key, run_id="t", label="e", params=params, inputs=inputs,
-                     output_prefix=f"evaluations/{key}")
-    run_step(m, store, log=lambda _: None)
-    ev = json.loads(store.get_bytes(f"evaluations/{key}/metrics.json"))
+    key, ev = run_evaluate(store, params, inputs)
     (comp,) = ev["comparisons"]
     # the run's scorer, its headline: mean .6 -> .225
     avg = comp["per_language"]["en"]["average_toxicity"]
